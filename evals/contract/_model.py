@@ -1,0 +1,464 @@
+"""The Agent Impact Contract as a pydantic model.
+
+One YAML file per agent (``policies/<agent>.yaml``) holds everything a person signs off on: the
+outcomes the agent owns, its adoption target, the workflow metrics, its autonomy level with the
+thresholds that gate each level, what happens on a breach, and how it is evaluated. The JSON
+Schema committed beside the policies is generated from these classes (``impactgate schema``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from evals.errors import did_you_mean
+from evals.metrics import METRICS, Suite
+
+__all__ = [
+    "LEVELS",
+    "Adoption",
+    "Autonomy",
+    "Contract",
+    "CostConfig",
+    "Escalation",
+    "Evals",
+    "GroundingConfig",
+    "Level",
+    "LevelPolicy",
+    "Outcome",
+    "OutcomeMetric",
+    "PolicyConfig",
+    "Price",
+    "PythonTargetSpec",
+    "ReplayTargetSpec",
+    "Rollback",
+    "Schedule",
+    "TargetSpec",
+    "Threshold",
+    "WebhookChannel",
+    "Workflow",
+    "WorkflowMetric",
+    "level_rank",
+]
+
+Level = Literal["draft", "approval", "constrained", "expanded"]
+LEVELS: tuple[Level, ...] = ("draft", "approval", "constrained", "expanded")
+
+_WINDOW = r"^[1-9][0-9]*(d|w|mo)$"
+_AGENT = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+def level_rank(level: Level) -> int:
+    """Position of a level on the ladder: draft 0 … expanded 3."""
+    return LEVELS.index(level)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+# --- outcome, adoption, workflow ---------------------------------------------------------
+
+
+class OutcomeMetric(_Model):
+    """A business or customer metric with its before → after on one line."""
+
+    name: str = Field(min_length=1)
+    """What is measured, in the owner's words."""
+    baseline: float
+    """The value before the agent."""
+    target: float
+    """The value the agent is accountable for reaching."""
+    unit: str = Field(min_length=1)
+    """Unit of baseline and target (USD, %, hours, score...)."""
+    window: str = Field(pattern=_WINDOW)
+    """Measurement window: days, weeks or months, e.g. ``90d``, ``12w``, ``3mo``."""
+    owner: str = Field(min_length=1)
+    """Who owns the data behind the number (team or address)."""
+    source: str | None = None
+    """Where the number comes from (dashboard, table)."""
+
+
+class Outcome(_Model):
+    """The outcomes the agent owns: one or two business metrics and the customer metric."""
+
+    business: list[OutcomeMetric] = Field(min_length=1, max_length=2)
+    """One or two business metrics."""
+    customer: OutcomeMetric
+    """The customer metric."""
+
+
+class Adoption(_Model):
+    """How much of the eligible work should go through the agent."""
+
+    measure: str = Field(min_length=1)
+    """What counts as adoption (e.g. share of refund tickets answered by the agent)."""
+    baseline: float = Field(default=0.0, ge=0, le=1)
+    """Share today."""
+    target: float = Field(ge=0, le=1)
+    """Target share."""
+    window: str = Field(pattern=_WINDOW)
+    """Window in which the target should be reached."""
+    owner: str = Field(min_length=1)
+    """Who owns adoption."""
+
+
+class WorkflowMetric(_Model):
+    """A workflow metric: where it is now and where the agent should take it."""
+
+    baseline: float
+    """Value before the agent."""
+    target: float
+    """Value the workflow should reach with the agent."""
+    unit: str = "share"
+    """Unit (``share`` for rates in [0, 1], ``h`` for hours...)."""
+
+
+class Workflow(_Model):
+    """The workflow metrics of the slice the agent works in."""
+
+    cycle_time: WorkflowMetric
+    """Time from request to resolution."""
+    automation_rate: WorkflowMetric
+    """Share of requests resolved without a person."""
+    escalation_rate: WorkflowMetric
+    """Share of requests the agent hands to a person."""
+    rework_rate: WorkflowMetric
+    """Share of agent resolutions that had to be redone."""
+    error_budget: float = Field(ge=0, le=1)
+    """Largest share of golden cases that may end in an error (call or scoring) in one run;
+    gated at every level as ``error_rate``."""
+
+
+# --- autonomy and trust --------------------------------------------------------------------
+
+
+class Threshold(_Model):
+    """A gate threshold with its direction: ``{min: 0.85}`` or ``{max: 0.05}``."""
+
+    min: float | None = None
+    """The metric must be at least this."""
+    max: float | None = None
+    """The metric must be at most this."""
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> Threshold:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("give exactly one of 'min' or 'max', e.g. {min: 0.85}")
+        return self
+
+    @property
+    def direction(self) -> Literal["min", "max"]:
+        """``min`` when higher is better, ``max`` when lower is better."""
+        return "min" if self.min is not None else "max"
+
+    @property
+    def bound(self) -> float:
+        """The threshold value."""
+        value = self.min if self.min is not None else self.max
+        assert value is not None
+        return value
+
+    def __str__(self) -> str:
+        return f"{'≥' if self.direction == 'min' else '≤'} {self.bound:g}"
+
+    def is_stricter_or_equal(self, other: Threshold) -> bool:
+        """Whether this threshold asks at least as much as ``other`` (same direction)."""
+        if self.direction != other.direction:
+            return False
+        return self.bound >= other.bound if self.direction == "min" else self.bound <= other.bound
+
+
+class LevelPolicy(_Model):
+    """What an agent must show to hold one autonomy level."""
+
+    gates: dict[str, Threshold] = Field(default_factory=dict)
+    """Metric name → threshold. A level also inherits every gate of the levels below it."""
+    human_approval: bool = False
+    """Promotion into this level needs a person's approval as well as passing gates."""
+
+    @field_validator("gates")
+    @classmethod
+    def _known_metrics(cls, gates: dict[str, Threshold]) -> dict[str, Threshold]:
+        for name in gates:
+            if name not in METRICS:
+                raise ValueError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}")
+        return gates
+
+
+class WebhookChannel(_Model):
+    """POST a JSON incident (Slack-compatible ``text`` field included) to a URL."""
+
+    kind: Literal["webhook"] = "webhook"
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    """The URL, when it is not a secret."""
+    url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Name of the environment variable that holds the URL (for secret URLs)."""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    """Seconds to wait for the receiver."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WebhookChannel:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of 'url' or 'url_env'")
+        return self
+
+
+class Escalation(_Model):
+    """Who is told, and how, when the agent breaches its current level."""
+
+    owner: str = Field(min_length=1)
+    """Who is accountable for acting on a breach."""
+    channels: list[WebhookChannel] = Field(default_factory=list)
+    """Where incidents go besides the decisions table, the log and the Prefect UI."""
+    on_inconclusive: bool = False
+    """Escalate when a gate of the current level is inconclusive, not only when it fails."""
+
+
+class Rollback(_Model):
+    """What is rolled back when a metric breaches."""
+
+    metrics: list[str] = Field(default_factory=list)
+    """Metrics whose failure rolls the agent back instead of only escalating."""
+    demote_to: Level
+    """The level the agent drops to on rollback (never higher than its current level)."""
+    known_good: str | None = None
+    """Version to return to until a run has shown one passing; after that, the last version
+    whose run passed every gate of its level."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if name not in METRICS:
+                raise ValueError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}")
+        return names
+
+
+class Autonomy(_Model):
+    """The autonomy ladder: current level, the gates of each level, and breach handling."""
+
+    level: Level
+    """The level the agent holds when the contract is first registered."""
+    levels: dict[Level, LevelPolicy]
+    """Gates per level. Levels are cumulative: a level's gates include those below it."""
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    """Confidence level of every interval behind a verdict."""
+    min_samples: int = Field(default=30, ge=1)
+    """Fewest scored cases a gate needs before it can pass."""
+    escalation: Escalation
+    """Who is told and how."""
+    rollback: Rollback
+    """What is rolled back, to what, and the level it drops to."""
+
+    def gates_for(self, level: Level) -> dict[str, Threshold]:
+        """Effective gates of ``level``: its own plus those of every level below it."""
+        gates: dict[str, Threshold] = {}
+        for lower in LEVELS[: level_rank(level) + 1]:
+            policy = self.levels.get(lower)
+            if policy is not None:
+                gates.update(policy.gates)
+        return gates
+
+    @model_validator(mode="after")
+    def _ladder_is_monotone(self) -> Autonomy:
+        seen: dict[str, tuple[Level, Threshold]] = {}
+        for level in LEVELS:
+            policy = self.levels.get(level)
+            if policy is None:
+                continue
+            for name, threshold in policy.gates.items():
+                if name in seen:
+                    lower, before = seen[name]
+                    if not threshold.is_stricter_or_equal(before):
+                        raise ValueError(
+                            f"levels.{level}.gates.{name} ({threshold}) is looser than "
+                            f"levels.{lower}.gates.{name} ({before}); a higher level must ask "
+                            "at least as much"
+                        )
+                seen[name] = (level, threshold)
+        for name in self.rollback.metrics:
+            if name not in seen:
+                raise ValueError(
+                    f"rollback.metrics names '{name}', which no level gates; add it to a level's gates"
+                )
+        return self
+
+
+# --- evals ---------------------------------------------------------------------------------
+
+
+class ReplayTargetSpec(_Model):
+    """Outputs recorded earlier, per agent version: in the dataset or in a side file."""
+
+    kind: Literal["replay"]
+    version: str = Field(min_length=1, max_length=64)
+    """The recorded version that is deployed now."""
+    outputs: str | None = None
+    """Side file of recorded outputs (``case_id, version, output`` + optional ``latency_s,
+    usage, cost_usd, model, contexts, error``), relative to the project root. Without it the
+    dataset's own ``output`` column is the recording of ``version``."""
+
+
+class PythonTargetSpec(_Model):
+    """A Python callable ``module:function`` called with each case (sync)."""
+
+    kind: Literal["python"]
+    function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    """``package.module:function``, importable from the project root."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments passed to the function; part of the version hash."""
+
+
+TargetSpec = Annotated[ReplayTargetSpec | PythonTargetSpec, Field(discriminator="kind")]
+
+
+class GroundingConfig(_Model):
+    """The judge behind the grounding and hallucination suites."""
+
+    judge: Literal["offline"] = "offline"
+    """``offline``: the bundled embedding model plus text evidence; no keys, no downloads."""
+    support_threshold: float = Field(default=0.5, gt=0, lt=1)
+    """A claim counts as supported when its support probability is at least this."""
+
+
+class PolicyConfig(_Model):
+    """The rule packs the policy suite applies, and this agent's exceptions."""
+
+    rule_packs: list[str] = Field(default_factory=lambda: ["policies/rules/default.yaml"])
+    """Rule pack files, relative to the project root."""
+    allow: list[str] = Field(default_factory=list)
+    """Values the agent may echo: exact strings, or ``*@domain`` for a whole email domain."""
+    deny: list[str] = Field(default_factory=list)
+    """Extra phrases this agent must never say (case-insensitive, whole words)."""
+
+
+class Price(_Model):
+    """A user-supplied price for a model that litellm's bundled table lacks."""
+
+    input_per_mtok: float = Field(ge=0)
+    """USD per million prompt tokens."""
+    output_per_mtok: float = Field(ge=0)
+    """USD per million completion tokens."""
+
+
+class CostConfig(_Model):
+    """How a case's cost is priced when the target did not record one."""
+
+    model: str | None = None
+    """Model to price token usage with when an output does not name its model."""
+    prices: dict[str, Price] = Field(default_factory=dict)
+    """Prices that override or extend litellm's bundled table."""
+
+
+class Schedule(_Model):
+    """When the nightly deployment runs this contract."""
+
+    cron: str = "0 2 * * *"
+    """Five-field cron expression."""
+    timezone: str = "UTC"
+    """IANA time zone of the cron expression."""
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, cron: str) -> str:
+        if len(cron.split()) != 5 or not re.fullmatch(r"[\d*/,\-\sA-Za-z]+", cron):
+            raise ValueError(f"'{cron}' is not a five-field cron expression like '0 2 * * *'")
+        return cron
+
+
+class Evals(_Model):
+    """How the agent is evaluated: dataset, target, suites, judges, schedule."""
+
+    dataset: str = Field(min_length=1)
+    """Golden dataset (JSONL, CSV or Parquet), relative to the project root."""
+    target: TargetSpec
+    """How outputs are produced for each case."""
+    suites: list[Suite] = Field(min_length=1)
+    """Suites to run: grounding, hallucination, policy, cost, latency."""
+    grounding: GroundingConfig = Field(default_factory=GroundingConfig)
+    """Grounding and hallucination judge settings."""
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    """Policy suite settings."""
+    cost: CostConfig = Field(default_factory=CostConfig)
+    """Cost suite settings."""
+    schedule: Schedule = Field(default_factory=Schedule)
+    """Nightly schedule."""
+
+    @field_validator("suites")
+    @classmethod
+    def _unique(cls, suites: list[Suite]) -> list[Suite]:
+        duplicates = sorted({s for s in suites if suites.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"suites listed twice: {', '.join(duplicates)}")
+        return suites
+
+
+# --- the contract ------------------------------------------------------------------------
+
+
+class Contract(_Model):
+    """An Agent Impact Contract for one agent-owned workflow slice."""
+
+    agent: str = Field(pattern=_AGENT)
+    """Agent name: lower-case letters, digits and dashes; the file is ``policies/<agent>.yaml``."""
+    description: str = Field(min_length=1)
+    """The workflow slice the agent owns, in a sentence."""
+    owner: str = Field(min_length=1)
+    """Who signs the contract."""
+    outcome: Outcome
+    """Business and customer outcomes the agent is accountable for."""
+    adoption: Adoption
+    """Adoption target."""
+    workflow: Workflow
+    """Workflow metrics and the error budget."""
+    autonomy: Autonomy
+    """Autonomy level, gates per level, escalation and rollback."""
+    evals: Evals
+    """Dataset, target, suites, judges and schedule."""
+
+    _source: Path | None = PrivateAttr(default=None)
+    _root: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _gates_have_suites(self) -> Contract:
+        for level, policy in self.autonomy.levels.items():
+            for name in policy.gates:
+                suite = METRICS[name].suite
+                if suite is not None and suite not in self.evals.suites:
+                    raise ValueError(
+                        f"autonomy.levels.{level}.gates.{name} needs the '{suite}' suite; "
+                        f"add '{suite}' to evals.suites"
+                    )
+        return self
+
+    @property
+    def source(self) -> Path:
+        """The YAML file this contract was loaded from."""
+        if self._source is None:
+            raise RuntimeError("contract was not loaded from a file")
+        return self._source
+
+    @property
+    def root(self) -> Path:
+        """The project root its relative paths are resolved against."""
+        if self._root is None:
+            raise RuntimeError("contract was not loaded from a file")
+        return self._root
+
+    def resolve(self, relative: str) -> Path:
+        """Resolve a path written in the contract against the project root."""
+        path = Path(relative)
+        return path if path.is_absolute() else self.root / path
+
+    def gates(self, level: Level) -> dict[str, Threshold]:
+        """Effective gates of ``level``, the error budget included as ``error_rate``."""
+        budget = Threshold(max=self.workflow.error_budget)
+        gates = self.autonomy.gates_for(level)
+        explicit = gates.get("error_rate")
+        if explicit is None or not explicit.is_stricter_or_equal(budget):
+            gates["error_rate"] = budget
+        return gates

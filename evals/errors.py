@@ -1,0 +1,71 @@
+"""The one user-facing exception type, and the helpers that make its messages useful.
+
+A user mistake (bad YAML, an unknown metric, a missing dataset column, an unreachable target)
+raises :class:`UserError`. Its message names the file, the field and the fix, one problem per
+line, so the CLI can print it without a traceback and exit 2. Anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Problem", "UserError", "did_you_mean", "display_path"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with something the user gave us."""
+
+    file: str
+    """The file the problem is in (as the user would type it)."""
+    field: str
+    """Where in the file: a dotted field path, or ``row 12: column 'input'``."""
+    message: str
+    """What is wrong and how to fix it."""
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: {self.field}: {self.message}"
+            if self.field
+            else f"{self.file}: {self.message}"
+        )
+
+
+class UserError(Exception):
+    """A mistake in user input; printed as ``file: field: message`` lines, exit code 2."""
+
+    def __init__(self, problems: Problem | Iterable[Problem]) -> None:
+        self.problems: list[Problem] = (
+            [problems] if isinstance(problems, Problem) else list(problems)
+        )
+        if not self.problems:
+            raise ValueError("UserError needs at least one problem")
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def single(cls, file: str, field: str, message: str) -> UserError:
+        """Build an error with exactly one problem."""
+        return cls(Problem(file, field, message))
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return `` (did you mean 'x'?)`` for the closest choice, or a list of valid names."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    if len(options) <= 12:
+        return f" (expected one of: {', '.join(options)})"
+    return ""
+
+
+def display_path(path: Path) -> str:
+    """The path as the user would type it: relative to the working directory when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

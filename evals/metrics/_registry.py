@@ -1,0 +1,118 @@
+"""The closed set of metric names a contract can gate on.
+
+Each metric belongs to a suite, aggregates the per-case scores of one scorer, and has a
+direction. Contracts refer to metrics by these names; an unknown name is a config error with a
+close-match suggestion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["METRICS", "SUITES", "MetricKind", "MetricSpec", "Suite", "metric_names"]
+
+Suite = Literal["grounding", "hallucination", "policy", "cost", "latency"]
+SUITES: tuple[Suite, ...] = ("grounding", "hallucination", "policy", "cost", "latency")
+
+MetricKind = Literal["rate", "mean", "quantile", "count_rate"]
+"""How per-case scores become one number.
+
+``rate``: share of cases whose score flags the event (Wilson interval); ``mean``: mean of the
+values (bootstrap interval); ``quantile``: a percentile (distribution-free order-statistic
+interval); ``count_rate``: a share counted in this run rather than estimated (no interval:
+the error budget is spent by the errors that happened, not by a population estimate).
+"""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric name means."""
+
+    name: str
+    suite: Suite | None
+    """The suite that produces it; ``None`` for metrics every run has (``error_rate``)."""
+    scorer: str | None
+    """The scorer whose per-case values it aggregates."""
+    kind: MetricKind
+    better: Literal["higher", "lower"]
+    unit: str
+    description: str
+    quantile: float | None = None
+
+
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec(
+            "faithfulness",
+            "grounding",
+            "faithfulness",
+            "mean",
+            "higher",
+            "share",
+            "mean share of an answer's claims that its contexts support",
+        ),
+        MetricSpec(
+            "hallucination_rate",
+            "hallucination",
+            "hallucination",
+            "rate",
+            "lower",
+            "share",
+            "share of answers with at least one claim the contexts do not support",
+        ),
+        MetricSpec(
+            "policy_violation_rate",
+            "policy",
+            "policy_violation",
+            "rate",
+            "lower",
+            "share",
+            "share of outputs that break a policy rule",
+        ),
+        MetricSpec(
+            "cost_per_case_usd",
+            "cost",
+            "cost",
+            "mean",
+            "lower",
+            "USD",
+            "mean cost of producing one answer",
+        ),
+        MetricSpec(
+            "latency_p50_s",
+            "latency",
+            "latency",
+            "quantile",
+            "lower",
+            "s",
+            "median seconds per call",
+            quantile=0.50,
+        ),
+        MetricSpec(
+            "latency_p95_s",
+            "latency",
+            "latency",
+            "quantile",
+            "lower",
+            "s",
+            "95th percentile of seconds per call",
+            quantile=0.95,
+        ),
+        MetricSpec(
+            "error_rate",
+            None,
+            None,
+            "count_rate",
+            "lower",
+            "share",
+            "share of cases whose call or scoring ended in an error",
+        ),
+    )
+}
+
+
+def metric_names() -> list[str]:
+    """Return every metric name a contract may use."""
+    return list(METRICS)

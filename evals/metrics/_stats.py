@@ -1,0 +1,137 @@
+"""Interval estimates behind every gated number.
+
+All functions are deterministic: the bootstrap seeds itself from the data, so an identical
+rerun produces an identical interval and therefore an identical verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+
+import numpy as np
+
+__all__ = ["binomial_cdf", "bootstrap_mean_interval", "quantile_interval", "wilson_interval"]
+
+
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided Wilson score interval for a binomial proportion.
+
+    Args:
+        successes: number of cases with the event.
+        n: number of cases; must be positive.
+        confidence: two-sided coverage, e.g. 0.95.
+
+    Returns:
+        ``(low, high)``, both within ``[0, 1]``.
+    """
+    if n <= 0:
+        raise ValueError("wilson_interval needs n > 0")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, n], got {successes} of {n}")
+    z = _z(confidence)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # Clamp the rounding noise at the ends: 0 successes has a lower bound of exactly 0.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def _seed(values: np.ndarray) -> int:
+    digest = hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def bootstrap_mean_interval(
+    values: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    resamples: int = 4000,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval for a mean, seeded from the data itself.
+
+    Args:
+        values: at least two observations.
+        confidence: two-sided coverage.
+        resamples: number of bootstrap resamples.
+
+    Returns:
+        ``(low, high)``.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    if data.size < 2:
+        raise ValueError("bootstrap_mean_interval needs at least two values")
+    rng = np.random.default_rng(_seed(data))
+    means = np.empty(resamples)
+    chunk = max(1, min(resamples, 2_000_000 // data.size))
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        idx = rng.integers(0, data.size, size=(stop - start, data.size))
+        means[start:stop] = data[idx].mean(axis=1)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def _binomial_cdf_table(n: int, p: float) -> np.ndarray:
+    """``table[k] = P(X <= k)`` for ``X ~ Binomial(n, p)``, ``k = 0..n``, in log space."""
+    k = np.arange(n + 1, dtype=np.float64)
+    steps = np.log(n - k[:-1]) - np.log(k[:-1] + 1) + math.log(p) - math.log1p(-p)
+    log_pmf = np.concatenate(([n * math.log1p(-p)], n * math.log1p(-p) + np.cumsum(steps)))
+    shift = log_pmf.max()
+    pmf = np.exp(log_pmf - shift)
+    cdf: np.ndarray = np.minimum(np.cumsum(pmf) / pmf.sum(), 1.0)
+    return cdf
+
+
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p)."""
+    if k < 0:
+        return 0.0
+    if k >= n or p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    return float(_binomial_cdf_table(n, p)[k])
+
+
+def quantile_interval(
+    values: Sequence[float] | np.ndarray, q: float, confidence: float = 0.95
+) -> tuple[float | None, float | None]:
+    """Distribution-free interval for the ``q``-quantile from order statistics.
+
+    With sorted values ``x(1) <= ... <= x(n)`` the interval is ``[x(l), x(u)]`` where the
+    number of values below the true quantile, ``B ~ Binomial(n, q)``, satisfies
+    ``P(l <= B <= u - 1) >= confidence``. When ``n`` is too small to bound a side (the
+    95th percentile of 40 calls has no finite upper bound at 95%), that side is ``None``:
+    the data cannot say, and a gate on that side stays inconclusive.
+
+    Returns:
+        ``(low, high)``; either may be ``None`` when unbounded.
+    """
+    data = np.sort(np.asarray(values, dtype=np.float64))
+    n = int(data.size)
+    if n == 0:
+        raise ValueError("quantile_interval needs at least one value")
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    tail = (1.0 - confidence) / 2.0
+    cdf = _binomial_cdf_table(n, q)  # cdf[j] = P(B <= j)
+    # Largest 1-based l with P(B <= l - 1) <= tail; 0 when even l = 1 fails (unbounded below).
+    low_index = int(np.searchsorted(cdf, tail, side="right"))
+    # Smallest 1-based u with P(B <= u - 1) >= 1 - tail; n + 1 when none (unbounded above).
+    # A small tolerance keeps float rounding from turning an exact 0.975 into "unbounded".
+    high_index = int(np.searchsorted(cdf, 1.0 - tail - 1e-12, side="left")) + 1
+    low = float(data[low_index - 1]) if low_index >= 1 else None
+    high = float(data[high_index - 1]) if high_index <= n else None
+    return low, high
