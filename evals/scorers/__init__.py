@@ -1,0 +1,78 @@
+"""Scorers: case + output → Score. One per suite; each explains itself."""
+
+from __future__ import annotations
+
+from evals.contract import Contract
+from evals.metrics import Suite
+from evals.policy import PolicyEngine, load_rule_pack
+from evals.scorers._cost import cost, litellm_price_table, price_for
+from evals.scorers._grounding import faithfulness, grounding_judge, hallucination
+from evals.scorers._latency import latency
+from evals.scorers._policy import policy_violation
+from evals.scorers._score import (
+    BatchScorer,
+    Score,
+    ScorerFactory,
+    registered_scorers,
+    run_scorer,
+    scorer,
+)
+
+__all__ = [
+    "SUITE_SCORERS",
+    "BatchScorer",
+    "Score",
+    "ScorerFactory",
+    "build_policy_engine",
+    "build_scorers",
+    "cost",
+    "faithfulness",
+    "grounding_judge",
+    "hallucination",
+    "latency",
+    "litellm_price_table",
+    "policy_violation",
+    "price_for",
+    "registered_scorers",
+    "run_scorer",
+    "scorer",
+]
+
+SUITE_SCORERS: dict[Suite, str] = {
+    "grounding": "faithfulness",
+    "hallucination": "hallucination",
+    "policy": "policy_violation",
+    "cost": "cost",
+    "latency": "latency",
+}
+"""The scorer behind each suite."""
+
+
+def build_policy_engine(contract: Contract) -> PolicyEngine:
+    """The contract's rule packs with its allow and deny lists.
+
+    Raises:
+        UserError: a rule pack is missing or invalid.
+    """
+    config = contract.evals.policy
+    packs = [load_rule_pack(contract.resolve(p)) for p in config.rule_packs]
+    return PolicyEngine(packs, allow=config.allow, deny=config.deny)
+
+
+def build_scorers(contract: Contract) -> dict[str, BatchScorer]:
+    """Scorer name → configured batch scorer, for every suite the contract runs."""
+    evals = contract.evals
+    built: dict[str, BatchScorer] = {}
+    for suite in evals.suites:
+        if suite in ("grounding", "hallucination"):
+            factory = faithfulness if suite == "grounding" else hallucination
+            built[SUITE_SCORERS[suite]] = factory(
+                judge=evals.grounding.judge, support_threshold=evals.grounding.support_threshold
+            )
+        elif suite == "policy":
+            built["policy_violation"] = policy_violation(engine=build_policy_engine(contract))
+        elif suite == "cost":
+            built["cost"] = cost(model=evals.cost.model, prices=evals.cost.prices)
+        else:
+            built["latency"] = latency()
+    return built

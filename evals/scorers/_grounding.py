@@ -1,0 +1,82 @@
+"""Faithfulness and hallucination, both read from one grounding judgement per answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from evals.dataset import Case
+from evals.judges import GroundingVerdict, OfflineGroundingJudge
+from evals.scorers._score import BatchScorer, Score, scorer
+from evals.targets import Output
+
+__all__ = ["faithfulness", "grounding_judge", "hallucination"]
+
+
+@lru_cache(maxsize=8)
+def grounding_judge(kind: str = "offline", support_threshold: float = 0.5) -> OfflineGroundingJudge:
+    """One judge per configuration, shared by both scorers so each answer is judged once."""
+    if kind != "offline":
+        raise ValueError(f"unknown grounding judge '{kind}'")
+    return OfflineGroundingJudge(support_threshold=support_threshold)
+
+
+def _verdicts(
+    judge: OfflineGroundingJudge, cases: Sequence[Case], outputs: Sequence[Output]
+) -> list[GroundingVerdict]:
+    items = [(o.text or "", o.contexts_for(c)) for c, o in zip(cases, outputs, strict=True)]
+    return judge.judge(items)
+
+
+def _describe(verdict: GroundingVerdict, limit: int = 3) -> str:
+    parts = []
+    for claim in verdict.unsupported[:limit]:
+        parts.append(
+            f'"{claim.text}" (support {claim.probability:.2f}: {"; ".join(claim.reasons[1:]) or claim.reasons[0]})'
+        )
+    more = len(verdict.unsupported) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _scorer(
+    judge: str, support_threshold: float, read: Callable[[GroundingVerdict], Score]
+) -> BatchScorer:
+    """A batch scorer that judges each answer once and reads a score off the verdict."""
+    grounding = grounding_judge(judge, support_threshold)
+
+    def score(cases: Sequence[Case], outputs: Sequence[Output]) -> list[Score]:
+        return [
+            Score.failed(verdict.error) if verdict.error else read(verdict)
+            for verdict in _verdicts(grounding, cases, outputs)
+        ]
+
+    return score
+
+
+def _faithfulness(verdict: GroundingVerdict) -> Score:
+    n, unsupported = len(verdict.claims), len(verdict.unsupported)
+    if not n:
+        explanation = "no factual claims to check"
+    elif not unsupported:
+        explanation = f"all {n} claims supported by the contexts"
+    else:
+        explanation = f"{unsupported} of {n} claims not supported: {_describe(verdict)}"
+    return Score(verdict.support_share, not unsupported, explanation, verdict.to_dict())
+
+
+def _hallucination(verdict: GroundingVerdict) -> Score:
+    if verdict.unsupported:
+        return Score(1.0, False, f"unsupported claim: {_describe(verdict, 1)}", verdict.to_dict())
+    return Score(0.0, True, "every claim is supported", verdict.to_dict())
+
+
+@scorer(name="faithfulness", suite="grounding")
+def faithfulness(*, judge: str = "offline", support_threshold: float = 0.5) -> BatchScorer:
+    """Share of an answer's claims that its contexts support."""
+    return _scorer(judge, support_threshold, _faithfulness)
+
+
+@scorer(name="hallucination", suite="hallucination")
+def hallucination(*, judge: str = "offline", support_threshold: float = 0.5) -> BatchScorer:
+    """1 when the answer has at least one claim its contexts do not support, else 0."""
+    return _scorer(judge, support_threshold, _hallucination)
