@@ -1,0 +1,1 @@
+"""The ``impactgate`` command line."""

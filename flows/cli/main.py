@@ -1,0 +1,42 @@
+"""``impactgate``: the command group. Each command lives in its own module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from evals.errors import UserError
+from flows.cli import run, schema, status, validate
+from flows.cli._output import err_console
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """Prints user errors as ``file: field: message`` lines, without a traceback, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            for problem in exc.problems:
+                err_console.print(f"[red]error[/red] {problem}", soft_wrap=True, markup=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="impactgate")
+def cli() -> None:
+    """Evaluate AI agents against their Agent Impact Contracts and gate their autonomy."""
+
+
+cli.add_command(run.run)
+cli.add_command(status.status)
+cli.add_command(validate.validate)
+cli.add_command(schema.schema)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

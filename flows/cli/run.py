@@ -1,0 +1,145 @@
+"""``impactgate run``: the suites over the example agents (or those named), gated and acted on."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+from rich import box
+from rich.table import Table
+
+from evals.contract import load_contract
+from evals.runs import TRIGGERS, prepare
+from flows.cli._output import console, err_console, fmt_value, print_json
+
+__all__ = ["run"]
+
+_ACTION = {
+    "none": "—",
+    "escalate": "[yellow]escalated[/yellow]",
+    "rollback": "[red]rolled back[/red]",
+    "rollback_refused": "[red]ROLLBACK REFUSED[/red]",
+}
+_VERDICT = {
+    "pass": "[green]pass[/green]",
+    "fail": "[red]fail[/red]",
+    "inconclusive": "[yellow]inconclusive[/yellow]",
+}
+
+
+def _interval(metric: str, low: float | None, high: float | None) -> str:
+    if low is None and high is None:
+        return "—"
+    lower = fmt_value(metric, low) if low is not None else "?"
+    upper = fmt_value(metric, high) if high is not None else "∞"
+    return f"[{lower}, {upper}]"
+
+
+def _table(summaries: list[dict[str, Any]]) -> Table:
+    table = Table(title="impactgate run", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("agent", "metric", "value", "interval", "threshold", "verdict", "action"):
+        table.add_column(column, no_wrap=column in {"agent", "metric"})
+    for summary in summaries:
+        if "error" in summary:
+            table.add_row(summary["agent"], "", "", "", "", "[red]error[/red]", summary["error"])
+            continue
+        action = _ACTION.get(summary["action"], summary["action"])
+        first = True
+        for m in summary["metrics"]:
+            table.add_row(
+                f"{summary['agent']}\n{summary['version']} @ {summary['level']}" if first else "",
+                m["metric"],
+                fmt_value(m["metric"], m["value"]),
+                _interval(m["metric"], m["low"], m["high"]),
+                m["threshold"] or "",
+                _VERDICT.get(m["verdict"] or "", "[dim]not gated[/dim]"),
+                action if first else "",
+            )
+            first = False
+        table.add_section()
+    return table
+
+
+def _footer(summaries: list[dict[str, Any]], results: str) -> list[str]:
+    lines = []
+    for s in summaries:
+        if "error" in s:
+            continue
+        decision = s.get("decision")
+        if decision and decision["kind"] == "rollback":
+            lines.append(
+                f"{s['agent']}: rolled back {decision['version_before']} → {decision['version_after']}, "
+                f"level {decision['level_before']} → {decision['level_after']}"
+            )
+        elif decision:
+            lines.append(
+                f"{s['agent']}: {decision['kind'].replace('_', ' ')}: {decision['reason']}"
+            )
+        for note in decision["notifications"] if decision else []:
+            lines.append(f"  {note}")
+    lines.append(f"results: {results}  ·  ledger: impactgate status --results {results}")
+    return lines
+
+
+@click.command("run")
+@click.argument("agents", nargs=-1)
+@click.option("--policies", default="policies", show_default=True, help="Folder of contracts.")
+@click.option("--results", default="results", show_default=True, help="Results root (path or URI).")
+@click.option("--trigger", type=click.Choice(TRIGGERS), default="manual", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the run summaries as JSON only.")
+@click.option("--fail-on-breach", is_flag=True, help="Exit 1 when any agent breached its contract.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Prefect's task-level log lines too.")
+def run(
+    agents: tuple[str, ...],
+    policies: str,
+    results: str,
+    trigger: str,
+    as_json: bool,
+    fail_on_breach: bool,
+    verbose: bool,
+) -> None:
+    """Run the eval suites for every agent in POLICIES (or the AGENTS named).
+
+    Writes the results, applies the gates of each agent's current level, and escalates or
+    rolls back on a breach.
+    """
+    from flows._prefect import local_prefect
+    from flows.nightly_suite import nightly, select_contracts
+
+    if not verbose:
+        # One line per task run drowns the flow-level progress; keep warnings and errors.
+        logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
+
+    paths = select_contracts(policies, list(agents))
+    for path in paths:  # fail fast, before Prefect starts, on anything misconfigured
+        prepare(load_contract(path))
+    if not as_json:
+        err_console.print(
+            f"impactgate: evaluating {len(paths)} agent(s); Prefect's local API starts first "
+            "(slower on the first run of a machine)"
+        )
+    with local_prefect():
+        state = nightly(
+            policies=policies,
+            results=results,
+            agents=[p.stem for p in paths],
+            trigger=trigger,
+            return_state=True,
+        )
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if not isinstance(outcome, list):
+        raise RuntimeError(f"the nightly flow returned {type(outcome).__name__}, not run summaries")
+    summaries: list[dict[str, Any]] = outcome
+    if as_json:
+        print_json({"results": results, "runs": summaries})
+    else:
+        console.print(_table(summaries))
+        for line in _footer(summaries, results):
+            console.print(line, soft_wrap=True)
+    if any("error" in s for s in summaries):
+        raise click.exceptions.Exit(1)
+    if fail_on_breach and any(s["action"] != "none" or s["verdict"] == "fail" for s in summaries):
+        raise click.exceptions.Exit(1)

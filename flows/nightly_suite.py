@@ -1,0 +1,64 @@
+"""The ``nightly`` flow: every contract's agent, each as an ``evaluate-agent`` subflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import State, flow, get_run_logger
+from prefect.states import Failed
+
+from evals.contract import discover_contracts, load_contract
+from evals.errors import UserError, did_you_mean
+from evals.runs import Trigger
+from flows.evaluate import evaluate_agent
+
+__all__ = ["nightly", "select_contracts"]
+
+
+def select_contracts(policies: str, agents: list[str] | None = None) -> list[Path]:
+    """Contract paths in ``policies``, limited to ``agents`` when given.
+
+    Raises:
+        UserError: an agent name matches no contract (with a suggestion).
+    """
+    paths = discover_contracts(policies)
+    if not agents:
+        return paths
+    by_name = {load_contract(p).agent: p for p in paths}
+    unknown = [a for a in agents if a not in by_name]
+    if unknown:
+        raise UserError.single(
+            policies, "", f"no contract for agent '{unknown[0]}'{did_you_mean(unknown[0], by_name)}"
+        )
+    return [by_name[a] for a in agents]
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(
+    policies: str = "policies",
+    results: str = "results",
+    agents: list[str] | None = None,
+    trigger: Trigger = "nightly",
+) -> list[dict[str, Any]] | State:
+    """Evaluate every agent (or those named); one broken agent does not stop the others.
+
+    Returns:
+        One run summary per agent. When an agent could not be evaluated, its entry holds
+        ``error`` and the flow ends ``Failed`` (with the summaries as its data), so the
+        schedule shows red while the other agents' results stand.
+    """
+    logger = get_run_logger()
+    summaries: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for path in select_contracts(policies, agents):
+        state = evaluate_agent(str(path), results, trigger, return_state=True)
+        if state.is_completed():
+            summaries.append(state.result())
+        else:
+            failures.append(f"{path.stem}: {state.message}")
+            summaries.append({"agent": path.stem, "error": state.message})
+            logger.error("%s could not be evaluated: %s", path.stem, state.message)
+    if failures:
+        return Failed(message="; ".join(failures), data=summaries)
+    return summaries
