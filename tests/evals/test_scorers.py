@@ -1,0 +1,75 @@
+"""Scorers explain themselves; unknown cost is an error, and a crash is contained."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from evals.contract import Price
+from evals.dataset import Case, Usage
+from evals.scorers import Score, cost, latency, litellm_price_table, run_scorer
+from evals.targets import Output
+
+CASE = Case(id="c1", input="q", contexts=["x"])
+
+
+def out(**kwargs: object) -> Output:
+    return Output("c1", "an answer", **kwargs)  # type: ignore[arg-type]
+
+
+def test_cost_prices_tokens_with_litellms_table() -> None:
+    entry = litellm_price_table()["gpt-4o-mini"]
+    [score] = cost(model="gpt-4o-mini")(
+        [CASE], [out(usage=Usage(prompt_tokens=1000, completion_tokens=100))]
+    )
+    expected = 1000 * entry["input_cost_per_token"] + 100 * entry["output_cost_per_token"]
+    assert score.value == pytest.approx(expected)
+    assert "litellm price table" in score.explanation
+
+
+def test_cost_prefers_recorded_cost_and_contract_prices() -> None:
+    [recorded] = cost()([CASE], [out(cost_usd=0.01)])
+    assert recorded.value == 0.01
+    assert recorded.metadata == {"source": "recorded"}
+    prices = {"house-model": Price(input_per_mtok=1.0, output_per_mtok=2.0)}
+    [priced] = cost(prices=prices)(
+        [CASE],
+        [out(model="house-model", usage=Usage(prompt_tokens=10**6, completion_tokens=10**6))],
+    )
+    assert priced.value == pytest.approx(3.0)
+
+
+def test_unknown_cost_is_an_error_never_zero() -> None:
+    [no_usage] = cost(model="gpt-4o-mini")([CASE], [out()])
+    assert no_usage.value is None
+    assert "neither a cost nor token usage" in (no_usage.error or "")
+    [unknown] = cost()(
+        [CASE], [out(model="made-up-model", usage=Usage(prompt_tokens=1, completion_tokens=1))]
+    )
+    assert "add evals.cost.prices.made-up-model" in (unknown.error or "")
+
+
+def test_latency_missing_is_an_error() -> None:
+    scores = latency()([CASE, CASE], [out(latency_s=1.5), out()])
+    assert scores[0].value == 1.5
+    assert scores[1].error == "no latency was recorded for this call"
+
+
+def test_a_crashing_scorer_becomes_recorded_errors_for_its_cases_only() -> None:
+    cases = [Case(id=f"c{i}", input="q") for i in range(3)]
+    outputs = [
+        Output("c0", "fine"),
+        Output("c1", "boom"),
+        Output("c2", None, error="timeout after 3 retries"),
+    ]
+
+    def fragile(batch: Sequence[Case], outs: Sequence[Output]) -> list[Score]:
+        if any(o.text == "boom" for o in outs):
+            raise ZeroDivisionError("division by zero")
+        return [Score(1.0, True, "ok") for _ in outs]
+
+    scores = run_scorer("fragile", fragile, cases, outputs)
+    assert scores[0].value == 1.0
+    assert scores[1].error == "scorer 'fragile' crashed: ZeroDivisionError: division by zero"
+    assert scores[2].error == "no output: timeout after 3 retries"

@@ -1,0 +1,116 @@
+"""The nightly flow over the example agents, under a real (temporary) Prefect API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evals.store import ResultsStore, ledger_for
+from flows import evaluate_agent, nightly
+from tests.helpers import http_receiver, make_project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def by_agent(summaries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s["agent"]: s for s in summaries}
+
+
+def test_nightly_escalates_one_agent_and_rolls_another_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = str(tmp_path / "results")
+    with http_receiver() as receiver:
+        for name in ("ACCOUNT_ALERTS_WEBHOOK", "RETURNS_ALERTS_WEBHOOK", "BILLING_ALERTS_WEBHOOK"):
+            monkeypatch.setenv(name, receiver.url)
+        first = by_agent(nightly(policies=str(ROOT / "policies"), results=results))
+
+    assert {a: s["action"] for a, s in first.items()} == {
+        "account-support": "rollback",
+        "billing-assistant": "none",
+        "returns-concierge": "escalate",
+    }
+    rollback = first["account-support"]["decision"]
+    assert (rollback["version_before"], rollback["version_after"]) == ("v2", "v1")
+    assert (rollback["level_before"], rollback["level_after"]) == ("constrained", "approval")
+    assert rollback["notifications"] == ["webhook $ACCOUNT_ALERTS_WEBHOOK: delivered (HTTP 200)"]
+    assert sorted(b["kind"] for b in receiver.bodies) == ["escalate", "rollback"]
+
+    store = ResultsStore(results)
+    samples = store.samples()
+    assert set(samples.column("agent").to_pylist()) == set(first)
+    for agent in first:
+        metrics = set(
+            samples.filter(samples.column("agent").to_numpy() == agent).column("metric").to_pylist()
+        )
+        assert metrics == {
+            "faithfulness",
+            "hallucination",
+            "policy_violation",
+            "cost",
+            "latency",
+        }, agent
+    decisions = store.decisions()
+    assert sorted(decisions.column("kind").to_pylist()) == ["escalate", "rollback"]
+
+    ledger = ledger_for(results)
+    account = ledger.get("account-support")
+    assert account is not None
+    assert (account.active_version, account.level) == ("v1", "approval")
+    billing = ledger.get("billing-assistant")
+    assert billing is not None
+    assert billing.last_good_source == f"run {first['billing-assistant']['run_id']}"
+
+    # The next night evaluates the re-pinned version: it passes, nothing is rolled back again.
+    second = by_agent(nightly(policies=str(ROOT / "policies"), results=results))
+    assert second["account-support"]["version"] == "v1"
+    assert second["account-support"]["level"] == "approval"
+    assert second["account-support"]["action"] == "none"
+    assert second["returns-concierge"]["action"] == "escalate"
+    assert sorted(store.decisions().column("kind").to_pylist()) == [
+        "escalate",
+        "escalate",
+        "rollback",
+    ]
+    account = ledger.get("account-support")
+    assert account is not None
+    assert account.last_good_source == f"run {second['account-support']['run_id']}"
+
+
+def test_evaluate_agent_publishes_artifacts(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    contract = make_project(tmp_path / "project", leak_every=2)
+    summary = evaluate_agent(str(contract), str(tmp_path / "results"), "manual")
+    assert summary["action"] == "rollback"
+    with get_client(sync_client=True) as client:
+        keys = {"gates-tiny-agent", "incident-tiny-agent"}
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys)))
+        )
+    assert {a.key for a in artifacts} == keys
+    incident = next(a for a in artifacts if a.key == "incident-tiny-agent")
+    assert "rolls back" in str(incident.data)
+    assert "policy_violation_rate" in str(incident.data)
+
+
+def test_a_broken_agent_does_not_stop_the_others(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    make_project(project)
+    broken = project / "policies" / "zz-broken.yaml"
+    broken.write_text(
+        (project / "policies" / "tiny-agent.yaml").read_text().replace("tiny-agent", "zz-broken")
+    )
+    # The dataset path now points at datasets/zz-broken/..., which does not exist.
+    state = nightly(
+        policies=str(project / "policies"), results=str(tmp_path / "results"), return_state=True
+    )
+    assert state.is_failed()
+    summaries = by_agent(state.result(raise_on_failure=False))
+    assert summaries["tiny-agent"]["action"] == "rollback"
+    assert "file not found" in summaries["zz-broken"]["error"]

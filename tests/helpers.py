@@ -1,0 +1,165 @@
+"""Helpers shared by tests: a contract builder, and a local HTTP receiver for webhooks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONTRACT: dict[str, Any] = {
+    "agent": "tiny-agent",
+    "description": "A tiny agent for tests.",
+    "owner": "owner@example.test",
+    "outcome": {
+        "business": [
+            {
+                "name": "Cost per ticket",
+                "baseline": 5,
+                "target": 2,
+                "unit": "USD",
+                "window": "90d",
+                "owner": "fin",
+            }
+        ],
+        "customer": {
+            "name": "CSAT",
+            "baseline": 4,
+            "target": 4.5,
+            "unit": "score",
+            "window": "90d",
+            "owner": "cx",
+        },
+    },
+    "adoption": {"measure": "share of tickets", "target": 0.5, "window": "12w", "owner": "ops"},
+    "workflow": {
+        "cycle_time": {"baseline": 10, "target": 2, "unit": "h"},
+        "automation_rate": {"baseline": 0, "target": 0.5},
+        "escalation_rate": {"baseline": 1, "target": 0.5},
+        "rework_rate": {"baseline": 0.1, "target": 0.05},
+        "error_budget": 0.1,
+    },
+    "autonomy": {
+        "level": "constrained",
+        "min_samples": 4,
+        "levels": {
+            "approval": {"gates": {"policy_violation_rate": {"max": 0.4}}},
+            "constrained": {"gates": {"faithfulness": {"min": 0.5}}},
+        },
+        "escalation": {"owner": "owner@example.test"},
+        "rollback": {
+            "metrics": ["policy_violation_rate"],
+            "demote_to": "approval",
+            "known_good": "v1",
+        },
+    },
+    "evals": {
+        "dataset": "datasets/tiny-agent/cases.jsonl",
+        "target": {
+            "kind": "replay",
+            "version": "v2",
+            "outputs": "datasets/tiny-agent/outputs.jsonl",
+        },
+        "suites": ["grounding", "hallucination", "policy", "cost", "latency"],
+        "policy": {"rule_packs": ["policies/rules/default.yaml"]},
+        "cost": {"model": "gpt-4o-mini"},
+    },
+}
+
+CONTEXT = "Refunds go back to the original payment method within 5 business days."
+CASES = [
+    {
+        "id": f"c{i}",
+        "input": f"question {i}: when is my refund paid?",
+        "contexts": [CONTEXT],
+        "tags": ["refunds"],
+    }
+    for i in range(1, 9)
+]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def recordings(version: str, leak_every: int = 0) -> list[dict[str, Any]]:
+    rows = []
+    for i, case in enumerate(CASES, start=1):
+        text = "Refunds go back to the original payment method within 5 business days."
+        if leak_every and i % leak_every == 0:
+            text += " I emailed the receipt to jane.roe@mail.example."
+        rows.append(
+            {
+                "case_id": case["id"],
+                "version": version,
+                "output": text,
+                "latency_s": 0.5 + i / 10,
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20},
+            }
+        )
+    return rows
+
+
+def make_project(tmp: Path, contract: dict[str, Any] | None = None, leak_every: int = 2) -> Path:
+    """A project folder with one contract, its dataset, recordings (v1 clean, v2 leaking)
+    and the repository's default rule pack. Returns the contract path."""
+    repo = Path(__file__).resolve().parents[1]
+    data = contract or CONTRACT
+    (tmp / "policies" / "rules").mkdir(parents=True, exist_ok=True)
+    (tmp / "policies" / "rules" / "default.yaml").write_text(
+        (repo / "policies" / "rules" / "default.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    write_jsonl(tmp / "datasets" / "tiny-agent" / "cases.jsonl", CASES)
+    write_jsonl(
+        tmp / "datasets" / "tiny-agent" / "outputs.jsonl",
+        recordings("v1") + recordings("v2", leak_every=leak_every),
+    )
+    path = tmp / "policies" / f"{data['agent']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Receiver:
+    """Requests received by a local HTTP server."""
+
+    url: str
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    """Status codes to answer with, in order; 200 once exhausted."""
+
+
+@contextmanager
+def http_receiver() -> Iterator[Receiver]:
+    """A real HTTP server on 127.0.0.1 that records JSON POST bodies."""
+    receiver = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            receiver.bodies.append(json.loads(self.rfile.read(length)))
+            status = receiver.statuses.pop(0) if receiver.statuses else 200
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
