@@ -317,12 +317,39 @@ TargetSpec = Annotated[ReplayTargetSpec | PythonTargetSpec, Field(discriminator=
 
 
 class GroundingConfig(_Model):
-    """The judge behind the grounding and hallucination suites."""
+    """The judge behind the grounding, hallucination and rag suites."""
 
-    judge: Literal["offline"] = "offline"
-    """``offline``: the bundled embedding model plus text evidence; no keys, no downloads."""
-    support_threshold: float = Field(default=0.5, gt=0, lt=1)
-    """A claim counts as supported when its support probability is at least this."""
+    judge: Literal["offline", "nli", "llm", "ragas"] = "offline"
+    """``offline``: the bundled embedding model plus text evidence (no keys, no downloads);
+    ``nli``: a CrossEncoder NLI model; ``llm``: a model through litellm judging each claim;
+    ``ragas``: ragas's Faithfulness through litellm."""
+    support_threshold: float | None = Field(default=None, gt=0, lt=1)
+    """A claim counts as supported when its support probability is at least this; default:
+    the offline judge's calibrated threshold, 0.5 for NLI."""
+    model: str | None = None
+    """``nli``: CrossEncoder id or local path; ``llm``/``ragas``: litellm model id."""
+    api_base: str | None = None
+    """Base URL of an OpenAI-compatible endpoint (``llm``/``ragas``)."""
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Environment variable holding the API key (keys never go in contracts)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Extra litellm parameters (e.g. ``max_tokens``)."""
+    concurrency: int = Field(default=8, ge=1, le=256)
+    """Judge calls in flight at once (``llm``/``ragas``)."""
+    cache: bool = True
+    """Cache model replies so a rerun costs nothing (``llm``/``ragas``)."""
+
+    @model_validator(mode="after")
+    def _model_for_tier(self) -> GroundingConfig:
+        if self.judge == "offline" and self.model is not None:
+            raise ValueError("the offline judge takes no 'model'; use judge: nli, llm or ragas")
+        if self.judge != "offline" and not self.model:
+            raise ValueError(f"judge '{self.judge}' needs 'model'")
+        if "api_key" in self.params:
+            raise ValueError(
+                "put the API key in an environment variable and name it in 'api_key_env'"
+            )
+        return self
 
 
 class PolicyConfig(_Model):

@@ -1,17 +1,38 @@
-"""Judges: the models behind scorers. The offline grounding judge is the default."""
+"""Judges: the models behind the grounding scorers, in three tiers behind one interface.
 
+- ``offline`` (default): the bundled embedding model plus text evidence, calibrated on public
+  labelled data; no keys, no downloads.
+- ``nli``: a sentence-transformers ``CrossEncoder`` NLI model, by id or local path.
+- ``llm`` / ``ragas``: a model through litellm, with structured output, retries and a cache.
+"""
+
+from evals.judges._base import (
+    Claim,
+    ClaimVerdict,
+    GroundingJudge,
+    GroundingVerdict,
+    is_claim,
+    split_claims,
+)
 from evals.judges._embedding import Embedder, default_embedder
-from evals.judges._grounding import Claim, GroundingVerdict, OfflineGroundingJudge
+from evals.judges._factory import build_judge, cache_dir
+from evals.judges._offline import OfflineGroundingJudge
 from evals.judges._text import content_words, names, numbers, split_sentences
 
 __all__ = [
     "Claim",
+    "ClaimVerdict",
     "Embedder",
+    "GroundingJudge",
     "GroundingVerdict",
     "OfflineGroundingJudge",
+    "build_judge",
+    "cache_dir",
     "content_words",
     "default_embedder",
+    "is_claim",
     "names",
     "numbers",
+    "split_claims",
     "split_sentences",
 ]

@@ -18,61 +18,20 @@ import hashlib
 import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from evals.judges._base import Claim, GroundingVerdict, split_claims
 from evals.judges._embedding import Embedder, default_embedder
 from evals.judges._text import WORD as _WORD
 from evals.judges._text import content_words, names, numbers, split_sentences
 
-__all__ = ["Claim", "GroundingVerdict", "OfflineGroundingJudge"]
+__all__ = ["OfflineGroundingJudge"]
 
 # Similarity of the closest context sentence that maps to "no support" and "full support".
 _SIM_FLOOR, _SIM_CEILING = 0.35, 0.85
-_MIN_CLAIM_WORDS = 3
 _CAP_NEW_NUMBER = 0.10
 _CAP_NEW_NAME = 0.30
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claim of an answer and the judge's verdict on it."""
-
-    text: str
-    supported: bool
-    probability: float
-    """Probability that the contexts support the claim."""
-    evidence: str
-    """The context passage that supports it, or the closest one when none does."""
-    similarity: float
-    coverage: float
-    reasons: list[str] = field(default_factory=list)
-    """Why it is (not) supported, in words."""
-
-
-@dataclass(frozen=True)
-class GroundingVerdict:
-    """The judge's reading of one answer."""
-
-    claims: list[Claim]
-    skipped: list[str]
-    """Sentences with no factual content (greetings, offers of help)."""
-    error: str | None = None
-
-    @property
-    def unsupported(self) -> list[Claim]:
-        """Claims the contexts do not support."""
-        return [c for c in self.claims if not c.supported]
-
-    @property
-    def support_share(self) -> float:
-        """Share of claims supported; 1.0 for an answer with no claims."""
-        return 1.0 if not self.claims else 1.0 - len(self.unsupported) / len(self.claims)
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain data, for storage."""
-        return {"claims": [asdict(c) for c in self.claims], "skipped": self.skipped}
 
 
 def _key(answer: str, contexts: Sequence[str]) -> str:
@@ -84,8 +43,10 @@ class OfflineGroundingJudge:
 
     name = "offline"
 
-    def __init__(self, support_threshold: float = 0.5, embedder: Embedder | None = None) -> None:
-        self.support_threshold = support_threshold
+    def __init__(
+        self, support_threshold: float | None = None, embedder: Embedder | None = None
+    ) -> None:
+        self.support_threshold = 0.5 if support_threshold is None else support_threshold
         self._embedder = embedder
         self._memo: dict[str, GroundingVerdict] = {}
 
@@ -113,12 +74,7 @@ class OfflineGroundingJudge:
         prepared = []
         texts: list[str] = []
         for answer, contexts in items:
-            claims, skipped = [], []
-            for sentence in split_sentences(answer):
-                if len(content_words(sentence)) >= _MIN_CLAIM_WORDS or numbers(sentence):
-                    claims.append(sentence)
-                else:
-                    skipped.append(sentence)
+            claims, skipped = split_claims(answer)
             units = self._support_units(contexts)
             prepared.append((claims, skipped, units, contexts))
             texts.extend(claims)
@@ -132,7 +88,9 @@ class OfflineGroundingJudge:
             offset += len(units)
             if not contexts:
                 verdicts.append(
-                    GroundingVerdict([], skipped, error="the case has no contexts to ground in")
+                    GroundingVerdict(
+                        [], skipped, "the case has no contexts to ground in", self.name
+                    )
                 )
                 continue
             verdicts.append(
@@ -142,6 +100,7 @@ class OfflineGroundingJudge:
                         for claim, vector in zip(claims, claim_vectors, strict=True)
                     ],
                     skipped,
+                    judge=self.name,
                 )
             )
         return verdicts
@@ -200,6 +159,11 @@ class OfflineGroundingJudge:
             reasons.append("name(s) not in any context: " + ", ".join(new_names))
         supported = probability >= self.support_threshold
         return Claim(
-            claim, supported, round(probability, 4), evidence, round(similarity, 4),
-            round(coverage, 4), reasons,
-        )  # fmt: skip
+            text=claim,
+            supported=supported,
+            probability=round(probability, 4),
+            evidence=evidence,
+            verdict="supported" if supported else "unsupported",
+            reasons=reasons,
+            features={"similarity": round(similarity, 4), "coverage": round(coverage, 4)},
+        )

@@ -66,9 +66,7 @@ def build_scorers(contract: Contract) -> dict[str, BatchScorer]:
     for suite in evals.suites:
         if suite in ("grounding", "hallucination"):
             factory = faithfulness if suite == "grounding" else hallucination
-            built[SUITE_SCORERS[suite]] = factory(
-                judge=evals.grounding.judge, support_threshold=evals.grounding.support_threshold
-            )
+            built[SUITE_SCORERS[suite]] = factory(config=evals.grounding)
         elif suite == "policy":
             built["policy_violation"] = policy_violation(engine=build_policy_engine(contract))
         elif suite == "cost":

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 
+from evals.contract import GroundingConfig
 from evals.dataset import Case
-from evals.judges import GroundingVerdict, OfflineGroundingJudge
+from evals.judges import GroundingJudge, GroundingVerdict, build_judge
 from evals.scorers._score import BatchScorer, Score, scorer
 from evals.targets import Output
 
 __all__ = ["faithfulness", "grounding_judge", "hallucination"]
 
 
-@lru_cache(maxsize=8)
-def grounding_judge(kind: str = "offline", support_threshold: float = 0.5) -> OfflineGroundingJudge:
-    """One judge per configuration, shared by both scorers so each answer is judged once."""
-    if kind != "offline":
-        raise ValueError(f"unknown grounding judge '{kind}'")
-    return OfflineGroundingJudge(support_threshold=support_threshold)
+_JUDGES: dict[str, GroundingJudge] = {}
+
+
+def grounding_judge(config: GroundingConfig | None = None) -> GroundingJudge:
+    """One judge per configuration, shared by the scorers so each answer is judged once."""
+    config = config or GroundingConfig()
+    key = config.model_dump_json()
+    if key not in _JUDGES:
+        _JUDGES[key] = build_judge(config)
+    return _JUDGES[key]
 
 
 def _verdicts(
-    judge: OfflineGroundingJudge, cases: Sequence[Case], outputs: Sequence[Output]
+    judge: GroundingJudge, cases: Sequence[Case], outputs: Sequence[Output]
 ) -> list[GroundingVerdict]:
     items = [(o.text or "", o.contexts_for(c)) for c, o in zip(cases, outputs, strict=True)]
     return judge.judge(items)
@@ -39,10 +43,10 @@ def _describe(verdict: GroundingVerdict, limit: int = 3) -> str:
 
 
 def _scorer(
-    judge: str, support_threshold: float, read: Callable[[GroundingVerdict], Score]
+    config: GroundingConfig | None, read: Callable[[GroundingVerdict], Score]
 ) -> BatchScorer:
     """A batch scorer that judges each answer once and reads a score off the verdict."""
-    grounding = grounding_judge(judge, support_threshold)
+    grounding = grounding_judge(config)
 
     def score(cases: Sequence[Case], outputs: Sequence[Output]) -> list[Score]:
         return [
@@ -71,12 +75,12 @@ def _hallucination(verdict: GroundingVerdict) -> Score:
 
 
 @scorer(name="faithfulness", suite="grounding")
-def faithfulness(*, judge: str = "offline", support_threshold: float = 0.5) -> BatchScorer:
+def faithfulness(*, config: GroundingConfig | None = None) -> BatchScorer:
     """Share of an answer's claims that its contexts support."""
-    return _scorer(judge, support_threshold, _faithfulness)
+    return _scorer(config, _faithfulness)
 
 
 @scorer(name="hallucination", suite="hallucination")
-def hallucination(*, judge: str = "offline", support_threshold: float = 0.5) -> BatchScorer:
+def hallucination(*, config: GroundingConfig | None = None) -> BatchScorer:
     """1 when the answer has at least one claim its contexts do not support, else 0."""
-    return _scorer(judge, support_threshold, _hallucination)
+    return _scorer(config, _hallucination)

@@ -1,0 +1,42 @@
+"""Building the judge a contract asks for."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from evals.contract import GroundingConfig
+from evals.judges._base import GroundingJudge
+from evals.llm import CallCache, LLMClient
+
+__all__ = ["build_judge", "cache_dir"]
+
+
+def cache_dir() -> Path:
+    """Where model replies are cached: ``$IMPACTGATE_CACHE_DIR`` or ``~/.cache/impactgate``."""
+    return Path(os.environ.get("IMPACTGATE_CACHE_DIR") or Path.home() / ".cache" / "impactgate")
+
+
+def build_judge(config: GroundingConfig) -> GroundingJudge:
+    """The grounding judge of one configuration (offline, nli, llm or ragas)."""
+    if config.judge == "offline":
+        from evals.judges._offline import OfflineGroundingJudge
+
+        return OfflineGroundingJudge(support_threshold=config.support_threshold)
+    assert config.model is not None  # the contract model requires it for every other tier
+    if config.judge == "nli":
+        from evals.judges._nli import NLIGroundingJudge
+
+        return NLIGroundingJudge(config.model, support_threshold=config.support_threshold or 0.5)
+    client = LLMClient(
+        config.model,
+        api_base=config.api_base,
+        api_key_env=config.api_key_env,
+        params=config.params,
+        cache=CallCache(cache_dir() / "llm-calls.sqlite") if config.cache else None,
+    )
+    from evals.judges._llm import LLMGroundingJudge, RagasFaithfulnessJudge
+
+    if config.judge == "llm":
+        return LLMGroundingJudge(client, concurrency=config.concurrency)
+    return RagasFaithfulnessJudge(client, concurrency=config.concurrency)
