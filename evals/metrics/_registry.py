@@ -12,8 +12,8 @@ from typing import Literal
 
 __all__ = ["METRICS", "SUITES", "MetricKind", "MetricSpec", "Suite", "metric_names"]
 
-Suite = Literal["grounding", "hallucination", "policy", "cost", "latency"]
-SUITES: tuple[Suite, ...] = ("grounding", "hallucination", "policy", "cost", "latency")
+Suite = Literal["grounding", "hallucination", "policy", "cost", "latency", "rag"]
+SUITES: tuple[Suite, ...] = ("grounding", "hallucination", "policy", "cost", "latency", "rag")
 
 MetricKind = Literal["rate", "mean", "quantile", "count_rate"]
 """How per-case scores become one number.
@@ -99,6 +99,42 @@ METRICS: dict[str, MetricSpec] = {
             "s",
             "95th percentile of seconds per call",
             quantile=0.95,
+        ),
+        MetricSpec(
+            "answer_relevance",
+            "rag",
+            "answer_relevance",
+            "mean",
+            "higher",
+            "share",
+            "semantic similarity of the answer to the question",
+        ),
+        MetricSpec(
+            "answer_correctness",
+            "rag",
+            "answer_correctness",
+            "mean",
+            "higher",
+            "share",
+            "agreement of the answer with the reference: claim F1 (0.75) and similarity (0.25)",
+        ),
+        MetricSpec(
+            "context_precision",
+            "rag",
+            "context_precision",
+            "mean",
+            "higher",
+            "share",
+            "average precision of the retrieved contexts that support the reference",
+        ),
+        MetricSpec(
+            "context_recall",
+            "rag",
+            "context_recall",
+            "mean",
+            "higher",
+            "share",
+            "share of the reference's claims the retrieved contexts support",
         ),
         MetricSpec(
             "error_rate",

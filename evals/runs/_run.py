@@ -19,6 +19,7 @@ from typing import Literal
 
 from evals.contract import Contract, Level
 from evals.dataset import Case, Dataset, load_dataset
+from evals.errors import UserError, display_path
 from evals.gates import GateResult, Verdict, evaluate_gates
 from evals.metrics import METRICS, MetricValue, aggregate
 from evals.scorers import BatchScorer, Score, build_scorers, run_scorer
@@ -148,6 +149,16 @@ def prepare(contract: Contract, version: str | None = None) -> EvalPlan:
         UserError: anything the contract points at is missing or invalid.
     """
     dataset = load_dataset(contract.resolve(contract.evals.dataset))
+    if "rag" in contract.evals.suites:
+        lacking = [c.id for c in dataset.cases if not c.reference]
+        if lacking:
+            raise UserError.single(
+                display_path(contract.source),
+                "evals.suites",
+                f"suite 'rag' needs a 'reference' on every case; {len(lacking)} of {len(dataset)} "
+                f"cases in {display_path(dataset.path)} lack one (first: {lacking[0]}). Add "
+                "references or drop 'rag'",
+            )
     target = build_target(contract, dataset)
     if version is not None and version != target.version().label:
         target = target.at_version(version)

@@ -9,6 +9,12 @@ from evals.scorers._cost import cost, litellm_price_table, price_for
 from evals.scorers._grounding import faithfulness, grounding_judge, hallucination
 from evals.scorers._latency import latency
 from evals.scorers._policy import policy_violation
+from evals.scorers._rag import (
+    answer_correctness,
+    answer_relevance,
+    context_precision,
+    context_recall,
+)
 from evals.scorers._score import (
     BatchScorer,
     Score,
@@ -23,8 +29,12 @@ __all__ = [
     "BatchScorer",
     "Score",
     "ScorerFactory",
+    "answer_correctness",
+    "answer_relevance",
     "build_policy_engine",
     "build_scorers",
+    "context_precision",
+    "context_recall",
     "cost",
     "faithfulness",
     "grounding_judge",
@@ -38,14 +48,15 @@ __all__ = [
     "scorer",
 ]
 
-SUITE_SCORERS: dict[Suite, str] = {
-    "grounding": "faithfulness",
-    "hallucination": "hallucination",
-    "policy": "policy_violation",
-    "cost": "cost",
-    "latency": "latency",
+SUITE_SCORERS: dict[Suite, tuple[str, ...]] = {
+    "grounding": ("faithfulness",),
+    "hallucination": ("hallucination",),
+    "policy": ("policy_violation",),
+    "cost": ("cost",),
+    "latency": ("latency",),
+    "rag": ("answer_relevance", "answer_correctness", "context_precision", "context_recall"),
 }
-"""The scorer behind each suite."""
+"""The scorers behind each suite."""
 
 
 def build_policy_engine(contract: Contract) -> PolicyEngine:
@@ -66,7 +77,12 @@ def build_scorers(contract: Contract) -> dict[str, BatchScorer]:
     for suite in evals.suites:
         if suite in ("grounding", "hallucination"):
             factory = faithfulness if suite == "grounding" else hallucination
-            built[SUITE_SCORERS[suite]] = factory(config=evals.grounding)
+            built[SUITE_SCORERS[suite][0]] = factory(config=evals.grounding)
+        elif suite == "rag":
+            built["answer_relevance"] = answer_relevance()
+            built["answer_correctness"] = answer_correctness(config=evals.grounding)
+            built["context_precision"] = context_precision(config=evals.grounding)
+            built["context_recall"] = context_recall(config=evals.grounding)
         elif suite == "policy":
             built["policy_violation"] = policy_violation(engine=build_policy_engine(contract))
         elif suite == "cost":

@@ -73,3 +73,39 @@ def test_a_crashing_scorer_becomes_recorded_errors_for_its_cases_only() -> None:
     assert scores[0].value == 1.0
     assert scores[1].error == "scorer 'fragile' crashed: ZeroDivisionError: division by zero"
     assert scores[2].error == "no output: timeout after 3 retries"
+
+
+def test_rag_scorers_on_plain_cases() -> None:
+    from evals.scorers import (
+        answer_correctness,
+        answer_relevance,
+        context_precision,
+        context_recall,
+    )
+
+    case = Case(
+        id="r1",
+        input="How long do refunds take?",
+        contexts=[
+            "Our office dog is called Biscuit.",
+            "Refunds are issued within 5 business days.",
+        ],
+        reference="Refunds are issued within 5 business days.",
+    )
+    good = Output("r1", "Refunds are issued within 5 business days.")
+    wrong = Output("r1", "Our office dog is called Biscuit.")
+    [precision] = context_precision()([case], [good])
+    assert precision.value == pytest.approx(0.5), "the useful context is ranked second"
+    assert "ranks [2]" in precision.explanation
+    [recall] = context_recall()([case], [good])
+    assert recall.value == 1.0
+    right, off = answer_correctness()([case, case], [good, wrong])
+    assert right.value is not None
+    assert off.value is not None
+    assert right.value > 0.9 > off.value
+    relevant, irrelevant = answer_relevance()([case, case], [good, wrong])
+    assert relevant.value is not None
+    assert irrelevant.value is not None
+    assert relevant.value > irrelevant.value
+    [missing] = context_recall()([Case(id="x", input="q", contexts=["c"])], [good])
+    assert missing.error == "needs a reference answer on the case"

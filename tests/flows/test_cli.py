@@ -120,3 +120,58 @@ def test_run_json_fail_on_breach_and_status(tmp_path: Path) -> None:
     assert code == 0
     assert "tiny-agent" in out
     assert "policy_violation_rate" in out
+
+
+def test_judge_grounding_scores_labelled_rows(tmp_path: Path) -> None:
+    rows = [
+        {
+            "id": "a",
+            "question": "q",
+            "context": "Refunds take 5 business days.",
+            "answer": "Refunds take 5 business days.",
+            "label": 0,
+        },
+        {
+            "id": "b",
+            "question": "q",
+            "context": ["Refunds take 5 business days."],
+            "answer": "Refunds take 12 business days.",
+            "label": 1,
+        },
+    ]
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    target = tmp_path / "out" / "scored.jsonl"
+    code, _, err = invoke("judge", "grounding", "--input", str(source), "--output", str(target))
+    assert code == 0, err
+    scored = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r["id"] for r in scored] == ["a", "b"]
+    assert [r["label_pred"] for r in scored] == [0, 1]
+    assert scored[1]["score"] < scored[0]["score"]
+    assert scored[1]["claims"][0]["text"] == "Refunds take 12 business days."
+    assert scored[0]["label"] == 0, "input fields are kept"
+    assert not list(target.parent.glob(".*.tmp")), "no temporary file is left behind"
+
+
+def test_judge_grounding_names_the_bad_line(tmp_path: Path) -> None:
+    source = tmp_path / "rows.jsonl"
+    source.write_text(
+        '{"question": "q", "context": "c", "answer": "a"}\n{"question": "q", "answer": "a"}\n'
+    )
+    code, _, err = invoke(
+        "judge", "grounding", "--input", str(source), "--output", str(tmp_path / "o.jsonl")
+    )
+    assert code == 2
+    assert "rows.jsonl: line 2: field 'context': required" in err
+    code, _, err = invoke(
+        "judge",
+        "grounding",
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "o.jsonl"),
+        "--judge",
+        "llm",
+    )
+    assert code == 2
+    assert "needs 'model'" in err

@@ -47,7 +47,7 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
         metrics = set(
             samples.filter(samples.column("agent").to_numpy() == agent).column("metric").to_pylist()
         )
-        assert metrics == {
+        assert metrics >= {
             "faithfulness",
             "hallucination",
             "policy_violation",
