@@ -325,7 +325,11 @@ class GroundingConfig(_Model):
     ``ragas``: ragas's Faithfulness through litellm."""
     support_threshold: float | None = Field(default=None, gt=0, lt=1)
     """A claim counts as supported when its support probability is at least this; default:
-    the offline judge's calibrated threshold, 0.5 for NLI."""
+    the offline judge's calibrated threshold at ``operating_point``, 0.5 for NLI."""
+    operating_point: Literal["balanced", "low_false_alarm"] = "balanced"
+    """Offline judge: ``balanced`` maximises balanced accuracy on the calibration data;
+    ``low_false_alarm`` flags at most 20% of supported answers there (for answers that
+    paraphrase their sources freely)."""
     model: str | None = None
     """``nli``: CrossEncoder id or local path; ``llm``/``ragas``: litellm model id."""
     api_base: str | None = None
@@ -343,6 +347,8 @@ class GroundingConfig(_Model):
     def _model_for_tier(self) -> GroundingConfig:
         if self.judge == "offline" and self.model is not None:
             raise ValueError("the offline judge takes no 'model'; use judge: nli, llm or ragas")
+        if self.judge != "offline" and self.operating_point != "balanced":
+            raise ValueError("'operating_point' applies to the offline judge only")
         if self.judge != "offline" and not self.model:
             raise ValueError(f"judge '{self.judge}' needs 'model'")
         if "api_key" in self.params:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol
 
-from evals.judges._text import content_words, numbers, split_sentences
+from evals.judges._text import COURTESY, WORD, is_content, normalise_word, split_sentences
 
 __all__ = [
     "Claim",
@@ -19,11 +19,6 @@ __all__ = [
 ]
 
 ClaimVerdict = Literal["supported", "unsupported", "contradicted"]
-
-_MIN_CLAIM_WORDS = 3
-_MIN_CLAUSE_WORDS = 5
-_LONG_SENTENCE_WORDS = 18
-_CLAUSE = re.compile(r";\s+|,\s+(?=(?:and|but|while|whereas|although|so|yet)\s)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -87,40 +82,65 @@ class GroundingJudge(Protocol):
         ...
 
 
+_LONG_SENTENCE_WORDS = 20
+_MIN_CLAUSE_WORDS = 4
+_CLAUSE = re.compile(r";\s+|,\s+(?=(?:and|but|while|whereas|which|who|although|though)\b)")
+
+
+def _states_something(piece: str) -> bool:
+    words = [normalise_word(m.group(0)) for m in WORD.finditer(piece)]
+    return any(is_content(w) and w not in COURTESY for w in words)
+
+
 def is_claim(sentence: str) -> bool:
     """Whether a sentence states something checkable (not "Sure!" or "Happy to help.")."""
-    return len(content_words(sentence)) >= _MIN_CLAIM_WORDS or bool(numbers(sentence))
+    return _states_something(sentence)
 
 
-def _clauses(sentence: str) -> list[str]:
-    if len(sentence.split()) < _LONG_SENTENCE_WORDS:
+def _pieces(sentence: str) -> list[str]:
+    if len(WORD.findall(sentence)) <= _LONG_SENTENCE_WORDS:
         return [sentence]
-    parts: list[str] = []
-    for piece in _CLAUSE.split(sentence):
-        piece = piece.strip()
-        if (parts and len(piece.split()) < _MIN_CLAUSE_WORDS) or (
-            parts and len(parts[-1].split()) < _MIN_CLAUSE_WORDS
+    merged: list[str] = []
+    for part in _CLAUSE.split(sentence):
+        if merged and (
+            len(WORD.findall(part)) < _MIN_CLAUSE_WORDS
+            or len(WORD.findall(merged[-1])) < _MIN_CLAUSE_WORDS
         ):
-            parts[-1] = f"{parts[-1]}, {piece}"
+            merged[-1] = f"{merged[-1]}, {part}"
         else:
-            parts.append(piece)
-    return parts
+            merged.append(part)
+    return merged
+
+
+def plan_claims(sentences: Sequence[str]) -> list[tuple[int, str, bool]]:
+    """Cut sentences into pieces and say which pieces are claims.
+
+    A sentence of more than 20 words is cut at semicolons and before ", and" / ", but" /
+    ", while" / ", which" / ", who" / ", although"..., when both sides keep 4+ words. A piece is
+    a claim when it has a content word that is not a pleasantry.
+
+    Returns:
+        ``(sentence index, piece, is claim)`` in text order.
+    """
+    return [
+        (i, piece, _states_something(piece))
+        for i, s in enumerate(sentences)
+        for piece in _pieces(s)
+    ]
 
 
 def split_claims(text: str) -> tuple[list[str], list[str]]:
-    """Split an answer into claims.
+    """Split an answer into claims (sentences, and clauses of long sentences).
 
-    Claims are sentences, and clauses of long sentences that join several facts (split at
-    semicolons and at ", and" / ", but" / ", while"...).
+    An answer whose only checkable content is shorter than a sentence ("Arthur's Magazine")
+    is one claim.
 
     Returns:
         ``(claims, skipped)``: checkable claims, and sentences with nothing to check.
     """
-    claims: list[str] = []
-    skipped: list[str] = []
-    for sentence in split_sentences(text):
-        if not is_claim(sentence):
-            skipped.append(sentence)
-            continue
-        claims.extend(c for c in _clauses(sentence) if c)
+    planned = plan_claims(split_sentences(text) or [text])
+    claims = [piece for _, piece, claim in planned if claim]
+    skipped = list(dict.fromkeys(piece for _, piece, claim in planned if not claim))
+    if not claims and _states_something(text):
+        return [text.strip()], []
     return claims, skipped

@@ -36,6 +36,46 @@ class Embedder:
             raise RuntimeError(f"the model at {model_path} does not declare its embedding size")
         self.dimension = int(dimension)
 
+    def count_pieces(self, texts: Sequence[str]) -> list[int]:
+        """Wordpieces per text, without special tokens."""
+        encoded = self._model.tokenizer(list(texts), add_special_tokens=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def token_vectors(
+        self, texts: Sequence[str], batch_size: int = 64
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Contextual wordpiece vectors and their character offsets, per text.
+
+        One forward pass of the transformer per batch (texts sorted by length to limit
+        padding); ``[CLS]`` and ``[SEP]`` are dropped.
+        """
+        import torch
+
+        network = self._model[0].auto_model.eval()
+        tokenizer = self._model.tokenizer
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[tuple[np.ndarray, np.ndarray]] = [
+            (np.zeros((0, self.dimension)), np.zeros((0, 2)))
+        ] * len(texts)
+        for start in range(0, len(order), batch_size):
+            batch_index = order[start : start + batch_size]
+            batch = tokenizer(
+                [texts[i] for i in batch_index],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=int(self._model.max_seq_length),
+                return_offsets_mapping=True,
+            )
+            offsets = batch.pop("offset_mapping").numpy()
+            with self._lock, torch.inference_mode():
+                hidden = network(**batch).last_hidden_state.numpy()
+            mask = batch["attention_mask"].numpy().astype(bool)
+            for k, i in enumerate(batch_index):
+                n = int(mask[k].sum())
+                out[i] = (hidden[k, 1 : n - 1].astype(np.float32), offsets[k, 1 : n - 1])
+        return out
+
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Embed ``texts`` as unit vectors, shape ``(len(texts), dimension)``."""
         with self._lock:

@@ -22,7 +22,9 @@ def build_judge(config: GroundingConfig) -> GroundingJudge:
     if config.judge == "offline":
         from evals.judges._offline import OfflineGroundingJudge
 
-        return OfflineGroundingJudge(support_threshold=config.support_threshold)
+        return OfflineGroundingJudge(
+            support_threshold=config.support_threshold, operating_point=config.operating_point
+        )
     assert config.model is not None  # the contract model requires it for every other tier
     if config.judge == "nli":
         from evals.judges._nli import NLIGroundingJudge

@@ -1,41 +1,128 @@
-"""The offline grounding judge: is each claim of an answer supported by its contexts?
+"""The offline grounding judge: the bundled embedding model plus text evidence, calibrated.
 
-It uses what runs here without keys or downloads: the bundled sentence-embedding model and the
-text itself. For every claim (a sentence of the answer that states something) it finds the
-closest context sentence, then combines evidence into a support probability:
-
-- semantic similarity of the claim to its closest context sentence (or pair of sentences);
-- coverage: the share of the claim's content words that appear anywhere in the contexts;
-- hard evidence against support: a number, or a name, in the claim that no context contains.
-
-Every verdict keeps its reasons and the closest passage, so a reviewer can check it.
-See docs/design/grounding-judge.md for what this judge can and cannot see.
+No NLI model can be installed offline, so the judge reads support from what it can see: how
+well each claim's words align with the best window of the context (in order, and as a bag),
+which of its words, names and numbers the context lacks. Six features with directions fixed in
+advance are standardised and averaged into an *unsupported score*; only the standardisation,
+one threshold and a two-parameter calibration are fitted, on part of the public labelled
+benchmarks (``evals/judges/offline_params.json`` records what, on which rows, and the command
+that refits them). An answer is as supported as its least-supported claim.
+See docs/design/grounding-judge.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
+import math
 from collections.abc import Sequence
-
-import numpy as np
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from evals.judges._base import Claim, GroundingVerdict, split_claims
 from evals.judges._embedding import Embedder, default_embedder
-from evals.judges._text import WORD as _WORD
-from evals.judges._text import content_words, names, numbers, split_sentences
+from evals.judges._evidence import (
+    FEATURES,
+    ClaimEvidence,
+    WordEncoder,
+    claim_evidence,
+    encoded_claims,
+)
 
-__all__ = ["OfflineGroundingJudge"]
+__all__ = ["PARAMS_FILE", "OfflineGroundingJudge", "OfflineParams", "load_params"]
 
-# Similarity of the closest context sentence that maps to "no support" and "full support".
-_SIM_FLOOR, _SIM_CEILING = 0.35, 0.85
-_CAP_NEW_NUMBER = 0.10
-_CAP_NEW_NAME = 0.30
+PARAMS_FILE = Path(__file__).with_name("offline_params.json")
+NEAR_COPY = 0.9
+"""Window coverage above which a claim is a near copy of its passage: a flipped negation is
+then a contradiction, not a paraphrase."""
+HARD_CAP = 0.2
+"""Support probability of a claim that hard evidence contradicts."""
+
+
+@dataclass(frozen=True)
+class OfflineParams:
+    """The fitted numbers of the offline judge."""
+
+    directions: dict[str, int]
+    mean: dict[str, float]
+    """Mean of each oriented feature (−direction × value) on the fitting claims."""
+    std: dict[str, float]
+    thresholds: dict[str, float]
+    """Operating point → the unsupported score above which a claim is unsupported."""
+    platt_a: float
+    platt_b: float
+    """P(unsupported) = 1 / (1 + exp(−(a + b · score)))."""
+    provenance: dict[str, Any]
+
+    def score(self, features: dict[str, float]) -> float:
+        """Unsupported score of one claim: the mean of its standardised oriented features."""
+        total = 0.0
+        for name, direction in self.directions.items():
+            total += (-direction * features[name] - self.mean[name]) / self.std[name]
+        return total / len(self.directions)
+
+    def p_supported(self, score: float) -> float:
+        """Calibrated probability that a claim with this score is supported."""
+        return 1.0 - 1.0 / (1.0 + math.exp(-(self.platt_a + self.platt_b * score)))
+
+    def support_threshold(self, operating_point: str = "balanced") -> float:
+        """A fitted threshold, in probability-of-support terms."""
+        return self.p_supported(self.thresholds[operating_point])
+
+
+@lru_cache(maxsize=4)
+def load_params(path: Path = PARAMS_FILE) -> OfflineParams:
+    """Read the fitted parameters (see ``benchmarks/fit_offline_judge.py``)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if set(data["directions"]) != set(FEATURES) or any(
+        data["directions"][k] != d for k, d in FEATURES.items()
+    ):
+        raise ValueError(
+            f"{path} was fitted for other features; refit with benchmarks/fit_offline_judge.py"
+        )
+    return OfflineParams(
+        directions=data["directions"],
+        mean=data["mean"],
+        std=data["std"],
+        thresholds=data["thresholds"],
+        platt_a=data["platt"]["a"],
+        platt_b=data["platt"]["b"],
+        provenance=data["provenance"],
+    )
 
 
 def _key(answer: str, contexts: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps([answer, list(contexts)]).encode()).hexdigest()
+
+
+def _hard_evidence(evidence: ClaimEvidence) -> list[str]:
+    """Evidence that settles a claim whatever the similarities say.
+
+    A number no context has, or a negation added to a passage the claim otherwise copies.
+    """
+    found = []
+    if evidence.missing_numbers:
+        found.append("number(s) not in any context: " + ", ".join(evidence.missing_numbers))
+    if evidence.negation_mismatch and evidence.features["win_cover"] >= NEAR_COPY:
+        found.append("the claim negates what its passage states")
+    return found
+
+
+def _reasons(evidence: ClaimEvidence, probability: float, threshold: float) -> list[str]:
+    f = evidence.features
+    reasons = [
+        f"support {probability:.2f} (threshold {threshold:.2f}); best window covers the claim at "
+        f"{f['win_cover']:.2f}, in order {f['win_mono_mean']:.2f}"
+    ]
+    if evidence.missing_words:
+        reasons.append("words not in the contexts: " + ", ".join(evidence.missing_words[:8]))
+    if evidence.missing_names_numbers:
+        reasons.append(
+            "names or numbers not in the contexts: " + ", ".join(evidence.missing_names_numbers)
+        )
+    return reasons
 
 
 class OfflineGroundingJudge:
@@ -44,126 +131,81 @@ class OfflineGroundingJudge:
     name = "offline"
 
     def __init__(
-        self, support_threshold: float | None = None, embedder: Embedder | None = None
+        self,
+        support_threshold: float | None = None,
+        embedder: Embedder | None = None,
+        params: OfflineParams | None = None,
+        operating_point: str = "balanced",
     ) -> None:
-        self.support_threshold = 0.5 if support_threshold is None else support_threshold
+        self.params = params or load_params()
+        self.support_threshold = (
+            self.params.support_threshold(operating_point)
+            if support_threshold is None
+            else support_threshold
+        )
         self._embedder = embedder
+        self._words: WordEncoder | None = None
         self._memo: dict[str, GroundingVerdict] = {}
 
     @property
-    def embedder(self) -> Embedder:
-        """The embedding model, loaded on first use."""
-        if self._embedder is None:
-            self._embedder = default_embedder()
-        return self._embedder
+    def words(self) -> WordEncoder:
+        """The word encoder over the embedding model, built on first use."""
+        if self._words is None:
+            embedder = self._embedder or default_embedder()
+            self._words = WordEncoder(embedder, embedder.dimension)
+        return self._words
 
     def judge(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[GroundingVerdict]:
-        """Judge ``(answer, contexts)`` pairs in one batch (embeddings are batched)."""
+        """Judge ``(answer, contexts)`` pairs; answers and contexts are encoded in one batch."""
         keys = [_key(answer, contexts) for answer, contexts in items]
-        todo = [(k, a, c) for k, (a, c) in zip(keys, items, strict=True) if k not in self._memo]
+        todo = {k: item for k, item in zip(keys, items, strict=True) if k not in self._memo}
         if todo:
-            for key, verdict in zip(
-                [k for k, _, _ in todo],
-                self._judge_batch([(a, c) for _, a, c in todo]),
-                strict=True,
-            ):
-                self._memo[key] = verdict
+            self._memo.update(zip(todo, self._judge_batch(list(todo.values())), strict=True))
         return [self._memo[k] for k in keys]
 
     def _judge_batch(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[GroundingVerdict]:
-        prepared = []
-        texts: list[str] = []
-        for answer, contexts in items:
-            claims, skipped = split_claims(answer)
-            units = self._support_units(contexts)
-            prepared.append((claims, skipped, units, contexts))
-            texts.extend(claims)
-            texts.extend(units)
-        vectors = self.embedder.encode(texts) if texts else np.empty((0, 0))
-        verdicts, offset = [], 0
-        for claims, skipped, units, contexts in prepared:
-            claim_vectors = vectors[offset : offset + len(claims)]
-            offset += len(claims)
-            unit_vectors = vectors[offset : offset + len(units)]
-            offset += len(units)
-            if not contexts:
+        answers = self.words.encode([answer for answer, _ in items])
+        contexts = {}
+        for _, passages in items:
+            key = json.dumps(list(passages))
+            if key not in contexts and passages:
+                contexts[key] = passages
+        # One encode call for every passage of the batch, then each context joins its own.
+        self.words.encode([p for passages in contexts.values() for p in passages])
+        encoded_contexts = {k: self.words.encode_context(v) for k, v in contexts.items()}
+        verdicts = []
+        for (answer, passages), encoded in zip(items, answers, strict=True):
+            _, skipped = split_claims(answer)
+            if not passages:
                 verdicts.append(
                     GroundingVerdict(
                         [], skipped, "the case has no contexts to ground in", self.name
                     )
                 )
                 continue
-            verdicts.append(
-                GroundingVerdict(
-                    [
-                        self._claim(claim, vector, units, unit_vectors, contexts)
-                        for claim, vector in zip(claims, claim_vectors, strict=True)
-                    ],
-                    skipped,
-                    judge=self.name,
+            context = encoded_contexts[json.dumps(list(passages))]
+            claims = []
+            for text, claim in encoded_claims(encoded):
+                evidence = claim_evidence(text, claim, context)
+                score = self.params.score(evidence.features)
+                probability = self.params.p_supported(score)
+                hard = _hard_evidence(evidence)
+                if hard:
+                    probability = min(probability, HARD_CAP)
+                supported = probability >= self.support_threshold
+                near_copy = evidence.features["win_cover"] >= NEAR_COPY
+                claims.append(
+                    Claim(
+                        text=text,
+                        supported=supported,
+                        probability=round(probability, 4),
+                        evidence=evidence.window,
+                        verdict="supported"
+                        if supported
+                        else ("contradicted" if hard and near_copy else "unsupported"),
+                        reasons=hard + _reasons(evidence, probability, self.support_threshold),
+                        features={**evidence.features, "unsupported_score": round(score, 4)},
+                    )
                 )
-            )
+            verdicts.append(GroundingVerdict(claims, skipped, judge=self.name))
         return verdicts
-
-    @staticmethod
-    def _support_units(contexts: Sequence[str]) -> list[str]:
-        """Context sentences, plus adjacent pairs (a claim often fuses two sentences)."""
-        units: list[str] = []
-        for passage in contexts:
-            sentences = split_sentences(passage)
-            units.extend(sentences)
-            units.extend(f"{a} {b}" for a, b in itertools.pairwise(sentences))
-        return list(dict.fromkeys(units))
-
-    def _claim(
-        self,
-        claim: str,
-        vector: np.ndarray,
-        units: list[str],
-        unit_vectors: np.ndarray,
-        contexts: Sequence[str],
-    ) -> Claim:
-        similarities = unit_vectors @ vector
-        best = int(np.argmax(similarities))
-        similarity = float(similarities[best])
-        evidence = units[best]
-        context_text = " ".join(contexts)
-        context_words = set(content_words(context_text))
-        words = content_words(claim)
-        covered = [w for w in words if w in context_words]
-        coverage = len(covered) / len(words) if words else 1.0
-
-        semantic = float(np.clip((similarity - _SIM_FLOOR) / (_SIM_CEILING - _SIM_FLOOR), 0, 1))
-        probability = 0.5 * semantic + 0.5 * coverage
-        reasons = [f"closest passage similarity {similarity:.2f}"]
-        missing = sorted(
-            {
-                w.lower()
-                for w in _WORD.findall(claim)
-                if (s := content_words(w)) and s[0] not in context_words
-            }
-        )
-        if missing:
-            reasons.append(
-                f"{len(missing)} of {len(set(words))} content words not in the contexts: "
-                + ", ".join(missing[:6])
-            )
-        new_numbers = sorted(numbers(claim) - numbers(context_text))
-        if new_numbers:
-            probability = min(probability, _CAP_NEW_NUMBER)
-            reasons.append("number(s) not in any context: " + ", ".join(new_numbers))
-        lowered = context_text.lower()
-        new_names = sorted(n for n in names(claim) if n.lower() not in lowered)
-        if new_names:
-            probability = min(probability, _CAP_NEW_NAME)
-            reasons.append("name(s) not in any context: " + ", ".join(new_names))
-        supported = probability >= self.support_threshold
-        return Claim(
-            text=claim,
-            supported=supported,
-            probability=round(probability, 4),
-            evidence=evidence,
-            verdict="supported" if supported else "unsupported",
-            reasons=reasons,
-            features={"similarity": round(similarity, 4), "coverage": round(coverage, 4)},
-        )

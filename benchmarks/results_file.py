@@ -1,0 +1,26 @@
+"""Writing one section of benchmarks/RESULTS.md between its markers, leaving the rest alone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+_HEADER = (
+    "# Benchmark results\n\nRecorded numbers from real runs on the project's 2-core machines; "
+    "each section names the command that produced it.\n"
+)
+
+
+def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
+    """Replace (or append) the section delimited by ``<!-- name:start -->`` / ``<!-- name:end -->``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{markdown.rstrip()}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + block + "\n"
+    )
+    path.write_text(text, encoding="utf-8")
