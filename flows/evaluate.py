@@ -5,7 +5,9 @@ Gated against the agent's current level, recorded, and acted on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,35 +25,96 @@ from evals.runs import (
     RunInfo,
     RunResult,
     Trigger,
+    check_resumable,
     code_version,
     generate,
+    generation_notes,
     new_run_id,
+    open_unfinished_run,
     prepare,
     summarize,
 )
 from evals.scorers import BatchScorer, Score, run_scorer
-from evals.store import ResultsStore, ledger_for
+from evals.store import (
+    JournalHeader,
+    OutputCache,
+    ResultsStore,
+    RunJournal,
+    journal_dir,
+    ledger_for,
+)
 from evals.targets import Output, Target
 from flows._summary import run_summary
 from flows.actions import escalate_flow, rollback_flow
 
-__all__ = ["SCORING_BATCH", "evaluate_agent"]
+__all__ = ["SCORING_BATCH", "ProgressFactory", "evaluate_agent", "reporting_progress"]
 
 SCORING_BATCH = 200
 """Cases per scoring task: a few tasks per run, never one per case (ENV.md)."""
 
 
-@task(name="generate-outputs", cache_policy=NONE)
-def generate_outputs(target: Target, cases: Sequence[Case]) -> list[Output]:
-    """Produce (or replay) one output per case, logging progress on long runs."""
+ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
+"""``factory(label, total)`` opens a progress display and yields ``advance(n)``."""
+
+_progress_factory: ProgressFactory | None = None
+PROGRESS_LOG_EVERY_S = 10.0
+"""Without a progress display (a deployment, CI), a log line at most this often."""
+
+
+@contextmanager
+def reporting_progress(factory: ProgressFactory | None) -> Iterator[None]:
+    """Show the progress of output generation with ``factory`` while the context is open.
+
+    The CLI draws a bar (or periodic lines) this way when it runs flows in its own process;
+    without a factory, progress goes to the flow's log.
+    """
+    global _progress_factory
+    previous, _progress_factory = _progress_factory, factory
+    try:
+        yield
+    finally:
+        _progress_factory = previous
+
+
+def _log_progress(label: str, total: int) -> Callable[[int], None]:
     logger = get_run_logger()
-    step = max(1, len(cases) // 10)
+    started = last = time.monotonic()
 
     def progress(done: int) -> None:
-        if len(cases) >= 100 and (done % step == 0 or done == len(cases)):
-            logger.info("%d/%d cases answered", done, len(cases))
+        nonlocal last
+        now = time.monotonic()
+        if done >= total or now - last >= PROGRESS_LOG_EVERY_S:
+            rate = done / max(now - started, 1e-9)
+            logger.info("%s: %d/%d cases answered (%.1f/s)", label, done, total, rate)
+            last = now
 
-    return generate(target, cases, progress)
+    return progress
+
+
+@task(name="generate-outputs", cache_policy=NONE)
+def generate_outputs(
+    target: Target,
+    cases: Sequence[Case],
+    cache: OutputCache | None = None,
+    journal: RunJournal | None = None,
+    label: str = "",
+) -> list[Output]:
+    """Produce (or reuse) one output per case, journaled as they arrive, with progress."""
+    label = label or f"{target.kind} {target.version()}"
+    factory = _progress_factory
+    if factory is None:
+        return generate(
+            target, cases, _log_progress(label, len(cases)), cache=cache, journal=journal
+        )
+    with factory(label, len(cases)) as advance:
+        shown = 0
+
+        def progress(done: int) -> None:
+            nonlocal shown
+            advance(done - shown)
+            shown = done
+
+        return generate(target, cases, progress, cache=cache, journal=journal)
 
 
 @task(name="score-batch", cache_policy=NONE)
@@ -117,7 +180,11 @@ def _act(
 
 @flow(name="evaluate-agent", log_prints=True)
 def evaluate_agent(
-    contract: str, results: str = "results", trigger: Trigger = "manual"
+    contract: str,
+    results: str = "results",
+    trigger: Trigger = "manual",
+    resume: str | None = None,
+    use_cache: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the agent's active version against the gates of its current level.
 
@@ -125,14 +192,19 @@ def evaluate_agent(
         contract: path to the contract YAML.
         results: results root (path or URI).
         trigger: why this run happens (nightly, promotion, ci, manual).
+        resume: finish this unfinished run (same id, version and dataset), calling only
+            the cases its journal lacks.
+        use_cache: reuse outputs of the same version on unchanged cases.
 
     Returns:
-        The run summary (see ``flows._summary.run_summary``).
+        The run summary (see ``flows._summary.run_summary``), with ``outputs`` counts.
     """
     logger = get_run_logger()
     started = datetime.now(UTC)
     loaded = load_contract(contract)
     plan = prepare(loaded)
+    shown = display_path(loaded.source)
+    journal = open_unfinished_run(results, resume) if resume else None
     declared = plan.target.version()
     ledger = ledger_for(results)
     entry, notes = ledger.sync(
@@ -140,50 +212,105 @@ def evaluate_agent(
         declared.label,
         loaded.autonomy.level,
         loaded.autonomy.rollback.known_good,
-        display_path(loaded.source),
+        shown,
     )
     for note in notes:
         logger.info("%s: %s", loaded.agent, note)
     target = plan.target
-    if entry.active_version != declared.label:
-        if entry.active_version in target.available_versions():
-            target = target.at_version(entry.active_version)
-        else:
+    wanted = journal.header.version if journal is not None else entry.active_version
+    if wanted != declared.label:
+        if wanted in target.available_versions():
+            target = target.at_version(wanted)
+        elif journal is None:
             notes.append(
-                f"active version {entry.active_version} cannot be produced by this target; "
+                f"active version {wanted} cannot be produced by this target; "
                 f"evaluating {declared.label}"
             )
             logger.warning("%s: %s", loaded.agent, notes[-1])
     cases = list(plan.dataset.cases)
     version = target.version()
-    logger.info(
-        "%s: evaluating %s at level %s on %d cases (%s)",
-        loaded.agent, version, entry.level, len(cases), display_path(plan.dataset.path),
-    )  # fmt: skip
-    outputs = generate_outputs(target, cases)
-    scores: dict[str, list[Score]] = {name: [] for name in plan.scorers}
-    for start in range(0, len(cases), SCORING_BATCH):
-        batch = slice(start, start + SCORING_BATCH)
-        for name, scorer in plan.scorers.items():
-            scores[name].extend(score_batch(name, scorer, cases[batch], outputs[batch]))
-    info = RunInfo(
-        run_id=new_run_id(started),
-        agent=loaded.agent,
-        version=version,
-        dataset=loaded.evals.dataset,
-        dataset_hash=plan.dataset.content_hash,
-        trigger=trigger,
-        level=entry.level,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        code_version=code_version(loaded.root),
-    )
-    result = summarize(loaded, info, cases, outputs, scores)
-    write_run(results, result)
-    _gate_artifact(result)
-    logger.info("%s: run %s %s", loaded.agent, info.run_id, result.verdict)
-    decision = _act(loaded, contract, results, result, trigger)
-    if decision is None and result.verdict == Verdict.PASS:
-        ledger.record_pass(loaded.agent, version.label, info.run_id)
-    after = ledger.get(loaded.agent)
-    return run_summary(result, decision, notes, after.level if after else entry.level)
+    target.preflight()  # a missing secret stops the run before it leaves a journal behind
+    if journal is not None:
+        check_resumable(journal, shown, version, plan.dataset.content_hash)
+        run_id, started = journal.header.run_id, journal.header.started_at
+        trigger = journal.header.trigger  # type: ignore[assignment]
+    else:
+        run_id = new_run_id(started)
+        journal = RunJournal.start(
+            journal_dir(results),
+            JournalHeader(
+                run_id=run_id,
+                agent=loaded.agent,
+                contract=str(loaded.source),
+                version=version.label,
+                version_hash=version.hash,
+                dataset=loaded.evals.dataset,
+                dataset_hash=plan.dataset.content_hash,
+                trigger=trigger,
+                started_at=started,
+            ),
+        )
+    redactor = target.redactor()
+    cache = OutputCache.default() if use_cache and target.cacheable else None
+    try:
+        with redactor.filtering_logs():
+            logger.info(
+                "%s: %s %s at level %s on %d cases (%s), run %s",
+                loaded.agent, "resuming" if resume else "evaluating", version, entry.level,
+                len(cases), display_path(plan.dataset.path), run_id,
+            )  # fmt: skip
+            if journal.resumed:
+                logger.info(
+                    "%s: %d of %d outputs come from the journal of run %s",
+                    loaded.agent, journal.resumed, len(cases), run_id,
+                )  # fmt: skip
+            resumed = set(journal.outputs())  # before this session adds its own
+            outputs = generate_outputs(target, cases, cache, journal, f"{loaded.agent} {version}")
+            scores: dict[str, list[Score]] = {name: [] for name in plan.scorers}
+            for start in range(0, len(cases), SCORING_BATCH):
+                batch = slice(start, start + SCORING_BATCH)
+                for name, scorer in plan.scorers.items():
+                    scores[name].extend(score_batch(name, scorer, cases[batch], outputs[batch]))
+            info = RunInfo(
+                run_id=run_id,
+                agent=loaded.agent,
+                version=version,
+                dataset=loaded.evals.dataset,
+                dataset_hash=plan.dataset.content_hash,
+                trigger=trigger,
+                level=entry.level,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                code_version=code_version(loaded.root),
+                n_cached=sum(o.cached for o in outputs),
+                n_resumed=journal.resumed,
+            )
+            result = summarize(loaded, info, cases, outputs, scores, redactor)
+            write_run(results, result)
+            # Committed: from here on the run is in the store, and the journal must go, or a
+            # later --resume would find a run that looks unfinished.
+            journal.discard()
+            generated = generation_notes(outputs, journal.resumed)
+            for note in generated:
+                logger.info("%s: %s", loaded.agent, note)
+            _gate_artifact(result)
+            logger.info("%s: run %s %s", loaded.agent, info.run_id, result.verdict)
+            decision = _act(loaded, contract, results, result, trigger)
+            if decision is None and result.verdict == Verdict.PASS:
+                ledger.record_pass(loaded.agent, version.label, info.run_id)
+            after = ledger.get(loaded.agent)
+            summary = run_summary(
+                result, decision, notes + generated, after.level if after else entry.level
+            )
+    finally:
+        journal.close()
+        if cache is not None:
+            cache.close()
+    summary["outputs"] = {
+        "called": sum(not o.cached and o.case_id not in resumed for o in outputs),
+        "cached": info.n_cached,
+        "resumed": info.n_resumed,
+        "errors": sum(o.error is not None for o in outputs),
+    }
+    summary["resumed"] = bool(resume)
+    return redactor.value(summary)  # type: ignore[no-any-return]

@@ -40,8 +40,18 @@ def nightly(
     results: str = "results",
     agents: list[str] | None = None,
     trigger: Trigger = "nightly",
+    resume: str | None = None,
+    use_cache: bool = True,
 ) -> list[dict[str, Any]] | State:
     """Evaluate every agent (or those named); one broken agent does not stop the others.
+
+    Args:
+        policies: folder of contracts.
+        results: results root (path or URI).
+        agents: evaluate only these agents.
+        trigger: why this run happens.
+        resume: finish this unfinished run; ``agents`` must then name its one agent.
+        use_cache: reuse outputs of unchanged versions on unchanged cases.
 
     Returns:
         One run summary per agent. When an agent could not be evaluated, its entry holds
@@ -51,8 +61,15 @@ def nightly(
     logger = get_run_logger()
     summaries: list[dict[str, Any]] = []
     failures: list[str] = []
-    for path in select_contracts(policies, agents):
-        state = evaluate_agent(str(path), results, trigger, return_state=True)
+    paths = select_contracts(policies, agents)
+    if resume is not None and len(paths) != 1:
+        raise UserError.single(
+            policies, "", f"resuming run {resume} needs exactly one agent, got {len(paths)}"
+        )
+    for path in paths:
+        state = evaluate_agent(
+            str(path), results, trigger, resume=resume, use_cache=use_cache, return_state=True
+        )
         if state.is_completed():
             summaries.append(state.result())
         else:

@@ -26,14 +26,18 @@ __all__ = [
     "Escalation",
     "Evals",
     "GroundingConfig",
+    "HttpResponseSpec",
+    "HttpTargetSpec",
     "Level",
     "LevelPolicy",
+    "LiteLLMTargetSpec",
     "Outcome",
     "OutcomeMetric",
     "PolicyConfig",
     "Price",
     "PythonTargetSpec",
     "ReplayTargetSpec",
+    "RetryConfig",
     "Rollback",
     "Schedule",
     "TargetSpec",
@@ -313,7 +317,124 @@ class PythonTargetSpec(_Model):
     """Keyword arguments passed to the function; part of the version hash."""
 
 
-TargetSpec = Annotated[ReplayTargetSpec | PythonTargetSpec, Field(discriminator="kind")]
+_ENV = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class RetryConfig(_Model):
+    """How hard a live target tries each case before recording it as an error."""
+
+    attempts: int = Field(default=4, ge=1, le=20)
+    """Total attempts per case, the first included. Timeouts, HTTP 429 and 5xx, dropped
+    connections and malformed replies are retried; other errors are not."""
+    base_delay_s: float = Field(default=0.5, ge=0, le=60)
+    """Wait before the second attempt; it doubles with each retry, plus up to 25% jitter."""
+    max_delay_s: float = Field(default=30.0, gt=0, le=600)
+    """Longest wait between attempts, a server's ``Retry-After`` included."""
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """Seconds one attempt may take before it is abandoned (and retried)."""
+
+
+class _LiveTargetSpec(_Model):
+    """What every target that calls something per case shares."""
+
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    """Cases in flight at once."""
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    """Most requests started per minute, retries included; no limit when absent."""
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    """Attempts, backoff and the per-attempt timeout."""
+    cache: bool = True
+    """Reuse outputs of this exact version for unchanged cases, so a rerun calls nothing."""
+
+
+_LITELLM_RESERVED = {
+    "api_key": "put the key in an environment variable and name it in 'api_key_env'",
+    "api_base": "use the target's 'api_base' field",
+    "model": "use the target's 'model' field",
+    "messages": "the prompt template renders the messages",
+    "stream": "streaming is not supported; answers are read whole",
+    "timeout": "use 'retry.timeout_s'",
+    "num_retries": "use 'retry.attempts'",
+    "max_retries": "use 'retry.attempts'",
+}
+
+
+class LiteLLMTargetSpec(_LiveTargetSpec):
+    """A prompt template plus a model, called through litellm for each case."""
+
+    kind: Literal["litellm"]
+    model: str = Field(min_length=1)
+    """litellm model id, e.g. ``openai/gpt-4o-mini`` or ``anthropic/claude-haiku-4-5``."""
+    prompt: str = Field(min_length=1)
+    """Jinja template of the user message, relative to the project root. It gets ``input``,
+    ``contexts``, ``case`` and ``params``; an unknown variable is an error."""
+    system: str | None = Field(default=None, min_length=1)
+    """Jinja template of the system message (same variables), relative to the project root."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """litellm parameters (``temperature``, ``max_tokens``...), also given to the templates as
+    ``params``. The version hash covers them, the templates and the model."""
+    api_base: str | None = Field(default=None, pattern=r"^https?://")
+    """Base URL of the provider or an OpenAI-compatible server (not part of the version)."""
+    api_key_env: str | None = Field(default=None, pattern=_ENV)
+    """Environment variable holding the API key; its value is redacted from everything
+    recorded. Without it litellm reads the provider's usual variable."""
+
+    @field_validator("params")
+    @classmethod
+    def _no_reserved_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for name, fix in _LITELLM_RESERVED.items():
+            if name in params:
+                raise ValueError(f"'{name}' cannot be a param: {fix}")
+        return params
+
+
+class HttpResponseSpec(_Model):
+    """Where the parts of an answer are in the endpoint's JSON reply (dotted paths)."""
+
+    output: str = Field(default="output", min_length=1)
+    """Path to the answer text, e.g. ``answer`` or ``choices.0.message.content``."""
+    contexts: str | None = None
+    """Path to the list of passages the agent retrieved (strings, or objects with ``text``)."""
+    usage: str | None = None
+    """Path to token usage: an object with ``prompt_tokens``/``completion_tokens`` (or
+    ``input_tokens``/``output_tokens``)."""
+    tool_calls: str | None = None
+    """Path to the list of tool calls the agent made (kept with the output)."""
+    cost_usd: str | None = None
+    """Path to the cost the endpoint reports, in USD."""
+    model: str | None = None
+    """Path to the model name the endpoint reports (prices its usage)."""
+
+
+class HttpTargetSpec(_LiveTargetSpec):
+    """An agent behind an HTTP endpoint: each case is POSTed as JSON, the answer read back.
+
+    The body is ``{"id", "input", "contexts", "tags", "metadata", "params"}``; a case's
+    ``reference`` and recorded outputs are never sent.
+    """
+
+    kind: Literal["http"]
+    url: str = Field(pattern=r"^https?://")
+    """The endpoint that answers one case per POST."""
+    version: str | None = Field(default=None, min_length=1, max_length=64)
+    """Label of what is deployed behind the URL (a release, a commit). The version hash covers
+    it with the URL, params and response paths: the endpoint's code is invisible to us, so a
+    new deployment needs a new label, or cached outputs of the old one are reused."""
+    headers: dict[str, Annotated[str, Field(pattern=_ENV)]] = Field(default_factory=dict)
+    """Header name → environment variable holding its value (``Authorization: AGENT_TOKEN``).
+    Values never go in contracts and are redacted from everything recorded."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Sent as ``params`` in every request body; part of the version hash."""
+    response: HttpResponseSpec = Field(default_factory=HttpResponseSpec)
+    """Where the answer, contexts, usage, tool calls, cost and model are in the reply."""
+    model: str | None = None
+    """Model behind the endpoint, to price reported token usage when the reply names none."""
+
+
+TargetSpec = Annotated[
+    ReplayTargetSpec | PythonTargetSpec | LiteLLMTargetSpec | HttpTargetSpec,
+    Field(discriminator="kind"),
+]
 
 
 class GroundingConfig(_Model):
@@ -367,6 +488,25 @@ class PolicyConfig(_Model):
     """Values the agent may echo: exact strings, or ``*@domain`` for a whole email domain."""
     deny: list[str] = Field(default_factory=list)
     """Extra phrases this agent must never say (case-insensitive, whole words)."""
+    disable: list[str] = Field(default_factory=list)
+    """Rule ids of the packs that do not apply to this agent (e.g. ``injection.input`` for a
+    golden set of red-team prompts)."""
+    canaries: list[str] = Field(default_factory=list)
+    """Secret marker strings planted in this agent's prompts; ``leakage`` rules flag any of
+    them in an output."""
+    system_prompt: str | None = Field(default=None, min_length=1)
+    """The agent's system prompt file, relative to the project root; ``leakage`` rules flag a
+    long verbatim run of it in an output."""
+    tools: list[str] | None = None
+    """Tool names the agent may call (``tool_allowlist`` rules)."""
+    max_tool_depth: int | None = Field(default=None, ge=0)
+    """Deepest recursion or delegation level a tool call may have (``tool_limits`` rules);
+    0 means the agent may not delegate."""
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    """Most tool calls the agent may make for one case (``tool_limits`` rules)."""
+    tool_schemas: dict[str, str] = Field(default_factory=dict)
+    """Tool name → JSON Schema file of its arguments, relative to the project root
+    (``tool_arguments`` rules)."""
 
 
 class Price(_Model):

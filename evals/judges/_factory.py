@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from evals.contract import GroundingConfig
 from evals.judges._base import GroundingJudge
-from evals.llm import CallCache, LLMClient
+from evals.llm import CallCache, LLMClient, cache_dir
 
 __all__ = ["build_judge", "cache_dir"]
-
-
-def cache_dir() -> Path:
-    """Where model replies are cached: ``$IMPACTGATE_CACHE_DIR`` or ``~/.cache/impactgate``."""
-    return Path(os.environ.get("IMPACTGATE_CACHE_DIR") or Path.home() / ".cache" / "impactgate")
 
 
 def build_judge(config: GroundingConfig) -> GroundingJudge:

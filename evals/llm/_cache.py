@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CallCache", "request_key"]
+__all__ = ["CallCache", "cache_dir", "request_key"]
 
 _SECRET_KEYS = {"api_key", "headers", "extra_headers"}
+
+
+def cache_dir() -> Path:
+    """Where caches live: ``$IMPACTGATE_CACHE_DIR``, else ``~/.cache/impactgate``."""
+    return Path(os.environ.get("IMPACTGATE_CACHE_DIR") or Path.home() / ".cache" / "impactgate")
 
 
 def request_key(request: dict[str, Any]) -> str:

@@ -10,45 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from evals._env import apply_offline_defaults
 from evals.llm._cache import CallCache, request_key
+from evals.llm._retry import (
+    CallError,
+    Failure,
+    RateLimiter,
+    RetryPolicy,
+    call_with_retries,
+    parse_retry_after,
+)
 
-__all__ = ["Completion", "LLMCallError", "LLMClient", "RetryPolicy"]
+__all__ = ["Completion", "LLMCallError", "LLMClient", "RetryPolicy", "classify_litellm_error"]
 
 
-class LLMCallError(RuntimeError):
+class LLMCallError(CallError):
     """A model call failed for good (after retries, or at once for a permanent error)."""
-
-    def __init__(self, message: str, attempts: int) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try."""
-
-    attempts: int = 4
-    """Total attempts, the first included."""
-    base_delay_s: float = 0.5
-    max_delay_s: float = 30.0
-    jitter: float = 0.25
-    """Random extra delay, as a share of the backoff."""
-    timeout_s: float = 60.0
-    """Per-attempt timeout."""
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt ``attempt + 1``."""
-        backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
-        backoff += backoff * self.jitter * random.random()
-        if retry_after is not None:
-            return float(min(self.max_delay_s, max(retry_after, 0.0)))
-        return float(backoff)
 
 
 @dataclass(frozen=True)
@@ -72,10 +53,7 @@ def _retry_after(exc: BaseException) -> float | None:
     if not headers:
         return None
     value = headers.get("retry-after") or headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return parse_retry_after(str(value)) if value is not None else None
 
 
 def _transient(exc: BaseException) -> bool:
@@ -102,6 +80,11 @@ def _describe(exc: BaseException) -> str:
     return f"{kind} (HTTP {status}): {message}" if status else f"{kind}: {message}"
 
 
+def classify_litellm_error(exc: Exception) -> Failure:
+    """Whether a litellm exception is worth another attempt, and why it happened."""
+    return Failure(_transient(exc), _describe(exc), _retry_after(exc))
+
+
 class LLMClient:
     """One model, called through litellm, with the retry policy and an optional cache."""
 
@@ -114,6 +97,7 @@ class LLMClient:
         params: dict[str, Any] | None = None,
         retry: RetryPolicy | None = None,
         cache: CallCache | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.model = model
         self.api_base = api_base
@@ -121,6 +105,8 @@ class LLMClient:
         self.params = dict(params or {})
         self.retry = retry or RetryPolicy()
         self.cache = cache
+        self.limiter = limiter
+        """Paces attempts to a requests-per-minute budget (one event loop only)."""
         self.calls = 0
         """Requests actually sent (cache hits excluded)."""
 
@@ -148,11 +134,13 @@ class LLMClient:
     async def complete(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
         """Send one chat request (or answer it from the cache).
 
+        ``latency_s`` is the time of the attempt that succeeded; ``attempts`` counts them all.
+
         Raises:
             LLMCallError: after the last attempt, or at once for a permanent error.
         """
         request = self._request(messages, params)
-        key = request_key(request)
+        key = request_key(request) if self.cache is not None else ""
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -162,47 +150,46 @@ class LLMClient:
 
         litellm.suppress_debug_info = True
         secret = self._secret()
-        last = ""
-        for attempt in range(1, self.retry.attempts + 1):
-            start = time.perf_counter()
+        latency = 0.0
+
+        async def send() -> Any:
+            nonlocal latency
             self.calls += 1
-            try:
-                response = await litellm.acompletion(
-                    **request,
-                    **secret,
-                    num_retries=0,
-                    max_retries=0,
-                    timeout=self.retry.timeout_s,
-                )
-            except Exception as exc:
-                last = _describe(exc)
-                if not _transient(exc) or attempt == self.retry.attempts:
-                    raise LLMCallError(
-                        f"{self.model}: {last} (after {attempt} attempt{'s' if attempt > 1 else ''})",
-                        attempt,
-                    ) from exc
-                await asyncio.sleep(self.retry.delay(attempt, _retry_after(exc)))
-                continue
-            latency = time.perf_counter() - start
-            raw = response.model_dump()
-            usage = raw.get("usage") or {}
-            text = raw["choices"][0]["message"].get("content") or ""
-            completion = Completion(
-                text=text,
-                prompt_tokens=usage.get("prompt_tokens"),
-                completion_tokens=usage.get("completion_tokens"),
-                model=raw.get("model") or self.model,
-                cached=False,
-                attempts=attempt,
-                latency_s=latency,
-                raw=raw,
+            start = time.perf_counter()
+            response = await litellm.acompletion(
+                **request,
+                **secret,
+                num_retries=0,
+                max_retries=0,
+                timeout=self.retry.timeout_s,
             )
-            if self.cache is not None:
-                stored = {
-                    k: v
-                    for k, v in completion.__dict__.items()
-                    if k not in {"cached", "attempts", "latency_s"}
-                }
-                self.cache.put(key, stored)
-            return completion
-        raise LLMCallError(f"{self.model}: {last}", self.retry.attempts)  # pragma: no cover
+            latency = time.perf_counter() - start
+            return response
+
+        try:
+            response, attempts = await call_with_retries(
+                send, self.retry, classify_litellm_error, limiter=self.limiter
+            )
+        except CallError as exc:
+            raise LLMCallError(f"{self.model}: {exc}", exc.attempts) from exc.__cause__
+        raw = response.model_dump()
+        usage = raw.get("usage") or {}
+        text = raw["choices"][0]["message"].get("content") or ""
+        completion = Completion(
+            text=text,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            model=raw.get("model") or self.model,
+            cached=False,
+            attempts=attempts,
+            latency_s=latency,
+            raw=raw,
+        )
+        if self.cache is not None:
+            stored = {
+                k: v
+                for k, v in completion.__dict__.items()
+                if k not in {"cached", "attempts", "latency_s"}
+            }
+            self.cache.put(key, stored)
+        return completion

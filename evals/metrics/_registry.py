@@ -101,6 +101,16 @@ METRICS: dict[str, MetricSpec] = {
             quantile=0.95,
         ),
         MetricSpec(
+            "latency_p99_s",
+            "latency",
+            "latency",
+            "quantile",
+            "lower",
+            "s",
+            "99th percentile of seconds per call",
+            quantile=0.99,
+        ),
+        MetricSpec(
             "answer_relevance",
             "rag",
             "answer_relevance",

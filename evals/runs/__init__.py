@@ -1,5 +1,6 @@
 """Runs: evaluating an agent version on a dataset version, piece by piece or end to end."""
 
+from evals.runs._resume import check_resumable, open_unfinished_run
 from evals.runs._run import (
     TRIGGERS,
     CaseResult,
@@ -10,8 +11,10 @@ from evals.runs._run import (
     code_version,
     evaluate,
     generate,
+    generation_notes,
     new_run_id,
     prepare,
+    redact_score,
     score,
     summarize,
 )
@@ -23,11 +26,15 @@ __all__ = [
     "RunInfo",
     "RunResult",
     "Trigger",
+    "check_resumable",
     "code_version",
     "evaluate",
     "generate",
+    "generation_notes",
     "new_run_id",
+    "open_unfinished_run",
     "prepare",
+    "redact_score",
     "score",
     "summarize",
 ]

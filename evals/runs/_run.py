@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError
@@ -23,7 +23,16 @@ from evals.errors import UserError, display_path
 from evals.gates import GateResult, Verdict, evaluate_gates
 from evals.metrics import METRICS, MetricValue, aggregate
 from evals.scorers import BatchScorer, Score, build_scorers, run_scorer
-from evals.targets import AgentVersion, Output, Progress, Target, build_target
+from evals.store import OutputCache, RunJournal
+from evals.targets import (
+    AgentVersion,
+    Output,
+    Progress,
+    Redactor,
+    Target,
+    build_target,
+    case_fingerprint,
+)
 
 __all__ = [
     "TRIGGERS",
@@ -35,8 +44,10 @@ __all__ = [
     "code_version",
     "evaluate",
     "generate",
+    "generation_notes",
     "new_run_id",
     "prepare",
+    "redact_score",
     "score",
     "summarize",
 ]
@@ -91,6 +102,10 @@ class RunInfo:
     started_at: datetime
     finished_at: datetime
     code_version: str
+    n_cached: int = 0
+    """Outputs served from the output cache (produced by an earlier run of this version)."""
+    n_resumed: int = 0
+    """Outputs produced before this run was interrupted and resumed."""
 
 
 @dataclass(frozen=True)
@@ -162,17 +177,110 @@ def prepare(contract: Contract, version: str | None = None) -> EvalPlan:
     target = build_target(contract, dataset)
     if version is not None and version != target.version().label:
         target = target.at_version(version)
+    target.check(dataset.cases)
     return EvalPlan(contract, dataset, target, build_scorers(contract))
 
 
 def generate(
-    target: Target, cases: Sequence[Case], progress: Progress | None = None
+    target: Target,
+    cases: Sequence[Case],
+    progress: Progress | None = None,
+    *,
+    cache: OutputCache | None = None,
+    journal: RunJournal | None = None,
 ) -> list[Output]:
-    """Produce one output per case (failures recorded, never raised)."""
-    outputs = target.generate(cases, progress)
-    if [o.case_id for o in outputs] != [c.id for c in cases]:
+    """Produce one output per case (failures recorded, never raised), paying nothing twice.
+
+    Cases already in ``journal`` (a resumed run) are taken from it; then, for targets whose
+    version hash covers everything that shapes an output, cases the ``cache`` has for this
+    version and case content. Only the rest are called. Every new output is journaled the
+    moment it exists and cached if it succeeded.
+
+    Args:
+        target: produces the outputs.
+        cases: in the order outputs are returned.
+        progress: called with the number of cases done, reused ones included.
+        cache: the output cache, or ``None`` to call every case.
+        journal: the run's journal, or ``None`` for a run that cannot be resumed.
+    """
+    fingerprints = {case.id: case_fingerprint(case) for case in cases}
+    done: dict[str, Output] = {}
+    if journal is not None:
+        for case_id, (case_hash, output) in journal.outputs().items():
+            if fingerprints.get(case_id) == case_hash:
+                done[case_id] = output
+    version = target.version().hash
+    use_cache = cache is not None and target.cacheable
+    if cache is not None and use_cache:
+        wanted = [(case.id, fingerprints[case.id]) for case in cases if case.id not in done]
+        for case_id, output in cache.get_many(version, wanted).items():
+            done[case_id] = output
+            if journal is not None:
+                journal.record(output, fingerprints[case_id])
+    todo = [case for case in cases if case.id not in done]
+    offset = len(done)
+    if progress is not None and offset:
+        progress(offset)
+
+    def on_output(output: Output) -> None:
+        case_hash = fingerprints[output.case_id]
+        if journal is not None:
+            journal.record(output, case_hash)
+        if cache is not None and use_cache:
+            cache.put(version, case_hash, output)
+
+    def advance(finished: int) -> None:
+        if progress is not None:
+            progress(offset + finished)
+
+    try:
+        fresh = target.generate(todo, advance, on_output) if todo else []
+    finally:
+        if cache is not None and use_cache:
+            cache.flush()
+    if [o.case_id for o in fresh] != [c.id for c in todo]:
         raise RuntimeError(f"target {target.kind} returned outputs out of order or incomplete")
-    return outputs
+    by_id = done | {o.case_id: o for o in fresh}
+    return [by_id[case.id] for case in cases]
+
+
+def generation_notes(outputs: Sequence[Output], resumed: int = 0) -> list[str]:
+    """What a reader of the run should know about where its outputs came from."""
+    n = len(outputs)
+    notes = []
+    cached = sum(o.cached for o in outputs)
+    if cached:
+        notes.append(
+            f"{cached} of {n} outputs came from the output cache; their latency, usage and "
+            "cost are those measured by the run that produced them"
+        )
+    if resumed:
+        notes.append(f"resumed: {resumed} of {n} outputs were produced before the interruption")
+    counted = sum(o.usage_counted for o in outputs)
+    if counted:
+        notes.append(
+            f"{counted} of {n} outputs: the provider reported no token usage, so tokens were "
+            "counted locally with litellm's tokenizer and cost is priced from that count"
+        )
+    failed = [o for o in outputs if o.error is not None]
+    if failed:
+        notes.append(
+            f"{len(failed)} of {n} cases got no output (they count against the error budget); "
+            f"first: {failed[0].case_id}: {failed[0].error}"
+        )
+    return notes
+
+
+def redact_score(score: Score, redactor: Redactor) -> Score:
+    """A score with every secret removed from its explanation, evidence and error."""
+    if not redactor:
+        return score
+    return replace(
+        score,
+        explanation=redactor.text(score.explanation),
+        metadata=redactor.value(score.metadata),
+        error=redactor.optional(score.error),
+    )
 
 
 def score(
@@ -202,8 +310,16 @@ def summarize(
     cases: Sequence[Case],
     outputs: Sequence[Output],
     scores: Mapping[str, Sequence[Score]],
+    redactor: Redactor | None = None,
 ) -> RunResult:
-    """Aggregate scores into metrics with intervals and hold them against the level's gates."""
+    """Aggregate scores into metrics with intervals and hold them against the level's gates.
+
+    With a ``redactor``, the secrets of the run are removed from every output and score
+    first, so nothing recorded from the result can carry them.
+    """
+    if redactor:
+        outputs = [redactor.output(o) for o in outputs]
+        scores = {n: [redact_score(s, redactor) for s in ss] for n, ss in scores.items()}
     results = [
         CaseResult(case, output, {name: scores[name][i] for name in scores})
         for i, (case, output) in enumerate(zip(cases, outputs, strict=True))
@@ -230,6 +346,8 @@ def evaluate(
     version: str | None = None,
     trigger: Trigger = "manual",
     progress: Progress | None = None,
+    cache: OutputCache | None = None,
+    journal: RunJournal | None = None,
 ) -> RunResult:
     """Evaluate a contract's agent end to end, without storing anything.
 
@@ -239,11 +357,14 @@ def evaluate(
         version: evaluate this version instead of the one the target declares.
         trigger: why the run happens.
         progress: called with the number of cases answered so far.
+        cache: reuse (and fill) this output cache.
+        journal: record outputs as they arrive (and reuse those it already has).
     """
     started = datetime.now(UTC)
     plan = prepare(contract, version)
+    plan.target.preflight()
     cases = list(plan.dataset.cases)
-    outputs = generate(plan.target, cases, progress)
+    outputs = generate(plan.target, cases, progress, cache=cache, journal=journal)
     scores = score(plan.scorers, cases, outputs)
     info = RunInfo(
         run_id=new_run_id(started),
@@ -256,5 +377,7 @@ def evaluate(
         started_at=started,
         finished_at=datetime.now(UTC),
         code_version=code_version(contract.root),
+        n_cached=sum(o.cached for o in outputs),
+        n_resumed=journal.resumed if journal is not None else 0,
     )
-    return summarize(contract, info, cases, outputs, scores)
+    return summarize(contract, info, cases, outputs, scores, plan.target.redactor())

@@ -4,19 +4,26 @@ import os
 from pathlib import Path
 
 from evals.errors import UserError
+from evals.store._journal import JournalHeader, RunJournal, journal_dir, valid_run_id
 from evals.store._ledger import Ledger, LedgerEntry, LedgerEvent, NoGoodVersion
+from evals.store._outputs import OutputCache
 from evals.store._parquet import DECISIONS_SCHEMA, RUNS_SCHEMA, SAMPLES_SCHEMA, ResultsStore
 
 __all__ = [
     "DECISIONS_SCHEMA",
     "RUNS_SCHEMA",
     "SAMPLES_SCHEMA",
+    "JournalHeader",
     "Ledger",
     "LedgerEntry",
     "LedgerEvent",
     "NoGoodVersion",
+    "OutputCache",
     "ResultsStore",
+    "RunJournal",
+    "journal_dir",
     "ledger_for",
+    "valid_run_id",
 ]
 
 LEDGER_ENV = "IMPACTGATE_LEDGER"

@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +29,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from evals.decisions import Decision
-from evals.runs import RunResult
+
+if TYPE_CHECKING:
+    # Only for annotations: evals.runs imports the store (journal, output cache).
+    from evals.runs import RunResult
 
 __all__ = ["DECISIONS_SCHEMA", "RUNS_SCHEMA", "SAMPLES_SCHEMA", "ResultsStore"]
 
@@ -53,6 +56,11 @@ SAMPLES_SCHEMA = pa.schema(
         ("cost_usd", pa.float64()),
         ("error", pa.string()),
         ("tags", pa.list_(pa.string())),
+        ("model", pa.string()),
+        ("attempts", pa.int64()),
+        ("usage_counted", pa.bool_()),
+        ("cached", pa.bool_()),
+        ("tool_calls", pa.string()),
     ]
 )
 
@@ -69,6 +77,8 @@ RUNS_SCHEMA = pa.schema(
         ("finished_at", _TS),
         ("code_version", pa.string()),
         ("n_cases", pa.int64()),
+        ("n_cached", pa.int64()),
+        ("n_resumed", pa.int64()),
         ("run_verdict", pa.string()),
         ("metric", pa.string()),
         ("value", pa.float64()),
@@ -125,6 +135,11 @@ def _samples_rows(result: RunResult) -> list[dict[str, Any]]:
             "completion_tokens": usage.completion_tokens if usage else None,
             "cost_usd": output.cost_usd,
             "tags": list(case.tags),
+            "model": output.model,
+            "attempts": output.attempts,
+            "usage_counted": output.usage_counted,
+            "cached": output.cached,
+            "tool_calls": json.dumps(output.tool_calls, default=str) if output.tool_calls else None,
         }
         for metric, score in case_result.scores.items():
             rows.append(
@@ -158,6 +173,8 @@ def _runs_rows(result: RunResult) -> list[dict[str, Any]]:
         "finished_at": info.finished_at,
         "code_version": info.code_version,
         "n_cases": len(result.cases),
+        "n_cached": info.n_cached,
+        "n_resumed": info.n_resumed,
         "run_verdict": str(result.verdict),
     }
     rows = []

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from evals.contract import Contract, PythonTargetSpec
 from evals.dataset import Case, Usage
 from evals.errors import UserError, display_path
-from evals.targets._base import AgentVersion, Output, Progress, Target, config_hash
+from evals.targets._base import AgentVersion, OnOutput, Output, Progress, Target, config_hash
+from evals.targets._live import run_coroutine
 
 __all__ = ["PythonTarget"]
 
@@ -122,25 +123,33 @@ class PythonTarget(Target):
             )
         return self
 
-    def generate(self, cases: Sequence[Case], progress: Progress | None = None) -> list[Output]:
+    def generate(
+        self,
+        cases: Sequence[Case],
+        progress: Progress | None = None,
+        on_output: OnOutput | None = None,
+    ) -> list[Output]:
         """Call the function once per case; exceptions become recorded errors."""
         if inspect.iscoroutinefunction(self._function):
-            return asyncio.run(self._generate_async(cases, progress))
+            return run_coroutine(self._generate_async(cases, progress, on_output))
         outputs = []
         for done, case in enumerate(cases, start=1):
             start = time.perf_counter()
             try:
                 result = self._function(case, **self._spec.params)
             except Exception as exc:
-                outputs.append(_failure(case, exc, time.perf_counter() - start))
+                output = _failure(case, exc, time.perf_counter() - start)
             else:
-                outputs.append(_to_output(case, result, time.perf_counter() - start))
+                output = _to_output(case, result, time.perf_counter() - start)
+            outputs.append(output)
+            if on_output is not None:
+                on_output(output)
             if progress is not None:
                 progress(done)
         return outputs
 
     async def _generate_async(
-        self, cases: Sequence[Case], progress: Progress | None
+        self, cases: Sequence[Case], progress: Progress | None, on_output: OnOutput | None
     ) -> list[Output]:
         gate = asyncio.Semaphore(_ASYNC_CONCURRENCY)
         finished = 0
@@ -156,6 +165,8 @@ class PythonTarget(Target):
                     output = _failure(case, exc, time.perf_counter() - start)
                 else:
                     output = _to_output(case, result, time.perf_counter() - start)
+            if on_output is not None:
+                on_output(output)
             finished += 1
             if progress is not None:
                 progress(finished)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from evals.contract import Contract, ReplayTargetSpec
 from evals.dataset import Case, Dataset, RecordedOutput, Recordings, load_recordings
 from evals.errors import UserError, did_you_mean, display_path
-from evals.targets._base import AgentVersion, Output, Progress, Target, config_hash
+from evals.targets._base import AgentVersion, OnOutput, Output, Progress, Target, config_hash
 
 __all__ = ["ReplayTarget"]
 
@@ -76,7 +76,12 @@ class ReplayTarget(Target):
             config_hash({"kind": self.kind, "version": self._label, "outputs": content}),
         )
 
-    def generate(self, cases: Sequence[Case], progress: Progress | None = None) -> list[Output]:
+    def generate(
+        self,
+        cases: Sequence[Case],
+        progress: Progress | None = None,
+        on_output: OnOutput | None = None,
+    ) -> list[Output]:
         """Look up each case's recording; a case without one is a recorded error."""
         recorded = self._recorded()
         outputs = []
@@ -99,6 +104,8 @@ class ReplayTarget(Target):
                         error=record.error,
                     )
                 )
+            if on_output is not None:
+                on_output(outputs[-1])
             if progress is not None:
                 progress(done)
         return outputs

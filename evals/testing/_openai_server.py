@@ -2,7 +2,12 @@
 
 It speaks enough of ``POST /v1/chat/completions`` for litellm and the OpenAI SDK: scripted
 replies (content, HTTP errors with ``Retry-After``, malformed bodies, stalls past the client's
-timeout), a fixed latency, and a record of every request, so a test can count what was called.
+timeout, replies without token usage), a fixed latency, and a record of every request, so a
+test can count what was called.
+
+Any other ``POST`` path is an *agent endpoint* for the ``http`` target: it reads a case as
+JSON (``{"id", "input", "contexts", ...}``) and answers ``{"answer", "contexts", "usage",
+"model"}``, or a scripted ``Reply`` (``content`` as the answer, ``json`` as the whole body).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ __all__ = ["FakeOpenAIServer", "Reply"]
 class Reply:
     """One scripted answer.
 
-    ``content`` is returned as the assistant message; ``status`` other than 200 returns an
-    OpenAI-style error (with ``retry_after`` seconds in the header when given); ``raw`` is sent
-    verbatim as the body (a malformed reply); ``delay_s`` stalls before answering.
+    ``content`` is returned as the assistant message (or the agent's answer); ``status`` other
+    than 200 returns an OpenAI-style error (with ``retry_after`` seconds in the header when
+    given); ``raw`` is sent verbatim as the body (a malformed reply); ``json`` is sent as the
+    whole JSON body; ``delay_s`` stalls before answering; ``usage=False`` leaves token usage
+    out of the reply.
     """
 
     content: str | None = None
@@ -34,6 +41,8 @@ class Reply:
     retry_after: float | None = None
     raw: str | None = None
     delay_s: float = 0.0
+    usage: bool = True
+    json: Any = None
 
 
 Responder = Callable[[dict[str, Any]], str]
@@ -45,17 +54,38 @@ def _default_responder(request: dict[str, Any]) -> str:
     return f"echo: {str(messages[-1].get('content', ''))[:200]}"
 
 
+def _agent_responder(request: dict[str, Any]) -> str:
+    return f"echo: {str(request.get('input', ''))[:200]}"
+
+
 def _tokens(text: str) -> int:
     return max(1, len(text.split()))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog of 5 drops connections when a benchmark opens dozens at once.
+    request_queue_size = 256
 
 
 class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer() as server:``; point clients at ``server.url``."""
 
-    def __init__(self, latency_s: float = 0.0, responder: Responder | None = None) -> None:
+    def __init__(
+        self,
+        latency_s: float = 0.0,
+        responder: Responder | None = None,
+        agent_responder: Responder | None = None,
+    ) -> None:
         self.latency_s = latency_s
         self.responder = responder or _default_responder
+        self.agent_responder = agent_responder or _agent_responder
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        """Request headers (names lower-cased), in the order of ``requests``."""
+        self.max_in_flight = 0
+        """Most requests being answered at the same time so far."""
+        self._in_flight = 0
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -69,6 +99,11 @@ class FakeOpenAIServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
     @property
+    def agent_url(self) -> str:
+        """URL of the agent endpoint, for an ``http`` target."""
+        return self.url.removesuffix("/v1") + "/agent"
+
+    @property
     def calls(self) -> int:
         """Requests received so far."""
         with self._lock:
@@ -79,13 +114,15 @@ class FakeOpenAIServer:
         with self._lock:
             self._script.extend(Reply(content=r) if isinstance(r, str) else r for r in replies)
 
-    def _next(self, request: dict[str, Any]) -> Reply:
+    def _next(self, request: dict[str, Any], headers: dict[str, str], agent: bool) -> Reply:
         with self._lock:
             self.requests.append(request)
+            self.headers.append(headers)
             if self._script:
                 return self._script.popleft()
         try:
-            return Reply(content=self.responder(request))
+            responder = self.agent_responder if agent else self.responder
+            return Reply(content=responder(request))
         except Exception as exc:  # a broken responder answers 500 instead of hanging the client
             return Reply(
                 status=500, raw=json.dumps({"error": {"message": f"responder failed: {exc!r}"}})
@@ -96,6 +133,9 @@ class FakeOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle's algorithm on, the body
+            # waits for the client's delayed ACK (~40 ms), which would swamp small latencies.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -125,8 +165,20 @@ class FakeOpenAIServer:
                         b'{"error": {"message": "invalid JSON", "type": "invalid_request_error"}}',
                     )
                     return
-                reply = outer._next(request)
-                time.sleep(outer.latency_s + reply.delay_s)
+                agent = not self.path.rstrip("/").endswith("/chat/completions")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                reply = outer._next(request, headers, agent)
+                with outer._lock:
+                    outer._in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer._in_flight)
+                try:
+                    time.sleep(outer.latency_s + reply.delay_s)
+                    self._answer(request, reply, agent)
+                finally:
+                    with outer._lock:
+                        outer._in_flight -= 1
+
+            def _answer(self, request: dict[str, Any], reply: Reply, agent: bool) -> None:
                 if reply.raw is not None:
                     self._send(reply.status, reply.raw.encode("utf-8"))
                     return
@@ -144,34 +196,47 @@ class FakeOpenAIServer:
                     )
                     self._send(reply.status, json.dumps(error).encode(), headers)
                     return
+                if reply.json is not None:
+                    self._send(200, json.dumps(reply.json).encode("utf-8"))
+                    return
                 content = reply.content or ""
-                prompt = " ".join(str(m.get("content", "")) for m in request.get("messages", []))
-                body = {
-                    "id": f"chatcmpl-{len(outer.requests)}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": request.get("model", "fake"),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {
+                if agent:
+                    prompt = str(request.get("input", ""))
+                    body: dict[str, Any] = {
+                        "answer": content,
+                        "contexts": request.get("contexts") or [],
+                        "model": "gpt-4o-mini",
+                    }
+                else:
+                    prompt = " ".join(
+                        str(m.get("content", "")) for m in request.get("messages", [])
+                    )
+                    body = {
+                        "id": f"chatcmpl-{len(outer.requests)}",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": request.get("model", "fake"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": content},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                    }
+                if reply.usage:
+                    body["usage"] = {
                         "prompt_tokens": _tokens(prompt),
                         "completion_tokens": _tokens(content),
                         "total_tokens": _tokens(prompt) + _tokens(content),
-                    },
-                }
+                    }
                 self._send(200, json.dumps(body).encode("utf-8"))
 
         return Handler
 
     def start(self) -> FakeOpenAIServer:
         """Listen on a free port on 127.0.0.1."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", 0), self._handler())
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
         self._thread.start()

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from flows.cli._output import err_console
 
-__all__ = ["progress"]
+__all__ = ["progress", "progress_factory"]
+
+Advance = Callable[[int], None]
 
 
 @contextmanager
-def progress(total: int, label: str, every_s: float = 10.0) -> Iterator[callable]:  # type: ignore[valid-type]
-    """Yield ``advance(n)``; draws a bar when stderr is a terminal, else logs every ``every_s``."""
+def progress(total: int, label: str, every_s: float = 10.0) -> Iterator[Advance]:
+    """Yield ``advance(n)``; draws a bar when stderr is a terminal, else logs every ``every_s``.
+
+    The plain lines say how far, how fast and how long is left, e.g.
+    ``billing-assistant 3f2a…: 640/2000 (151.2/s, ~9 s left)``, and always end with the total.
+    """
     if sys.stderr.isatty():
         with Progress(
             TextColumn(label),
@@ -38,7 +44,19 @@ def progress(total: int, label: str, every_s: float = 10.0) -> Iterator[callable
         now = time.monotonic()
         if now - last >= every_s or done >= total:
             rate = done / max(now - started, 1e-9)
-            err_console.print(f"{label}: {done}/{total} ({rate:.1f}/s)")
+            left = f", ~{(total - done) / rate:.0f} s left" if done < total and rate > 0 else ""
+            err_console.print(f"{label}: {done}/{total} ({rate:.1f}/s{left})", soft_wrap=True)
             last = now
 
     yield advance
+
+
+def progress_factory(
+    every_s: float = 10.0,
+) -> Callable[[str, int], AbstractContextManager[Advance]]:
+    """``factory(label, total)`` for flows that report progress through the CLI."""
+
+    def factory(label: str, total: int) -> AbstractContextManager[Advance]:
+        return progress(total, label, every_s)
+
+    return factory

@@ -10,8 +10,11 @@ from rich import box
 from rich.table import Table
 
 from evals.contract import load_contract
-from evals.runs import TRIGGERS, prepare
+from evals.errors import UserError, display_path
+from evals.runs import TRIGGERS, check_resumable, open_unfinished_run, prepare
+from evals.store import RunJournal, journal_dir
 from flows.cli._output import console, err_console, fmt_value, print_json
+from flows.cli._progress import progress_factory
 
 __all__ = ["run"]
 
@@ -78,8 +81,26 @@ def _footer(summaries: list[dict[str, Any]], results: str) -> list[str]:
             )
         for note in decision["notifications"] if decision else []:
             lines.append(f"  {note}")
+        outputs = s.get("outputs")
+        if outputs and (outputs["cached"] or outputs["resumed"] or outputs["errors"]):
+            lines.append(
+                f"{s['agent']}: {outputs['called']} cases called, {outputs['cached']} from the "
+                f"output cache, {outputs['resumed']} from the interrupted run, "
+                f"{outputs['errors']} without an output"
+            )
     lines.append(f"results: {results}  ·  ledger: impactgate status --results {results}")
     return lines
+
+
+def _hint_unfinished(results: str, agents: list[str], resuming: str | None) -> None:
+    for header in RunJournal.in_progress(journal_dir(results)):
+        if header.agent in agents and header.run_id != resuming:
+            err_console.print(
+                f"{header.agent}: run {header.run_id} (started "
+                f"{header.started_at:%Y-%m-%d %H:%M} UTC) never finished; resume it with "
+                f"`impactgate run --resume {header.run_id}`",
+                soft_wrap=True,
+            )
 
 
 @click.command("run")
@@ -89,6 +110,13 @@ def _footer(summaries: list[dict[str, Any]], results: str) -> list[str]:
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="manual", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summaries as JSON only.")
 @click.option("--fail-on-breach", is_flag=True, help="Exit 1 when any agent breached its contract.")
+@click.option(
+    "--resume",
+    "resume",
+    metavar="RUN_ID",
+    help="Finish a run that was interrupted: same run id, calling only the cases it lacks.",
+)
+@click.option("--no-cache", is_flag=True, help="Call every case, even those the output cache has.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Prefect's task-level log lines too.")
 def run(
     agents: tuple[str, ...],
@@ -97,34 +125,59 @@ def run(
     trigger: str,
     as_json: bool,
     fail_on_breach: bool,
+    resume: str | None,
+    no_cache: bool,
     verbose: bool,
 ) -> None:
     """Run the eval suites for every agent in POLICIES (or the AGENTS named).
 
     Writes the results, applies the gates of each agent's current level, and escalates or
-    rolls back on a breach.
+    rolls back on a breach. Outputs of an unchanged version on unchanged cases come from the
+    output cache; an interrupted run resumes with --resume RUN_ID.
     """
     from flows._prefect import local_prefect
+    from flows.evaluate import reporting_progress
     from flows.nightly_suite import nightly, select_contracts
 
     if not verbose:
         # One line per task run drowns the flow-level progress; keep warnings and errors.
         logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
 
+    journal = open_unfinished_run(results, resume) if resume else None
+    if journal is not None:
+        journal.close()
+        agent = journal.header.agent
+        if agents and list(agents) != [agent]:
+            raise UserError.single(
+                results, "--resume", f"run {resume} evaluated '{agent}', not {', '.join(agents)}"
+            )
+        agents = (agent,)
     paths = select_contracts(policies, list(agents))
     for path in paths:  # fail fast, before Prefect starts, on anything misconfigured
-        prepare(load_contract(path))
+        plan = prepare(load_contract(path))
+        plan.target.preflight()
+        if journal is not None:
+            target = plan.target
+            if journal.header.version in target.available_versions():
+                target = target.at_version(journal.header.version)
+            check_resumable(
+                journal, display_path(path), target.version(), plan.dataset.content_hash
+            )
     if not as_json:
+        _hint_unfinished(results, [p.stem for p in paths], resume)
         err_console.print(
-            f"impactgate: evaluating {len(paths)} agent(s); Prefect's local API starts first "
-            "(slower on the first run of a machine)"
+            f"impactgate: {'resuming run ' + resume if resume else 'evaluating'} "
+            f"{len(paths)} agent(s); Prefect's local API starts first (slower on the first run "
+            "of a machine)"
         )
-    with local_prefect():
+    with local_prefect(), reporting_progress(progress_factory()):
         state = nightly(
             policies=policies,
             results=results,
             agents=[p.stem for p in paths],
             trigger=trigger,
+            resume=resume,
+            use_cache=not no_cache,
             return_state=True,
         )
     outcome = state.result(raise_on_failure=False)
