@@ -32,6 +32,7 @@ from evals.runs import (
     new_run_id,
     open_unfinished_run,
     prepare,
+    scoring_fingerprint,
     summarize,
 )
 from evals.scorers import BatchScorer, Score, run_scorer
@@ -284,6 +285,7 @@ def evaluate_agent(
                 code_version=code_version(loaded.root),
                 n_cached=sum(o.cached for o in outputs),
                 n_resumed=journal.resumed,
+                scoring_hash=scoring_fingerprint(loaded),
             )
             result = summarize(loaded, info, cases, outputs, scores, redactor)
             write_run(results, result)

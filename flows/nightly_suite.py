@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import State, flow, get_run_logger
 from prefect.states import Failed
 
-from evals.contract import discover_contracts, load_contract
-from evals.errors import UserError, did_you_mean
+from evals.contract import select_contracts
+from evals.errors import UserError
 from evals.runs import Trigger
 from flows.evaluate import evaluate_agent
 
 __all__ = ["nightly", "select_contracts"]
-
-
-def select_contracts(policies: str, agents: list[str] | None = None) -> list[Path]:
-    """Contract paths in ``policies``, limited to ``agents`` when given.
-
-    Raises:
-        UserError: an agent name matches no contract (with a suggestion).
-    """
-    paths = discover_contracts(policies)
-    if not agents:
-        return paths
-    by_name = {load_contract(p).agent: p for p in paths}
-    unknown = [a for a in agents if a not in by_name]
-    if unknown:
-        raise UserError.single(
-            policies, "", f"no contract for agent '{unknown[0]}'{did_you_mean(unknown[0], by_name)}"
-        )
-    return [by_name[a] for a in agents]
 
 
 @flow(name="nightly", log_prints=True)

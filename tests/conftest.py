@@ -12,6 +12,8 @@ import pytest
 
 from evals._env import apply_offline_defaults
 
+pytest_plugins = ["pytester"]
+
 apply_offline_defaults()
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +55,22 @@ def _no_network() -> Iterator[None]:
     finally:
         socket.socket.connect = real_connect  # type: ignore[method-assign]
         socket.getaddrinfo = real_getaddrinfo
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Caches (outputs, model replies) in a folder of this test session, never the user's."""
+    import os
+
+    previous = os.environ.get("IMPACTGATE_CACHE_DIR")
+    os.environ["IMPACTGATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("impactgate-cache"))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("IMPACTGATE_CACHE_DIR", None)
+        else:
+            os.environ["IMPACTGATE_CACHE_DIR"] = previous
 
 
 @pytest.fixture

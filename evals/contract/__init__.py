@@ -5,12 +5,14 @@ from evals.contract._load import (
     load_contract,
     load_yaml,
     load_yaml_model,
+    select_contracts,
     validation_problems,
 )
 from evals.contract._model import (
     LEVELS,
     Adoption,
     Autonomy,
+    CIConfig,
     Contract,
     CostConfig,
     Escalation,
@@ -42,6 +44,7 @@ __all__ = [
     "LEVELS",
     "Adoption",
     "Autonomy",
+    "CIConfig",
     "Contract",
     "CostConfig",
     "Escalation",
@@ -71,5 +74,6 @@ __all__ = [
     "load_contract",
     "load_yaml",
     "load_yaml_model",
+    "select_contracts",
     "validation_problems",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "load_contract",
     "load_yaml",
     "load_yaml_model",
+    "select_contracts",
     "validation_problems",
 ]
 
@@ -188,3 +189,23 @@ def discover_contracts(policies: str | Path) -> list[Path]:
             display_path(folder), "", "no contracts (*.yaml) in this folder; see docs/contract.md"
         )
     return paths
+
+
+def select_contracts(policies: str | Path, agents: list[str] | None = None) -> list[Path]:
+    """Contract paths in ``policies``, limited to ``agents`` when given.
+
+    Raises:
+        UserError: an agent name matches no contract (with a suggestion).
+    """
+    paths = discover_contracts(policies)
+    if not agents:
+        return paths
+    by_name = {load_contract(p).agent: p for p in paths}
+    unknown = [a for a in agents if a not in by_name]
+    if unknown:
+        raise UserError.single(
+            display_path(Path(policies)),
+            "",
+            f"no contract for agent '{unknown[0]}'{did_you_mean(unknown[0], by_name)}",
+        )
+    return [by_name[a] for a in agents]

@@ -21,6 +21,7 @@ __all__ = [
     "LEVELS",
     "Adoption",
     "Autonomy",
+    "CIConfig",
     "Contract",
     "CostConfig",
     "Escalation",
@@ -463,6 +464,9 @@ class GroundingConfig(_Model):
     """Judge calls in flight at once (``llm``/``ragas``)."""
     cache: bool = True
     """Cache model replies so a rerun costs nothing (``llm``/``ragas``)."""
+    repeats: int = Field(default=1, ge=1, le=10)
+    """How many times the LLM judge scores each answer (``llm`` only): its noise is measured
+    and folded into every interval. Offline and NLI judges are deterministic and score once."""
 
     @model_validator(mode="after")
     def _model_for_tier(self) -> GroundingConfig:
@@ -472,6 +476,10 @@ class GroundingConfig(_Model):
             raise ValueError("'operating_point' applies to the offline judge only")
         if self.judge != "offline" and not self.model:
             raise ValueError(f"judge '{self.judge}' needs 'model'")
+        if self.repeats > 1 and self.judge != "llm":
+            raise ValueError(
+                "'repeats' applies to judge: llm (the other judges are deterministic or ragas-driven)"
+            )
         if "api_key" in self.params:
             raise ValueError(
                 "put the API key in an environment variable and name it in 'api_key_env'"
@@ -570,6 +578,36 @@ class Evals(_Model):
         return suites
 
 
+class CIConfig(_Model):
+    """How changes to this agent are gated in CI (``impactgate ci``)."""
+
+    tolerance: dict[str, float] = Field(default_factory=dict)
+    """Metric → the largest worsening against the baseline that is not a regression, in the
+    metric's unit (default 0: any worsening shown with confidence is a regression)."""
+    compare: list[str] | None = None
+    """Metrics compared with the baseline; default: the gated metrics of the agent's level."""
+    min_samples: int | None = Field(default=None, ge=1)
+    """Fewest paired cases a comparison needs; default: ``autonomy.min_samples``."""
+
+    @field_validator("tolerance")
+    @classmethod
+    def _known_tolerances(cls, tolerance: dict[str, float]) -> dict[str, float]:
+        for name, value in tolerance.items():
+            if name not in METRICS:
+                raise ValueError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}")
+            if value < 0:
+                raise ValueError(f"tolerance of '{name}' must be >= 0, got {value}")
+        return tolerance
+
+    @field_validator("compare")
+    @classmethod
+    def _known_compared(cls, names: list[str] | None) -> list[str] | None:
+        for name in names or []:
+            if name not in METRICS:
+                raise ValueError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}")
+        return names
+
+
 # --- the contract ------------------------------------------------------------------------
 
 
@@ -592,6 +630,8 @@ class Contract(_Model):
     """Autonomy level, gates per level, escalation and rollback."""
     evals: Evals
     """Dataset, target, suites, judges and schedule."""
+    ci: CIConfig = Field(default_factory=CIConfig)
+    """Regression gating of changes against a baseline."""
 
     _source: Path | None = PrivateAttr(default=None)
     _root: Path | None = PrivateAttr(default=None)

@@ -47,6 +47,10 @@ class GroundingVerdict:
     """Sentences with no factual content (greetings, offers of help)."""
     error: str | None = None
     judge: str = ""
+    repeat_shares: list[float] = field(default_factory=list)
+    """With a repeated judge: the share of claims supported in each repeat."""
+    repeat_flags: list[bool] = field(default_factory=list)
+    """With a repeated judge: whether each repeat found an unsupported claim."""
 
     @property
     def unsupported(self) -> list[Claim]:
@@ -65,11 +69,15 @@ class GroundingVerdict:
 
     def to_dict(self) -> dict[str, object]:
         """Plain data, for storage."""
-        return {
+        data: dict[str, object] = {
             "judge": self.judge,
             "claims": [asdict(c) for c in self.claims],
             "skipped": self.skipped,
         }
+        if self.repeat_shares:
+            data["repeat_shares"] = self.repeat_shares
+            data["repeat_flags"] = self.repeat_flags
+        return data
 
 
 class GroundingJudge(Protocol):

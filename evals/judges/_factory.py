@@ -32,5 +32,5 @@ def build_judge(config: GroundingConfig) -> GroundingJudge:
     from evals.judges._llm import LLMGroundingJudge, RagasFaithfulnessJudge
 
     if config.judge == "llm":
-        return LLMGroundingJudge(client, concurrency=config.concurrency)
+        return LLMGroundingJudge(client, concurrency=config.concurrency, repeats=config.repeats)
     return RagasFaithfulnessJudge(client, concurrency=config.concurrency)

@@ -96,10 +96,13 @@ class LLMGroundingJudge:
 
     name = "llm"
 
-    def __init__(self, client: LLMClient, parse_retries: int = 2, concurrency: int = 8) -> None:
+    def __init__(
+        self, client: LLMClient, parse_retries: int = 2, concurrency: int = 8, repeats: int = 1
+    ) -> None:
         self.client = client
         self.parse_retries = parse_retries
         self.concurrency = concurrency
+        self.repeats = repeats
 
     def judge(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[GroundingVerdict]:
         """Judge every answer, ``concurrency`` requests at a time."""
@@ -111,6 +114,43 @@ class LLMGroundingJudge:
             return GroundingVerdict([], skipped, "the case has no contexts to ground in", self.name)
         if not claims:
             return GroundingVerdict([], skipped, judge=self.name)
+        runs = [await self._judged(claims, skipped, contexts, i) for i in range(self.repeats)]
+        failed = next((r for r in runs if r.error), None)
+        if failed is not None or self.repeats == 1:
+            return failed or runs[0]
+        # Majority over repeats; each claim's probability is its share of "supported" votes.
+        merged = []
+        for k, claim in enumerate(runs[0].claims):
+            votes = [r.claims[k].supported for r in runs]
+            share = sum(votes) / len(votes)
+            merged.append(
+                Claim(
+                    text=claim.text,
+                    supported=share >= 0.5,
+                    probability=round(share, 4),
+                    evidence=claim.evidence,
+                    verdict=claim.verdict
+                    if claim.supported == (share >= 0.5)
+                    else ("supported" if share >= 0.5 else "unsupported"),
+                    reasons=[
+                        *claim.reasons,
+                        f"{sum(votes)} of {len(votes)} repeats found it supported",
+                    ],
+                    features={"votes_supported": float(sum(votes)), "repeats": float(len(votes))},
+                )
+            )
+        return GroundingVerdict(
+            merged,
+            skipped,
+            judge=self.name,
+            repeat_shares=[r.support_share for r in runs],
+            repeat_flags=[bool(r.unsupported) for r in runs],
+        )
+
+    async def _judged(
+        self, claims: list[str], skipped: list[str], contexts: Sequence[str], repeat: int
+    ) -> GroundingVerdict:
+        tag = f"repeat-{repeat}" if repeat else None
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": _SYSTEM},
             {"role": "user", "content": _prompt(claims, contexts)},
@@ -118,7 +158,7 @@ class LLMGroundingJudge:
         problem = ""
         for _ in range(self.parse_retries + 1):
             try:
-                completion = await self.client.complete(messages, temperature=0)
+                completion = await self.client.complete(messages, cache_tag=tag, temperature=0)
             except LLMCallError as exc:
                 return GroundingVerdict([], skipped, f"LLM judge call failed: {exc}", self.name)
             try:

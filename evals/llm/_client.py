@@ -131,7 +131,9 @@ class LLMClient:
             )
         return {"api_key": key}
 
-    async def complete(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
+    async def complete(
+        self, messages: list[dict[str, Any]], *, cache_tag: str | None = None, **params: Any
+    ) -> Completion:
         """Send one chat request (or answer it from the cache).
 
         ``latency_s`` is the time of the attempt that succeeded; ``attempts`` counts them all.
@@ -140,7 +142,12 @@ class LLMClient:
             LLMCallError: after the last attempt, or at once for a permanent error.
         """
         request = self._request(messages, params)
-        key = request_key(request) if self.cache is not None else ""
+        # A tag tells apart deliberate repeats of the same request (measuring a judge's noise).
+        key = (
+            request_key({**request, "_cache_tag": cache_tag} if cache_tag else request)
+            if self.cache is not None
+            else ""
+        )
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

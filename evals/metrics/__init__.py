@@ -1,6 +1,8 @@
 """Metrics: the closed set of names, aggregation with intervals, and the interval maths."""
 
 from evals.metrics._aggregate import MetricValue, aggregate
+from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_worse_p
+from evals.metrics._power import SampleSizePlan, required_samples
 from evals.metrics._registry import METRICS, SUITES, MetricKind, MetricSpec, Suite, metric_names
 from evals.metrics._stats import (
     binomial_cdf,
@@ -12,14 +14,20 @@ from evals.metrics._stats import (
 __all__ = [
     "METRICS",
     "SUITES",
+    "Change",
     "MetricKind",
     "MetricSpec",
     "MetricValue",
+    "PairedDelta",
+    "SampleSizePlan",
     "Suite",
     "aggregate",
     "binomial_cdf",
     "bootstrap_mean_interval",
+    "compare_paired",
+    "mcnemar_worse_p",
     "metric_names",
     "quantile_interval",
+    "required_samples",
     "wilson_interval",
 ]

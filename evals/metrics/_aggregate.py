@@ -64,7 +64,7 @@ def aggregate(spec: MetricSpec, values: Sequence[float | None], confidence: floa
         why = "no cases" if not values else f"all {n_errors} cases errored"
         return result(None, None, None, _METHOD[spec.kind], f"no data: {why}")
     if spec.kind == "rate":
-        events = int((present > 0).sum())
+        events = int((present >= 0.5).sum())
         low, high = wilson_interval(events, n, confidence)
         return result(events / n, low, high, "wilson")
     if spec.kind == "mean":

@@ -18,7 +18,8 @@ SUITES: tuple[Suite, ...] = ("grounding", "hallucination", "policy", "cost", "la
 MetricKind = Literal["rate", "mean", "quantile", "count_rate"]
 """How per-case scores become one number.
 
-``rate``: share of cases whose score flags the event (Wilson interval); ``mean``: mean of the
+``rate``: share of cases whose score flags the event, a value of at least 0.5 (a 0/1 flag, or
+a majority of a repeated judge) (Wilson interval); ``mean``: mean of the
 values (bootstrap interval); ``quantile``: a percentile (distribution-free order-statistic
 interval); ``count_rate``: a share counted in this run rather than estimated (no interval:
 the error budget is spent by the errors that happened, not by a population estimate).

@@ -16,6 +16,7 @@ from evals.runs._run import (
     prepare,
     redact_score,
     score,
+    scoring_fingerprint,
     summarize,
 )
 
@@ -36,5 +37,6 @@ __all__ = [
     "prepare",
     "redact_score",
     "score",
+    "scoring_fingerprint",
     "summarize",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "prepare",
     "redact_score",
     "score",
+    "scoring_fingerprint",
     "summarize",
 ]
 
@@ -106,6 +107,10 @@ class RunInfo:
     """Outputs served from the output cache (produced by an earlier run of this version)."""
     n_resumed: int = 0
     """Outputs produced before this run was interrupted and resumed."""
+    scoring_hash: str = ""
+    """Everything that shapes the scores besides the outputs (see ``scoring_fingerprint``)."""
+    baseline_run_id: str | None = None
+    """For a CI candidate: the baseline run it was compared with."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,36 @@ class RunResult:
         """Gates that failed (and inconclusive ones, when asked)."""
         bad = {Verdict.FAIL, Verdict.INCONCLUSIVE} if include_inconclusive else {Verdict.FAIL}
         return [g for g in self.gates if g.verdict in bad]
+
+
+def scoring_fingerprint(contract: Contract) -> str:
+    """A hash of everything that shapes the scores besides the outputs.
+
+    The suites, judge, policy, cost and CI-repeat settings, the content of the rule packs and
+    of the offline judge's fitted parameters, and impactgate's version. Two runs of the same
+    agent version and dataset with the same fingerprint score identically, so a stored run can
+    stand in for a new one (``impactgate ci``).
+    """
+    import hashlib
+
+    from evals.judges._offline import PARAMS_FILE
+
+    evals = contract.evals
+    digest = hashlib.sha256()
+    for part in (
+        evals.suites,
+        evals.grounding.model_dump(mode="json"),
+        evals.policy.model_dump(mode="json"),
+        evals.cost.model_dump(mode="json"),
+        code_version(None),
+    ):
+        digest.update(repr(part).encode())
+    files = [contract.resolve(p) for p in evals.policy.rule_packs]
+    if evals.grounding.judge == "offline":
+        files.append(PARAMS_FILE)
+    for path in files:
+        digest.update(path.read_bytes() if path.is_file() else b"missing")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -379,5 +414,6 @@ def evaluate(
         code_version=code_version(contract.root),
         n_cached=sum(o.cached for o in outputs),
         n_resumed=journal.resumed if journal is not None else 0,
+        scoring_hash=scoring_fingerprint(contract),
     )
     return summarize(contract, info, cases, outputs, scores, plan.target.redactor())

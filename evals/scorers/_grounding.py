@@ -65,10 +65,22 @@ def _faithfulness(verdict: GroundingVerdict) -> Score:
         explanation = f"all {n} claims supported by the contexts"
     else:
         explanation = f"{unsupported} of {n} claims not supported: {_describe(verdict)}"
-    return Score(verdict.support_share, not unsupported, explanation, verdict.to_dict())
+    evidence = verdict.to_dict()
+    value = verdict.support_share
+    if verdict.repeat_shares:
+        value = sum(verdict.repeat_shares) / len(verdict.repeat_shares)
+        evidence["repeats"] = verdict.repeat_shares
+        explanation += f" (mean over {len(verdict.repeat_shares)} judge repeats: {value:.2f})"
+    return Score(value, not unsupported, explanation, evidence)
 
 
 def _hallucination(verdict: GroundingVerdict) -> Score:
+    if verdict.repeat_flags:
+        # The share of repeats that found an unsupported claim; a majority makes it an event.
+        share = sum(verdict.repeat_flags) / len(verdict.repeat_flags)
+        evidence = {**verdict.to_dict(), "repeats": [float(f) for f in verdict.repeat_flags]}
+        told = f"{sum(verdict.repeat_flags)} of {len(verdict.repeat_flags)} judge repeats found an unsupported claim"
+        return Score(share, share < 0.5, told, evidence)
     if verdict.unsupported:
         return Score(1.0, False, f"unsupported claim: {_describe(verdict, 1)}", verdict.to_dict())
     return Score(0.0, True, "every claim is supported", verdict.to_dict())

@@ -79,6 +79,8 @@ RUNS_SCHEMA = pa.schema(
         ("n_cases", pa.int64()),
         ("n_cached", pa.int64()),
         ("n_resumed", pa.int64()),
+        ("scoring_hash", pa.string()),
+        ("baseline_run_id", pa.string()),
         ("run_verdict", pa.string()),
         ("metric", pa.string()),
         ("value", pa.float64()),
@@ -175,6 +177,8 @@ def _runs_rows(result: RunResult) -> list[dict[str, Any]]:
         "n_cases": len(result.cases),
         "n_cached": info.n_cached,
         "n_resumed": info.n_resumed,
+        "scoring_hash": info.scoring_hash or None,
+        "baseline_run_id": info.baseline_run_id,
         "run_verdict": str(result.verdict),
     }
     rows = []

@@ -135,9 +135,10 @@ def run(
     rolls back on a breach. Outputs of an unchanged version on unchanged cases come from the
     output cache; an interrupted run resumes with --resume RUN_ID.
     """
+    from evals.contract import select_contracts
     from flows._prefect import local_prefect
     from flows.evaluate import reporting_progress
-    from flows.nightly_suite import nightly, select_contracts
+    from flows.nightly_suite import nightly
 
     if not verbose:
         # One line per task run drowns the flow-level progress; keep warnings and errors.

@@ -58,6 +58,18 @@ def scripted_judge(request: dict[str, Any]) -> str:
     return json.dumps({"verdicts": verdicts})
 
 
+def scripted_judge_reply(answer: str) -> str:
+    """What ``scripted_judge`` answers for ``answer`` against ``CONTEXTS``."""
+    claims = split_claims(answer)[0]
+    prompt = (
+        "Passages:\n"
+        + "\n".join(CONTEXTS)
+        + "\n\nClaims:\n"
+        + "\n".join(f"{i}. {c}" for i, c in enumerate(claims, 1))
+    )
+    return scripted_judge({"messages": [{"role": "user", "content": prompt}]})
+
+
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
     monkeypatch.setenv("FAKE_LLM_KEY", "sk-test")
@@ -212,3 +224,37 @@ def test_tier_configuration_is_validated() -> None:
         GroundingConfig(judge="llm")
     with pytest.raises(ValueError, match="api_key_env"):
         GroundingConfig(judge="llm", model="openai/x", params={"api_key": "sk-123"})
+
+
+def test_a_repeated_llm_judge_votes_and_reports_its_noise(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    from evals.dataset import Case
+    from evals.scorers import faithfulness, hallucination
+    from evals.targets import Output
+
+    # Three repeats: the second one disagrees on claim 1.
+    flip = json.dumps(
+        {
+            "verdicts": [
+                {"claim": 1, "verdict": "unsupported"},
+                {"claim": 2, "verdict": "unsupported"},
+            ]
+        }
+    )
+    server.enqueue(scripted_judge_reply(ANSWER), flip, scripted_judge_reply(ANSWER))
+    config = GroundingConfig(
+        judge="llm", model="openai/fake", api_base=server.url, api_key_env="FAKE_LLM_KEY", repeats=3
+    )
+    case = Case(id="r", input="q", contexts=CONTEXTS)
+    output = Output("r", ANSWER)
+    [faith] = faithfulness(config=config)([case], [output])
+    [halluc] = hallucination(config=config)([case], [output])
+    assert faith.metadata["repeats"] == [0.5, 0.0, 0.5]
+    assert faith.value == pytest.approx(1 / 3)
+    first = faith.metadata["claims"][0]
+    assert first["probability"] == pytest.approx(2 / 3, abs=1e-4)
+    assert first["supported"]
+    assert halluc.value == 1.0
+    assert halluc.metadata["repeats"] == [1.0, 1.0, 1.0]
+    assert server.calls == 3, "the scorers share one judgement; each repeat is one request"

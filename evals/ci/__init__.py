@@ -1,0 +1,32 @@
+"""CI gating: which agents a change touches, their verdicts against a baseline, and reports."""
+
+from evals.ci._changes import (
+    AgentChange,
+    agent_inputs,
+    changed_agents,
+    changed_files,
+    export_ref,
+    repo_top,
+    resolve_ref,
+)
+from evals.ci._compare import AgentGate, case_values, gate_agent, metrics_of_run
+from evals.ci._gate import default_baseline, gate_changes
+from evals.ci._render import junit_xml, markdown
+
+__all__ = [
+    "AgentChange",
+    "AgentGate",
+    "agent_inputs",
+    "case_values",
+    "changed_agents",
+    "changed_files",
+    "default_baseline",
+    "export_ref",
+    "gate_agent",
+    "gate_changes",
+    "junit_xml",
+    "markdown",
+    "metrics_of_run",
+    "repo_top",
+    "resolve_ref",
+]

@@ -1,0 +1,184 @@
+"""Gating a working tree's changes: the procedure behind ``impactgate ci`` and the pytest plugin."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from evals.ci._changes import changed_agents, export_ref, repo_top, resolve_ref
+from evals.ci._compare import AgentGate, gate_agent
+from evals.contract import Contract, Level, discover_contracts, load_contract
+from evals.errors import UserError, display_path
+from evals.runs import evaluate, prepare, scoring_fingerprint
+from evals.store import OutputCache, ResultsStore, ledger_for
+
+__all__ = ["default_baseline", "gate_changes"]
+
+Log = Callable[[str], None]
+
+
+def default_baseline(root: Path) -> str:
+    """``origin/main``, ``main``, ``origin/master`` or ``master``, whichever exists, else HEAD."""
+    for ref in ("origin/main", "main", "origin/master", "master"):
+        try:
+            resolve_ref(root, ref)
+            return ref
+        except UserError:
+            continue
+    return "HEAD"
+
+
+@contextmanager
+def _isolated_modules(contract: Contract) -> Iterator[None]:
+    """Import a Python target's package afresh (from another checkout).
+
+    The modules the candidate had imported are put back afterwards.
+    """
+    function = getattr(contract.evals.target, "function", None)
+    if not isinstance(function, str):
+        yield
+        return
+    package = function.partition(":")[0].split(".")[0]
+
+    def ours(name: str) -> bool:
+        return name == package or name.startswith(f"{package}.")
+
+    saved = {name: module for name, module in sys.modules.items() if ours(name)}
+    for name in saved:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if ours(n)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def _stored_run(store: ResultsStore, contract: Contract) -> tuple[str | None, str]:
+    """A stored run of exactly this version, dataset and scoring setup: ``(run id, label)``."""
+    plan = prepare(contract)
+    version = plan.target.version()
+    if plan.target.kind == "python":
+        # A Python target's hash covers its module, not what the module imports: a stored
+        # run might not be what the code does now, so it is evaluated afresh (it is local).
+        return None, version.label
+    runs = store.runs(contract.agent)
+    if runs.num_rows == 0 or "scoring_hash" not in runs.column_names:
+        return None, version.label
+    mask = pc.and_(
+        pc.and_(
+            pc.equal(runs.column("version_hash"), version.hash),
+            pc.equal(runs.column("dataset_hash"), plan.dataset.content_hash),
+        ),
+        pc.equal(runs.column("scoring_hash"), scoring_fingerprint(contract)),
+    )
+    matching = runs.filter(mask).select(["run_id", "started_at"]).to_pylist()
+    if not matching:
+        return None, version.label
+    return max(matching, key=lambda r: r["started_at"])["run_id"], version.label
+
+
+def _run(
+    store: ResultsStore,
+    contract: Contract,
+    level: Level,
+    baseline_run: str | None,
+    role: str,
+    log: Log,
+) -> tuple[str, str]:
+    """Reuse a stored run of this exact setup, or evaluate and store one (trigger ``ci``)."""
+    stored, version = _stored_run(store, contract)
+    if stored is not None:
+        log(f"{contract.agent} {role} {version}: stored run {stored}")
+        return stored, "reused a stored run"
+    log(f"{contract.agent} {role} {version}: evaluating")
+    result = evaluate(contract, level=level, trigger="ci", cache=OutputCache.default())
+    result = replace(result, info=replace(result.info, baseline_run_id=baseline_run))
+    store.write_run(result)
+    return result.info.run_id, "evaluated"
+
+
+def gate_changes(
+    policies: str | Path,
+    results: str,
+    baseline: str | None = None,
+    agents: Sequence[str] = (),
+    log: Log = lambda _: None,
+) -> tuple[str, list[AgentGate]]:
+    """Gate every agent whose inputs changed against ``baseline`` (or the ``agents`` named).
+
+    The candidate is the working tree; the baseline is the tree at the ref. Each side reuses a
+    stored run of the same version, dataset and scoring setup, or is evaluated and stored.
+
+    Returns:
+        The baseline ref used and one verdict per gated agent.
+
+    Raises:
+        UserError: an unknown ref or agent, or a broken contract.
+    """
+    folder = Path(policies).resolve()
+    root = folder.parent
+    ref = baseline or default_baseline(root)
+    resolve_ref(root, ref)
+    contracts = [load_contract(p) for p in discover_contracts(folder)]
+    by_name = {c.agent: c for c in contracts}
+    unknown = [a for a in agents if a not in by_name]
+    if unknown:
+        raise UserError.single(
+            display_path(folder), "--agent", f"no contract for agent '{unknown[0]}'"
+        )
+    changes = {c.contract.agent: c.files for c in changed_agents(contracts, root, ref)}
+    selected = (
+        [by_name[a] for a in agents] if agents else [c for c in contracts if c.agent in changes]
+    )
+    store = ResultsStore(results)
+    ledger = (
+        ledger_for(results) if "://" not in results or os.environ.get("IMPACTGATE_LEDGER") else None
+    )
+    verdicts: list[AgentGate] = []
+    if not selected:
+        return ref, verdicts
+    top = repo_top(root)
+    exported = export_ref(root, ref)
+    try:
+        for contract in selected:
+            entry = ledger.get(contract.agent) if ledger else None
+            level: Level = entry.level if entry else contract.autonomy.level
+            notes: list[str] = []
+            baseline_run = None
+            base_path = exported / contract.source.relative_to(top)
+            if base_path.is_file():
+                base_contract = load_contract(
+                    base_path, root=exported / root.resolve().relative_to(top)
+                )
+                with _isolated_modules(base_contract):
+                    baseline_run, how = _run(store, base_contract, level, None, "baseline", log)
+                notes.append(f"baseline ({ref}): {how}")
+            else:
+                notes.append(
+                    f"no contract for {contract.agent} at {ref}: a new agent, absolute gates only"
+                )
+            candidate_run, how = _run(store, contract, level, baseline_run, "candidate", log)
+            notes.append(f"candidate: {how}")
+            verdicts.append(
+                gate_agent(
+                    contract,
+                    level,
+                    store.runs(contract.agent),
+                    store.samples(contract.agent),
+                    candidate_run,
+                    baseline_run,
+                    changes.get(contract.agent, []),
+                    notes,
+                )
+            )
+    finally:
+        shutil.rmtree(exported, ignore_errors=True)
+    return ref, verdicts

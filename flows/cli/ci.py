@@ -1,0 +1,121 @@
+"""``impactgate ci``: gate a change on its agents' contracts and on regressions vs a baseline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from evals.ci import AgentGate, gate_changes, junit_xml, markdown
+from flows.cli._output import console, err_console, fmt_value, print_json
+
+__all__ = ["ci"]
+
+
+def _delta(d: Any) -> str:
+    if d is None or d.delta is None or d.low is None or d.high is None:
+        return "—"
+    return f"{d.delta:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
+
+
+def _table(results: list[AgentGate]) -> Table:
+    table = Table(title="impactgate ci")
+    for column in ("agent", "metric", "candidate", "threshold", "gate", "Δ vs baseline", "change"):
+        table.add_column(column)
+    for r in results:
+        deltas = {d.metric: d for d in r.deltas}
+        for i, g in enumerate(r.gates):
+            d = deltas.get(g.metric)
+            table.add_row(
+                (f"{r.agent}\n{'[green]pass[/green]' if r.passed else '[red]FAIL[/red]'}")
+                if i == 0
+                else "",
+                g.metric,
+                fmt_value(g.metric, g.observed.value if g.observed else None),
+                str(g.threshold),
+                str(g.verdict),
+                _delta(d),
+                str(d.change) if d else "—",
+            )
+        table.add_section()
+    return table
+
+
+@click.command("ci")
+@click.option(
+    "--baseline",
+    default=None,
+    help="Git ref to compare with (default: origin/main, main, or HEAD).",
+)
+@click.option(
+    "--agent",
+    "agents",
+    multiple=True,
+    help="Gate this agent whether or not it changed (repeatable).",
+)
+@click.option("--policies", default="policies", show_default=True)
+@click.option(
+    "--results", default="results", show_default=True, help="Results root (stored runs are reused)."
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the Markdown summary here.",
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write JUnit XML here (one test case per agent × metric).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON only.")
+def ci(
+    baseline: str | None,
+    agents: tuple[str, ...],
+    policies: str,
+    results: str,
+    markdown_path: Path | None,
+    junit_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Gate the working tree's changes against a baseline git ref.
+
+    Every agent whose contract, prompt, model config, code or golden data changed must pass
+    its level's gates and show no regression against the baseline on the same cases. Markdown
+    goes to $GITHUB_STEP_SUMMARY when it is set. Exit 0 when every gate passes, 1 when one
+    fails, 2 on a usage or config error.
+    """
+    ref, verdicts = gate_changes(
+        policies,
+        results,
+        baseline,
+        agents,
+        log=lambda line: err_console.print(f"impactgate ci: {line}"),
+    )
+    summary = markdown(verdicts, ref)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as handle:
+            handle.write(summary)
+    if markdown_path is not None:
+        markdown_path.write_text(summary, encoding="utf-8")
+    if junit_path is not None:
+        junit_path.write_text(junit_xml(verdicts), encoding="utf-8")
+    passed = all(v.passed for v in verdicts)
+    if as_json:
+        print_json({"baseline": ref, "passed": passed, "agents": [v.to_dict() for v in verdicts]})
+    elif not verdicts:
+        console.print(f"impactgate ci: no agent changed against {ref}; nothing to gate.")
+    else:
+        console.print(_table(verdicts))
+        for v in verdicts:
+            for line in v.failures:
+                console.print(f"[red]{v.agent}[/red]: {line}", soft_wrap=True)
+    if not passed:
+        raise click.exceptions.Exit(1)
