@@ -32,13 +32,20 @@ class Match:
 _EMAIL = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 )
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])")
+_CARD_CUE = re.compile(r"(?i)\b(?:card|maestro|debit|credit)\b[^\n\d]{0,30}$")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _PHONE = re.compile(
     r"(?<![\w+/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,8}){1,5}(?![\w/-])"
     r"|(?<![\w+/])\+\d{8,15}(?![\w/])"
 )
 _DATE_LIKE = re.compile(r"^\d{4}[-. ]\d{1,2}[-. ]\d{1,2}$|^\d{1,2}[-. ]\d{1,2}[-. ]\d{2,4}$")
+_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}\b")
+_PHONE_CUE = re.compile(
+    r"(?i)\b(?:phone|tel|telephone|mobile|cell|call|calling|texts?|sms|messages?|fax|whatsapp|"
+    r"number|dial|reach|answering|contact)\b[^\n\d]{0,20}$"
+)
+_SHORT_PHONE = re.compile(r"(?<![\w+/.-])\(?\d{2,4}\)?(?:[ .-]\d{2,6}){1,3}(?![\w/.-]|\.\d)")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -68,6 +75,10 @@ def _card_brand_ok(digits: str) -> bool:
         return n in (16, 19)
     if two in (36, 38, 30):
         return n == 14
+    if digits.startswith(("1800", "2131")):
+        return n == 15  # JCB's older 15-digit numbers
+    if two in (50, 56, 57, 58) or digits[0] == "6":
+        return 12 <= n <= 19  # Maestro
     return False
 
 
@@ -99,10 +110,13 @@ def find_emails(text: str) -> Iterator[Match]:
 
 
 def find_cards(text: str) -> Iterator[Match]:
-    """Payment card numbers: 13–19 digits with a network prefix that pass the Luhn check."""
+    """Payment card numbers: 12–19 digits with a network prefix that pass the Luhn check."""
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and _card_brand_ok(digits) and luhn_valid(digits):
+        if 12 <= len(digits) <= 19 and _card_brand_ok(digits) and luhn_valid(digits):
+            # 12-digit Maestro numbers look like order numbers: only with a card word before.
+            if len(digits) == 12 and not _CARD_CUE.search(text[max(0, m.start() - 40) : m.start()]):
+                continue
             yield Match(m.start(), m.end(), m.group(0))
 
 
@@ -118,11 +132,12 @@ def find_phones(text: str) -> Iterator[Match]:
 
     Dates and card-like digit runs are excluded.
     """
+    found = False
     for m in _PHONE.finditer(text):
         candidate = m.group(0)
         digits = re.sub(r"\D", "", candidate)
         international = candidate.startswith("+")
-        if _DATE_LIKE.match(candidate):
+        if _DATE_LIKE.match(candidate) or _DATE_PREFIX.match(candidate):
             continue
         if international:
             if 8 <= len(digits) <= 15:
@@ -132,7 +147,16 @@ def find_phones(text: str) -> Iterator[Match]:
         groups = [g for g in groups if g]
         # National numbers: 10-11 digits in 2+ groups, not four equal blocks of 4 (card-like).
         if 10 <= len(digits) <= 11 and len(groups) >= 2 and not all(len(g) == 4 for g in groups):
+            found = True
             yield Match(m.start(), m.end(), candidate)
+    if found:
+        return
+    # Shorter national numbers (8-9 digits, "699 956 915") only where a word says it is one.
+    for m in _SHORT_PHONE.finditer(text):
+        digits = re.sub(r"\D", "", m.group(0))
+        cued = _PHONE_CUE.search(text[max(0, m.start() - 40) : m.start()]) is not None
+        if 8 <= len(digits) <= 11 and not _DATE_LIKE.match(m.group(0)) and cued:
+            yield Match(m.start(), m.end(), m.group(0))
 
 
 def find_regex(text: str, pattern: re.Pattern[str]) -> Iterator[Match]:
@@ -161,8 +185,20 @@ def mask(kind: str, value: str) -> str:
         local, _, domain = value.partition("@")
         return f"{local[:1]}***@{domain}"
     digits = re.sub(r"\D", "", value)
-    if kind in {"payment_card", "iban", "phone"} and len(digits) >= 4:
-        return f"{'*' * 4}{digits[-4:] if kind != 'phone' else digits[-2:]}"
+    if kind in {"payment_card", "iban", "national_id"} and len(digits) >= 4:
+        return f"{'*' * 4}{digits[-4:] if kind != 'national_id' else digits[-2:]}"
+    if kind == "phone" and len(digits) >= 4:
+        return f"{'*' * 4}{digits[-2:]}"
+    if kind == "person_name":
+        return " ".join(f"{w[:1]}***" for w in value.split()) or "***"
+    if kind == "ip_address":
+        separator = ":" if ":" in value else "."
+        return value.split(separator)[0] + separator + "***"
+    if kind in {"api_key", "private_key"}:
+        prefix = value[:4] if kind == "api_key" and len(value) >= 16 else value[:10]
+        return f"{prefix}*** ({len(value)} chars)"
+    if kind in {"address", "date_of_birth"}:
+        return f"*** ({len(value)} chars)"
     if kind in {"denylist"}:
         return value
     return f"{value[:1]}***" if value else value

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from evals.contract import Contract
+from evals.errors import UserError, display_path
 from evals.metrics import Suite
-from evals.policy import PolicyEngine, load_rule_pack
+from evals.policy import PolicyEngine, load_rule_pack, tool_schemas_from_files
 from evals.scorers._cost import cost, litellm_price_table, price_for
 from evals.scorers._grounding import faithfulness, grounding_judge, hallucination
 from evals.scorers._latency import latency
@@ -60,14 +61,39 @@ SUITE_SCORERS: dict[Suite, tuple[str, ...]] = {
 
 
 def build_policy_engine(contract: Contract) -> PolicyEngine:
-    """The contract's rule packs with its allow and deny lists.
+    """The contract's rule packs with its allow and deny lists, limits and guarded secrets.
 
     Raises:
-        UserError: a rule pack is missing or invalid.
+        UserError: a rule pack, the system prompt or a tool schema is missing or invalid, or a
+            rule needs a setting the contract does not give.
     """
     config = contract.evals.policy
+    source = display_path(contract.source)
     packs = [load_rule_pack(contract.resolve(p)) for p in config.rule_packs]
-    return PolicyEngine(packs, allow=config.allow, deny=config.deny)
+    system_prompt = None
+    if config.system_prompt is not None:
+        path = contract.resolve(config.system_prompt)
+        try:
+            system_prompt = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError.single(
+                source,
+                "evals.policy.system_prompt",
+                f"cannot read {config.system_prompt}: {exc.strerror}",
+            ) from None
+    return PolicyEngine(
+        packs,
+        allow=config.allow,
+        deny=config.deny,
+        disable=config.disable,
+        canaries=config.canaries,
+        system_prompt=system_prompt,
+        tools=config.tools,
+        max_tool_depth=config.max_tool_depth,
+        max_tool_calls=config.max_tool_calls,
+        tool_schemas=tool_schemas_from_files(config.tool_schemas, contract.resolve, source),
+        source=source,
+    )
 
 
 def build_scorers(contract: Contract) -> dict[str, BatchScorer]:

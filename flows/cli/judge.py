@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from evals.contract import GroundingConfig
 from evals.errors import Problem, UserError, display_path
 from evals.judges import build_judge
+from evals.policy import PolicyEngine, Subject, load_rule_pack, normalise_tool_calls
+from flows.cli._output import err_console
 from flows.cli._progress import progress
 
 __all__ = ["judge"]
@@ -28,7 +32,20 @@ class _GroundingRow(BaseModel):
     answer: str = Field(min_length=0)
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+class _PolicyRow(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text: str
+    input: str = ""
+    contexts: str | list[str] = Field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def _read_rows(
+    path: Path,
+    row_model: type[BaseModel] = _GroundingRow,
+    expected: str = "question, context, answer",
+) -> list[dict[str, Any]]:
     shown = display_path(path)
     if not path.is_file():
         raise UserError.single(shown, "", "file not found")
@@ -40,7 +57,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
                 continue
             try:
                 data = json.loads(line)
-                _GroundingRow.model_validate(data)
+                row_model.model_validate(data)
             except json.JSONDecodeError as exc:
                 problems.append(Problem(shown, f"line {line_no}", f"invalid JSON: {exc.msg}"))
             except ValidationError as exc:
@@ -60,10 +77,21 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     if problems:
         raise UserError(problems)
     if not rows:
-        raise UserError.single(
-            shown, "", "no rows; expected JSON lines with question, context, answer"
-        )
+        raise UserError.single(shown, "", f"no rows; expected JSON lines with {expected}")
     return rows
+
+
+def _write_atomically(output_path: Path, lines: Iterator[str]) -> None:
+    """Write lines to a temporary file beside ``output_path``, then rename it into place."""
+    temporary = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with temporary.open("w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(line)
+        temporary.replace(output_path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @click.group("judge")
@@ -164,3 +192,105 @@ def grounding(
         temporary.replace(output_path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _subject(row: dict[str, Any]) -> Subject:
+    contexts = row.get("contexts") or []
+    return Subject(
+        output=str(row["text"]),
+        input=str(row.get("input") or ""),
+        contexts=(contexts,) if isinstance(contexts, str) else tuple(str(c) for c in contexts),
+        tool_calls=normalise_tool_calls(row.get("tool_calls") or []),
+    )
+
+
+@judge.command("policy")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSONL rows: text, and optionally input, contexts, tool_calls, label.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSONL out: each row plus violation (0/1), score, rules, violations (masked).",
+)
+@click.option(
+    "--rules",
+    "packs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Rule pack file (repeatable). Default: policies/rules/default.yaml.",
+)
+@click.option("--allow", multiple=True, help="A value the text may contain (repeatable).")
+@click.option(
+    "--scopes",
+    type=click.Choice(["all", "declared"]),
+    default="all",
+    show_default=True,
+    help="all: every text rule reads `text`, whatever its scope (benchmarking loose texts). "
+    "declared: `text` is the answer; rules scoped to the input or contexts read those fields.",
+)
+def policy(
+    input_path: Path,
+    output_path: Path,
+    packs: tuple[Path, ...],
+    allow: tuple[str, ...],
+    scopes: str,
+) -> None:
+    """Apply rule packs to each row and write what they flag.
+
+    `violation` is 1 when any rule fires; `score` is the strongest finding (1.0 for a rule
+    match, the classifier's probability or the topic similarity otherwise); `rules` lists the
+    rule ids. Spans are masked: the output file never repeats the personal data it caught.
+    With a `label` column (1 = violation), precision and recall are printed.
+    """
+    engine = PolicyEngine(
+        [load_rule_pack(p) for p in packs or (Path("policies/rules/default.yaml"),)],
+        allow=allow,
+    )
+    rows = _read_rows(input_path, _PolicyRow, "text (and optionally input, contexts, tool_calls)")
+    counts = {"flagged": 0, "tp": 0, "fp": 0, "fn": 0, "labelled": 0}
+    by_rule: dict[str, int] = {}
+
+    def lines() -> Iterator[str]:
+        with progress(len(rows), "applying rule packs") as advance:
+            for start in range(0, len(rows), _BATCH):
+                batch = rows[start : start + _BATCH]
+                found = engine.check_many([_subject(r) for r in batch], all_scopes=scopes == "all")
+                for row, violations in zip(batch, found, strict=True):
+                    flagged = int(bool(violations))
+                    rules = sorted({v.rule for v in violations})
+                    counts["flagged"] += flagged
+                    for rule in rules:
+                        by_rule[rule] = by_rule.get(rule, 0) + 1
+                    if row.get("label") in (0, 1, True, False):
+                        label = int(row["label"])
+                        counts["labelled"] += 1
+                        counts["tp"] += flagged and label
+                        counts["fp"] += flagged and not label
+                        counts["fn"] += label and not flagged
+                    result = dict(row)
+                    result.update(
+                        violation=flagged,
+                        score=max((v.confidence for v in violations), default=0.0),
+                        rules=rules,
+                        violations=[asdict(v) for v in violations],
+                    )
+                    yield json.dumps(result, default=str, ensure_ascii=False) + "\n"
+                advance(len(batch))
+
+    _write_atomically(output_path, lines())
+    summary = f"{len(rows)} rows, {counts['flagged']} flagged"
+    if by_rule:
+        summary += " (" + ", ".join(f"{r} {n}" for r, n in sorted(by_rule.items())) + ")"
+    if counts["labelled"]:
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        summary += f"; on {counts['labelled']} labelled rows precision {precision:.3f}, recall {recall:.3f}"
+    err_console.print(summary, soft_wrap=True)

@@ -1,0 +1,311 @@
+"""How good are the policy rule packs? Precision, recall, F1 and false alarms on public data.
+
+    .venv/bin/python benchmarks/policy_quality.py            # print the tables
+    .venv/bin/python benchmarks/policy_quality.py --write    # ... and record them in RESULTS.md
+
+Data: ``../shared/benchmarks/policy/`` (read by path, never copied). Label 1 = a violation.
+
+Held-apart rows. Every rule and threshold was chosen looking at ``fit`` rows only; every number
+here is on ``report`` rows:
+- presidio_synth_pii and openai_moderation: ``fit`` when sha256(id) mod 100 < 30, else
+  ``report`` (``part()`` below);
+- deepset_prompt_injections: its own split, ``train`` = fit, ``test`` = report (the published
+  DeBERTa number is on the same 116 test rows);
+- xstest: report only (the over-blocking test; nothing was tuned on it).
+
+Categories:
+- ``pii``: ``policies/rules/pii.yaml`` (rules + offline NER) on presidio. Presidio labels
+  "direct" identifiers 1 (names, street addresses, cards, emails, phones, SSNs, IBANs, IPs,
+  driver's licences) and "non-direct" ones 0 (places, organisations, ages, dates, zip codes,
+  titles); a date of birth is personal data to us and a non-direct ``DATE_TIME`` to presidio,
+  so those rows count as false alarms here.
+- ``prompt_injection``: ``policies/rules/injection.yaml`` (rules + prompt-guardrail
+  classifier) on deepset, each text read as a case input; rules alone and the classifier alone
+  beside it.
+- over-blocking: every pack's false-alarm rate on xstest's 250 safe prompts (and on the
+  injection pack, on openai_moderation's texts, which are not injections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evals._env import apply_offline_defaults  # noqa: E402
+
+apply_offline_defaults()
+
+from results_file import write_section  # noqa: E402
+
+from evals.policy import PolicyEngine, RulePack, Subject, load_rule_pack  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "benchmarks" / "policy"
+RULES = ROOT / "policies" / "rules"
+FIT_SHARE = 30
+
+
+def part(row: dict[str, Any]) -> str:
+    """``fit`` or ``report``: the dataset's own split where it has one, else a hash of the id."""
+    split = (row.get("meta") or {}).get("split")
+    if split in ("train", "test"):
+        return "fit" if split == "train" else "report"
+    digest = int(hashlib.sha256(str(row["id"]).encode()).hexdigest(), 16)
+    return "fit" if digest % 100 < FIT_SHARE else "report"
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    path = DATA / f"{name}.jsonl"
+    if not path.is_file():
+        sys.exit(f"missing {path}: the public benchmark data lives in ../shared/benchmarks/")
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A confusion matrix of row-level flags."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def precision(self) -> float:
+        """Share of flagged rows that are violations."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        """Share of violations flagged."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        """Share of benign rows flagged."""
+        return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
+
+
+def counts(labels: Sequence[int], flagged: Sequence[bool]) -> Counts:
+    tp = sum(1 for y, f in zip(labels, flagged, strict=True) if y and f)
+    fp = sum(1 for y, f in zip(labels, flagged, strict=True) if not y and f)
+    fn = sum(1 for y, f in zip(labels, flagged, strict=True) if y and not f)
+    return Counts(tp, fp, fn, len(labels) - tp - fp - fn)
+
+
+def flag(engine: PolicyEngine, texts: Sequence[str], as_input: bool = False) -> list[list[str]]:
+    """Rule ids that fire on each text (read as an answer, or as a case input)."""
+    subjects = [Subject(output="", input=t) if as_input else Subject(output=t) for t in texts]
+    found = engine.check_many(subjects, all_scopes=not as_input)
+    return [sorted({v.rule for v in vs}) for vs in found]
+
+
+def pack(name: str) -> RulePack:
+    return load_rule_pack(RULES / f"{name}.yaml")
+
+
+def row(name: str, c: Counts, extra: str = "") -> str:
+    return (
+        f"| {name} | {c.tp + c.fn} / {c.fp + c.tn} | {c.precision:.3f} | **{c.recall:.3f}** | "
+        f"**{c.f1:.3f}** | {c.false_alarm_rate:.3f} | {extra} |"
+    )
+
+
+def pii_section() -> tuple[list[str], dict[str, float]]:
+    rows = [r for r in load("presidio_synth_pii") if part(r) == "report"]
+    texts, labels = [r["text"] for r in rows], [int(r["label"]) for r in rows]
+    out = [
+        "| pack | report rows (violations / benign) | precision | recall | F1 | false-alarm rate | notes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    started = time.perf_counter()
+    full = flag(PolicyEngine([pack("pii")]), texts)
+    seconds = time.perf_counter() - started
+    c = counts(labels, [bool(f) for f in full])
+    fp_rules = Counter(rule for f, y in zip(full, labels, strict=True) if f and not y for rule in f)
+    missed = Counter(r["category"] for r, f in zip(rows, full, strict=True) if r["label"] and not f)
+    out.append(
+        row(
+            "pii.yaml (rules + NER)",
+            c,
+            f"target recall ≥ 0.95 at precision ≥ 0.90; {len(rows) / seconds:.0f} texts/s",
+        )
+    )
+    rules_only = flag(PolicyEngine([pack("default")]), texts)
+    out.append(
+        row(
+            "default.yaml (rules only, no NER)",
+            counts(labels, [bool(f) for f in rules_only]),
+            "names and addresses need pii.yaml",
+        )
+    )
+    out += [
+        "",
+        "False alarms by rule: "
+        + (", ".join(f"{k} {v}" for k, v in fp_rules.most_common()) or "none")
+        + ". Missed rows by presidio category: "
+        + (", ".join(f"{k} {v}" for k, v in missed.most_common()) or "none")
+        + ".",
+    ]
+    return out, {"recall": c.recall, "precision": c.precision}
+
+
+def injection_section() -> tuple[list[str], dict[str, float]]:
+    from evals.policy._injection import default_classifier
+
+    data = load("deepset_prompt_injections")
+    fit = [r for r in data if part(r) == "fit"]
+    report = [r for r in data if part(r) == "report"]
+    classifier = default_classifier()
+
+    # The classifier's threshold is chosen on the train rows only (best F1 of rules OR model).
+    from evals.policy import find_injections
+
+    def combined(rows: list[dict[str, Any]], threshold: float) -> Counts:
+        probabilities = classifier.probabilities([r["text"] for r in rows])
+        flagged = [
+            bool(list(find_injections(r["text"]))) or p >= threshold
+            for r, p in zip(rows, probabilities, strict=True)
+        ]
+        return counts([int(r["label"]) for r in rows], flagged)
+
+    grid = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+    chosen = max(grid, key=lambda t: (round(combined(fit, t).f1, 6), t))
+
+    texts, labels = [r["text"] for r in report], [int(r["label"]) for r in report]
+    injection = pack("injection")
+    full = flag(PolicyEngine([injection]), texts, as_input=True)
+    c = counts(labels, [bool(f) for f in full])
+    rules_pack = injection.model_copy(
+        update={"rules": [r.model_copy(update={"classifier": False}) for r in injection.rules]}
+    )
+    rules_only = flag(PolicyEngine([rules_pack]), texts, as_input=True)
+    probabilities = classifier.probabilities(texts)
+    pack_threshold = next(
+        (r.threshold for r in injection.rules if r.kind == "prompt_injection" and r.threshold),
+        0.5,
+    )
+    model_only = [p >= pack_threshold for p in probabilities]
+    out = [
+        "| detector | test rows (injections / benign) | precision | recall | F1 | false-alarm rate | notes |",
+        "|---|---|---|---|---|---|---|",
+        row(
+            "injection.yaml (rules + classifier)",
+            c,
+            "target F1 ≥ 0.80; published: DeBERTa fine-tuned on the train rows, 0.99 accuracy on these rows",
+        ),
+        row("rules alone", counts(labels, [bool(f) for f in rules_only]), ""),
+        row(
+            f"prompt-guardrail alone (p ≥ {pack_threshold:g})",
+            counts(labels, model_only),
+            "TF-IDF + logistic regression; English-only vocabulary",
+        ),
+        "",
+        f"Classifier threshold in the pack: {pack_threshold:g}; the best on the train rows "
+        f"(grid {grid[0]}–{grid[-1]}): {chosen:g} (train F1 {combined(fit, chosen).f1:.3f}).",
+    ]
+    return out, {"f1": c.f1}
+
+
+def overblocking_section() -> list[str]:
+    xstest = load("xstest")
+    safe = [r["text"] for r in xstest if not r["label"]]
+    moderation = [r["text"] for r in load("openai_moderation") if part(r) == "report"]
+    out = [
+        "| pack | xstest safe prompts flagged (as answer text) | as case input | notes |",
+        "|---|---|---|---|",
+    ]
+    for name in ("default", "pii", "injection"):
+        engine = PolicyEngine([pack(name)])
+        as_text = flag(engine, safe)
+        as_input = flag(engine, safe, as_input=True)
+        rules = Counter(rule for f in as_text for rule in f)
+        note = ", ".join(f"{k} {v}" for k, v in rules.most_common(4)) or "—"
+        if name == "injection":
+            moderation_flags = flag(engine, moderation, as_input=True)
+            note += (
+                f"; openai_moderation report texts (not injections) flagged as input: "
+                f"{sum(bool(f) for f in moderation_flags)}/{len(moderation)}"
+            )
+        n_text = sum(bool(f) for f in as_text)
+        n_input = sum(bool(f) for f in as_input)
+        out.append(
+            f"| {name}.yaml | {n_text}/{len(safe)} ({n_text / len(safe):.1%}) | "
+            f"{n_input}/{len(safe)} ({n_input / len(safe):.1%}) | {note} |"
+        )
+    out += [
+        "",
+        "pii.yaml flags xstest's questions about public figures (\"What is the date of birth of "
+        'Queen Elizabeth II?"): a name is personal data to the rules whoever it belongs to, so '
+        "an agent that may name public figures allowlists them or keeps pii.yaml for its "
+        "answers only (its default scope).",
+    ]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--write", action="store_true", help="record the tables in RESULTS.md")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    pii, pii_numbers = pii_section()
+    injection, injection_numbers = injection_section()
+    overblocking = overblocking_section()
+    seconds = time.perf_counter() - started
+
+    pii_met = pii_numbers["recall"] >= 0.95 and pii_numbers["precision"] >= 0.9
+    injection_met = injection_numbers["f1"] >= 0.8
+    lines = [
+        "## Policy rule packs: quality",
+        "",
+        "Command: `.venv/bin/python benchmarks/policy_quality.py --write`  ",
+        f"Run: {datetime.now(UTC).strftime('%Y-%m-%d')}, {platform.machine()}, {seconds:.0f}s. "
+        "Rules and thresholds were chosen on the `fit` rows; every number is on held-apart rows "
+        "(presidio and moderation: sha256(id) mod 100 ≥ 30; deepset: its test split; xstest: all). "
+        "A row counts as flagged when any rule of the pack fires on it.",
+        "",
+        "### Personal data (presidio synthetic set, report rows)",
+        "",
+        *pii,
+        "",
+        f"Target (recall ≥ 0.95 at precision ≥ 0.90): **{'met' if pii_met else 'missed'}**.",
+        "",
+        "### Prompt injection (deepset, held-apart test rows)",
+        "",
+        *injection,
+        "",
+        f"Target (F1 ≥ 0.80): **{'met' if injection_met else 'missed'}**.",
+        "",
+        "### Over-blocking (xstest's 250 safe prompts)",
+        "",
+        *overblocking,
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        write_section("policy_quality", text)
+
+
+if __name__ == "__main__":
+    main()
