@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from evals.actions import breaches_from
@@ -21,6 +21,7 @@ from evals.dataset import Case
 from evals.decisions import Decision
 from evals.errors import display_path
 from evals.gates import Verdict
+from evals.report import run_summary_markdown
 from evals.runs import (
     RunInfo,
     RunResult,
@@ -300,6 +301,11 @@ def evaluate_agent(
             decision = _act(loaded, contract, results, result, trigger)
             if decision is None and result.verdict == Verdict.PASS:
                 ledger.record_pass(loaded.agent, version.label, info.run_id)
+            create_markdown_artifact(
+                markdown=run_summary_markdown(results, info.run_id, contract=loaded),
+                key=f"summary-{loaded.agent}",
+                description=f"{loaded.agent} {info.version} at {info.level}: {result.verdict}",
+            )
             after = ledger.get(loaded.agent)
             summary = run_summary(
                 result, decision, notes + generated, after.level if after else entry.level

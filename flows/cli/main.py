@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from evals.errors import UserError
-from flows.cli import ci, judge, plan, run, schema, status, validate
+from flows.cli import ci, judge, plan, report, run, schema, status, validate
 from flows.cli._output import err_console
 
 __all__ = ["cli", "main"]
@@ -36,6 +36,7 @@ cli.add_command(status.status)
 cli.add_command(validate.validate)
 cli.add_command(schema.schema)
 cli.add_command(judge.judge)
+cli.add_command(report.report)
 cli.add_command(plan.plan)
 cli.add_command(ci.ci)
 

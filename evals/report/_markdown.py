@@ -1,0 +1,184 @@
+"""A run's summary as Markdown (and table rows), for a Prefect artifact after each run.
+
+It is the report's summary of the run — the same readiness answer, gates, next level, open
+incidents and failing cases — read back from the store, so what the Prefect UI shows and
+what the static report shows cannot disagree. Pure engine code; the flow publishes it::
+
+    from prefect.artifacts import create_markdown_artifact
+    from evals.report import run_summary_markdown
+
+    create_markdown_artifact(
+        markdown=run_summary_markdown(results, run_id, contract=contract),
+        key=f"summary-{contract.agent}",
+    )
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evals.contract import Contract, load_contract
+from evals.errors import UserError
+from evals.report._data import (
+    AgentReport,
+    CaseFailure,
+    RunView,
+    decisions_by_agent,
+    failing_cases,
+    ledger_entries,
+    mask_spans,
+    read_samples,
+    runs_by_agent,
+)
+from evals.report._format import fmt_interval, fmt_time, fmt_value
+from evals.report._pages import KIND_WORDS, readiness
+from evals.store import ResultsStore
+
+__all__ = ["run_summary_markdown", "run_summary_table"]
+
+# Every line starts with our own text, so only inline syntax needs escaping: emphasis, code,
+# links and images (their brackets), table cells and strikethrough.
+_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md(text: object) -> str:
+    """Untrusted text as inert Markdown: HTML entities, escaped punctuation, one line."""
+    value = " ".join(str(text).split())
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SPECIAL.sub(r"\\\1", value)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    agent: AgentReport
+    run: RunView
+    failures: list[CaseFailure]
+
+
+def _load(
+    results: str | Path, run_id: str, contract: Contract | None, policies: str | Path
+) -> _Loaded:
+    store = ResultsStore(str(results))
+    runs = runs_by_agent(store.runs(contract.agent if contract is not None else None))
+    run = next((r for rs in runs.values() for r in rs if r.run_id == run_id), None)
+    if run is None:
+        raise UserError.single(str(results), "run_id", f"no committed run '{run_id}' here")
+    if contract is None:
+        path = Path(policies) / f"{run.agent}.yaml"
+        contract = load_contract(path) if path.is_file() else None
+    entries, _ = ledger_entries(str(results))
+    decisions = decisions_by_agent(store.decisions(run.agent)).get(run.agent, [])
+    agent = AgentReport(run.agent, contract, entries.get(run.agent), runs[run.agent], decisions)
+    samples = read_samples(store, [run]).get(run.run_id, [])
+    return _Loaded(agent, run, failing_cases(run, samples))
+
+
+def run_summary_table(
+    results: str | Path,
+    run_id: str,
+    *,
+    contract: Contract | None = None,
+    policies: str | Path = "policies",
+) -> list[dict[str, Any]]:
+    """The run's metrics as plain rows (``create_table_artifact``): gated ones first."""
+    loaded = _load(results, run_id, contract, policies)
+    return [
+        {
+            "metric": m.metric,
+            "value": m.value,
+            "low": m.low,
+            "high": m.high,
+            "n": m.n,
+            "threshold": m.threshold_text or None,
+            "verdict": m.verdict if m.gated else "not gated",
+            "reason": m.reason or m.note or None,
+        }
+        for m in sorted(loaded.run.metrics.values(), key=lambda m: not m.gated)
+    ]
+
+
+def run_summary_markdown(
+    results: str | Path,
+    run_id: str,
+    *,
+    contract: Contract | None = None,
+    policies: str | Path = "policies",
+    report_url: str | None = None,
+    max_cases: int = 10,
+) -> str:
+    """The run's summary as Markdown: verdict, readiness, gates, next level, incidents, cases.
+
+    Args:
+        results: results root the run was written to.
+        run_id: the committed run.
+        contract: the agent's contract; read from ``policies/<agent>.yaml`` when not given.
+        policies: where to look for the contract when ``contract`` is not given.
+        report_url: link to the static report, added at the end when given.
+        max_cases: failing cases listed by id (the report has them all).
+
+    Raises:
+        UserError: the run is not in the store.
+    """
+    loaded = _load(results, run_id, contract, policies)
+    agent, run, failures = loaded.agent, loaded.run, loaded.failures
+    lines = [
+        f"## {md(agent.agent)} · run `{md(run.run_id)}`",
+        "",
+        f"**{md(run.verdict)}** — {md(run.version)} gated at {md(run.level)} · {md(run.trigger)} · "
+        f"{md(fmt_time(run.started_at))} · {run.n_cases} cases",
+        "",
+    ]
+    if run is agent.latest:
+        answer = readiness(agent)
+        lines.append(f"**Can it be trusted with more?** {md(answer.headline)}")
+        lines.extend(f"- {md(reason)}" for reason in answer.reasons)
+        lines.append("")
+    lines += ["| metric | value | interval | threshold | verdict |", "|---|---|---|---|---|"]
+    for m in sorted(run.metrics.values(), key=lambda m: not m.gated):
+        lines.append(
+            f"| {md(m.metric)} | {md(fmt_value(m.metric, m.value))} | "
+            f"{md(fmt_interval(m.metric, m.low, m.high))} | {md(m.threshold_text)} | "
+            f"{md(m.verdict if m.gated else 'not gated')} |"
+        )
+    lines.append("")
+    nxt = agent.next_level
+    upper = agent.gates_at(nxt, run)
+    if nxt and upper:
+        missing = [g for g in upper if g.verdict != "pass"]
+        verdicts = "; ".join(f"{md(g.metric)} {md(g.threshold)}: {md(g.verdict)}" for g in missing)
+        lines.append(
+            f"**Next level ({md(nxt)}):** "
+            + (f"not ready — {verdicts}" if missing else "every gate passes")
+        )
+        lines.append("")
+    open_incidents = agent.open_incidents
+    if open_incidents:
+        lines.append(f"**Open incidents ({len(open_incidents)}):**")
+        for incident in open_incidents:
+            count = f" ×{len(incident.decisions)}" if len(incident.decisions) > 1 else ""
+            lines.append(
+                f"- {md(KIND_WORDS.get(incident.kind, incident.kind))}{count} since {md(fmt_time(incident.first.at))}: "
+                f"{md(incident.latest.reason)}"
+            )
+        lines.append("")
+    if failures:
+        lines.append(f"**Failing cases ({len(failures)}):**")
+        for failure in failures[:max_cases]:
+            pairs = mask_spans(failure.samples)
+            why = failure.failures[0].why
+            for raw, masked in pairs:
+                why = why.replace(raw, masked)
+            if len(why) > 160:
+                why = why[:157] + "…"
+            lines.append(f"- {md(failure.case_id)} ({md(', '.join(failure.metrics))}): {md(why)}")
+        if len(failures) > max_cases:
+            lines.append(f"- … and {len(failures) - max_cases} more in the report")
+        lines.append("")
+    if report_url:
+        # Percent-encode what could end or break the link; the URL is ours, not the agent's.
+        url = "".join(f"%{ord(c):02X}" if c in "()<> " else c for c in report_url)
+        lines.append(f"[Open the report]({url})")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,208 @@
+"""Writing the static site: which runs get a page, and swapping the new site in whole.
+
+Layout under ``--out``::
+
+    index.html                       every agent at a glance
+    agents/<agent>.html              the one-page Agent Impact Contract, trends, runs, decisions
+    runs/<agent>/<run_id>.html       a run's gates, failing cases and (CI) candidate vs baseline
+
+Pages link to each other relatively and embed their style, script and charts, so the folder
+works from ``file://``, from any static host, or zipped and mailed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from evals.errors import UserError
+from evals.report._data import (
+    MONITORING_TRIGGERS,
+    AgentReport,
+    CaseSource,
+    RunView,
+    case_masks,
+    compare_runs,
+    failing_cases,
+    load_agents,
+    read_samples,
+)
+from evals.report._pages import Links, agent_page, index_page, run_page
+from evals.store import ResultsStore, valid_run_id
+
+__all__ = ["DEFAULT_RUN_PAGES", "MARKER", "Report", "build_report"]
+
+DEFAULT_RUN_PAGES = 10
+"""Run pages per agent: the latest runs, the latest CI runs and the latest incidents' runs."""
+
+MARKER = ".impactgate-report"
+"""Marks a folder as a report, so a rebuild may replace it (and nothing else)."""
+
+_AGENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass
+class Report:
+    """What was written."""
+
+    out: Path
+    index: Path
+    pages: list[Path] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What could not be read or shown, in words."""
+
+
+def _pick_runs(agent: AgentReport, count: int) -> list[RunView]:
+    """Runs that get a page: the latest monitoring and CI runs, and the runs behind incidents."""
+    chosen: dict[str, RunView] = {}
+    by_id = {r.run_id: r for r in agent.runs}
+    monitoring = [r for r in agent.runs if r.trigger in MONITORING_TRIGGERS]
+    ci = [r for r in agent.runs if r.trigger not in MONITORING_TRIGGERS]
+    for run in [*monitoring[-count:], *ci[-count:]]:
+        chosen[run.run_id] = run
+    incident_runs = [
+        by_id[d.run_id]
+        for d in agent.decisions
+        if d.run_id in by_id and d.kind in {"escalate", "rollback", "rollback_refused"}
+    ]
+    for run in incident_runs[-count:]:
+        chosen[run.run_id] = run
+    return [r for r in chosen.values() if valid_run_id(r.run_id)]
+
+
+def _prepare_out(out: Path) -> Path:
+    """A fresh sibling folder to build into; refuses to replace a folder that is not a report."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
+        raise UserError.single(
+            str(out),
+            "--out",
+            "exists and is not an impactgate report; pass an empty or new folder",
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.{secrets.token_hex(4)}.tmp"
+    staging.mkdir()
+    (staging / MARKER).write_text("written by `impactgate report`; rebuilt in full each time\n")
+    return staging
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Replace ``out`` with ``staging``: readers see the old site or the new one, never half."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.{secrets.token_hex(4)}.old"
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(path: Path, text: str, pages: list[Path]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    pages.append(path)
+
+
+def build_report(
+    results: str | Path,
+    out: str | Path,
+    *,
+    policies: str | Path = "policies",
+    agents: Sequence[str] = (),
+    run_pages: int = DEFAULT_RUN_PAGES,
+    generated: datetime | None = None,
+) -> Report:
+    """Write the static report site for every agent (or those named).
+
+    Args:
+        results: results root (a path, or a URI pyarrow understands).
+        out: folder to write; replaced in full when it already holds a report.
+        policies: folder of contracts (outcomes, gates, escalation paths; datasets for inputs).
+        agents: only these agents; all agents with a contract or results by default.
+        run_pages: how many of each agent's latest runs (and latest CI runs, and latest
+            incident runs) get a drill-down page.
+        generated: the time printed on the pages (default: now).
+
+    Raises:
+        UserError: no results folder, an unknown agent, or ``out`` is some other folder.
+    """
+    generated = generated or datetime.now(UTC)
+    reports, notes = load_agents(results, policies, agents)
+    store = ResultsStore(str(results))
+    target = Path(out)
+    staging = _prepare_out(target)
+    try:
+        picked: dict[str, list[RunView]] = {}
+        for agent in reports:
+            if not _AGENT.match(agent.agent):
+                notes.append(f"agent name {agent.agent!r} cannot name a page; left out")
+                continue
+            picked[agent.agent] = _pick_runs(agent, run_pages)
+        shown = [a for a in reports if a.agent in picked]
+        links = Links({name: {r.run_id for r in runs} for name, runs in picked.items()})
+        by_id = {r.run_id: r for a in shown for r in a.runs}
+        baselines = {
+            r.baseline_run_id: by_id[r.baseline_run_id]
+            for runs in picked.values()
+            for r in runs
+            if r.baseline_run_id and r.baseline_run_id in by_id
+        }
+        wanted = [r for runs in picked.values() for r in runs] + list(baselines.values())
+        samples = read_samples(store, wanted)
+        report = Report(target, target / "index.html", agents=[a.agent for a in shown], notes=notes)
+        pages: list[Path] = []
+        _write(
+            staging / "index.html", index_page(shown, links, str(results), notes, generated), pages
+        )
+        for agent in shown:
+            _write(
+                staging / "agents" / f"{agent.agent}.html",
+                agent_page(agent, links, generated),
+                pages,
+            )
+            source = CaseSource(agent.contract)
+            for run in picked[agent.agent]:
+                run_samples = samples.get(run.run_id, [])
+                cases, case_note = source.for_run(run)
+                comparison = None
+                baseline_note = None
+                if run.baseline_run_id:
+                    baseline = by_id.get(run.baseline_run_id)
+                    if baseline is None:
+                        baseline_note = (
+                            f"baseline run {run.baseline_run_id} is not in this results store: "
+                            "no candidate-vs-baseline view"
+                        )
+                    else:
+                        base_samples = samples.get(baseline.run_id, [])
+                        comparison = (
+                            baseline,
+                            compare_runs(base_samples, run_samples),
+                            (case_masks(base_samples), case_masks(run_samples)),
+                        )
+                html = run_page(
+                    agent,
+                    run,
+                    failing_cases(run, run_samples),
+                    cases,
+                    case_note,
+                    comparison,
+                    baseline_note,
+                    links,
+                    generated,
+                )
+                _write(staging / "runs" / agent.agent / f"{run.run_id}.html", html, pages)
+        _swap_in(staging, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        raise
+    report.pages = [target / p.relative_to(staging) for p in pages]
+    return report
