@@ -14,11 +14,23 @@ from evals._env import apply_offline_defaults
 
 apply_offline_defaults()
 
-__all__ = ["escalate_flow", "evaluate_agent", "local_prefect", "nightly", "rollback_flow"]
+__all__ = [
+    "ci_gate",
+    "escalate_flow",
+    "evaluate_agent",
+    "local_prefect",
+    "nightly",
+    "promotion",
+    "recover_flow",
+    "rollback_flow",
+]
 
 _WHERE = {
     "escalate_flow": "flows.actions",
     "rollback_flow": "flows.actions",
+    "recover_flow": "flows.actions",
+    "promotion": "flows.promotion",
+    "ci_gate": "flows.ci_gate",
     "evaluate_agent": "flows.evaluate",
     "nightly": "flows.nightly_suite",
     "local_prefect": "flows._prefect",

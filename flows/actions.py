@@ -1,37 +1,75 @@
-"""Escalation and rollback flows, called as subflows when a run breaches its contract."""
+"""Escalation, rollback and recovery flows, called as subflows of an evaluation."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
 
-from evals.actions import Breach, escalate, incident_markdown, rollback
-from evals.contract import load_contract
+from evals.actions import Breach, escalate, incident_markdown, recover, rollback, wants
+from evals.contract import Contract, EventChannel, load_contract
 from evals.decisions import Decision
 from evals.store import ResultsStore, ledger_for
 
-__all__ = ["escalate_flow", "rollback_flow"]
+__all__ = ["decision_dict", "escalate_flow", "publish", "recover_flow", "rollback_flow"]
+
+_PENDING_EVENT = "event: to be emitted by the Prefect run"
 
 
-def _publish(
-    contract_agent: str, decision: Decision, markdown: str, results: str
+def _emit_events(contract: Contract, decision: Decision) -> Decision:
+    """Emit the Prefect events the contract's event channels ask for."""
+    if _PENDING_EVENT not in decision.notifications:
+        return decision
+    severity = str(decision.details.get("severity", "high"))
+    notes = [n for n in decision.notifications if n != _PENDING_EVENT]
+    for channel in contract.autonomy.escalation.channels:
+        if isinstance(channel, EventChannel) and wants(channel, severity):
+            resource = channel.resource or f"impactgate.agent.{contract.agent}"
+            event = emit_event(
+                event=f"impactgate.{decision.kind}",
+                resource={"prefect.resource.id": resource, "prefect.resource.name": contract.agent},
+                payload={
+                    k: v for k, v in (decision.details.get("payload") or {}).items() if k != "text"
+                },
+            )
+            notes.append(
+                f"event impactgate.{decision.kind} on {resource}: "
+                + ("emitted" if event else "not emitted (no Prefect API)")
+            )
+    return replace(decision, notifications=notes)
+
+
+def decision_dict(decision: Decision) -> dict[str, Any]:
+    """A decision as plain data (flow results are JSON)."""
+    data = asdict(decision)
+    data["at"] = decision.at.isoformat()
+    data["details"] = {k: v for k, v in data["details"].items() if k != "payload"}
+    return data
+
+
+def publish(
+    contract: Contract, decision: Decision, breaches: Sequence[Breach], results: str
 ) -> dict[str, Any]:
+    """Emit events, record the decision, show it in Prefect and the log."""
+    decision = _emit_events(contract, decision)
     ResultsStore(results).write_decisions([decision])
     create_markdown_artifact(
-        markdown=markdown,
-        key=f"incident-{contract_agent}",
-        description=f"{contract_agent}: {decision.kind.replace('_', ' ')}",
+        markdown=incident_markdown(contract, decision, breaches),
+        key=f"incident-{contract.agent}"
+        if decision.kind not in {"promote", "promotion_failed", "promotion_rejected"}
+        else f"promotion-{contract.agent}",
+        description=f"{contract.agent}: {decision.kind.replace('_', ' ')}",
     )
     logger = get_run_logger()
     log = logger.error if decision.kind == "rollback_refused" else logger.warning
-    log("%s: %s — %s", contract_agent, decision.kind.replace("_", " "), decision.reason)
+    log("%s: %s — %s", contract.agent, decision.kind.replace("_", " "), decision.reason)
     for note in decision.notifications:
-        logger.info("%s: %s", contract_agent, note)
-    return {**asdict(decision), "at": decision.at.isoformat()}
+        logger.info("%s: %s", contract.agent, note)
+    return decision_dict(decision)
 
 
 @flow(name="escalate", log_prints=True)
@@ -44,11 +82,13 @@ def escalate_flow(
     breaches: Sequence[dict[str, Any]],
     actor: str = "evaluate-agent flow",
 ) -> dict[str, Any]:
-    """Record an incident, publish it in Prefect and tell the owner's channels."""
+    """Open or update the agent's incident, publish it and tell the owner when it is news."""
     loaded = load_contract(contract)
     items = [Breach(**b) for b in breaches]
-    decision = escalate(loaded, items, run_id=run_id, version=version, level=level, actor=actor)
-    return _publish(loaded.agent, decision, incident_markdown(loaded, decision, items), results)
+    decision = escalate(
+        loaded, ledger_for(results), items, run_id=run_id, version=version, level=level, actor=actor
+    )
+    return publish(loaded, decision, items, results)
 
 
 @flow(name="rollback", log_prints=True)
@@ -59,11 +99,28 @@ def rollback_flow(
     breaches: Sequence[dict[str, Any]],
     actor: str = "evaluate-agent flow",
 ) -> dict[str, Any]:
-    """Re-pin the last good version, demote, record and tell the owner.
+    """Re-pin the last good version, demote, run the rollback hook, record and tell the owner.
 
     When no version has ever passed, refuse loudly instead (``rollback_refused``).
     """
     loaded = load_contract(contract)
     items = [Breach(**b) for b in breaches]
     decision = rollback(loaded, ledger_for(results), items, run_id=run_id, actor=actor)
-    return _publish(loaded.agent, decision, incident_markdown(loaded, decision, items), results)
+    return publish(loaded, decision, items, results)
+
+
+@flow(name="recover", log_prints=True)
+def recover_flow(
+    contract: str,
+    results: str,
+    run_id: str,
+    version: str,
+    level: str,
+    actor: str = "evaluate-agent flow",
+) -> dict[str, Any] | None:
+    """Close the agent's open incidents after a clean run, and say so."""
+    loaded = load_contract(contract)
+    decision = recover(
+        loaded, ledger_for(results), run_id=run_id, version=version, level=level, actor=actor
+    )
+    return publish(loaded, decision, [], results) if decision is not None else None

@@ -47,7 +47,7 @@ from evals.store import (
 )
 from evals.targets import Output, Target
 from flows._summary import run_summary
-from flows.actions import escalate_flow, rollback_flow
+from flows.actions import escalate_flow, recover_flow, rollback_flow
 
 __all__ = ["SCORING_BATCH", "ProgressFactory", "evaluate_agent", "reporting_progress"]
 
@@ -158,23 +158,27 @@ def _act(
 ) -> Decision | None:
     escalation = contract.autonomy.escalation
     breaches = breaches_from(result.gates, escalation.on_inconclusive)
-    if not breaches:
-        return None
     info = result.info
     actor = f"evaluate-agent flow ({trigger} run)"
-    payload = [b.to_dict() for b in breaches]
-    if any(b.rollback for b in breaches):
-        outcome = rollback_flow(contract_path, results, info.run_id, payload, actor=actor)
+    if not breaches:
+        # A clean run closes any open incident (a run with only inconclusive gates neither
+        # breaches nor shows recovery, unless the contract escalates on inconclusive).
+        if result.verdict != Verdict.PASS:
+            return None
+        outcome = recover_flow(
+            contract_path, results, info.run_id, info.version.label, info.level, actor=actor
+        )
+    elif any(b.rollback for b in breaches):
+        outcome = rollback_flow(
+            contract_path, results, info.run_id, [b.to_dict() for b in breaches], actor=actor
+        )
     else:
         outcome = escalate_flow(
-            contract_path,
-            results,
-            info.run_id,
-            info.version.label,
-            info.level,
-            payload,
-            actor=actor,
-        )
+            contract_path, results, info.run_id, info.version.label, info.level,
+            [b.to_dict() for b in breaches], actor=actor,
+        )  # fmt: skip
+    if outcome is None:
+        return None
     return Decision(
         **{k: v for k, v in outcome.items() if k != "at"}, at=datetime.fromisoformat(outcome["at"])
     )
@@ -187,6 +191,8 @@ def evaluate_agent(
     trigger: Trigger = "manual",
     resume: str | None = None,
     use_cache: bool = True,
+    gate_level: str | None = None,
+    act: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the agent's active version against the gates of its current level.
 
@@ -197,6 +203,9 @@ def evaluate_agent(
         resume: finish this unfinished run (same id, version and dataset), calling only
             the cases its journal lacks.
         use_cache: reuse outputs of the same version on unchanged cases.
+        gate_level: hold the run against this level's gates instead (a promotion's target).
+        act: escalate, roll back or recover on the verdict; off for a promotion's evaluation,
+            which decides nothing by itself.
 
     Returns:
         The run summary (see ``flows._summary.run_summary``), with ``outputs`` counts.
@@ -280,7 +289,7 @@ def evaluate_agent(
                 dataset=loaded.evals.dataset,
                 dataset_hash=plan.dataset.content_hash,
                 trigger=trigger,
-                level=entry.level,
+                level=gate_level or entry.level,  # type: ignore[arg-type]
                 started_at=started,
                 finished_at=datetime.now(UTC),
                 code_version=code_version(loaded.root),
@@ -298,8 +307,8 @@ def evaluate_agent(
                 logger.info("%s: %s", loaded.agent, note)
             _gate_artifact(result)
             logger.info("%s: run %s %s", loaded.agent, info.run_id, result.verdict)
-            decision = _act(loaded, contract, results, result, trigger)
-            if decision is None and result.verdict == Verdict.PASS:
+            decision = _act(loaded, contract, results, result, trigger) if act else None
+            if act and result.verdict == Verdict.PASS and version.label == entry.active_version:
                 ledger.record_pass(loaded.agent, version.label, info.run_id)
             create_markdown_artifact(
                 markdown=run_summary_markdown(results, info.run_id, contract=loaded),

@@ -163,3 +163,70 @@ def http_receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class Mailbox:
+    """Messages received by a local SMTP server."""
+
+    port: int
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    """A minimal real SMTP server on 127.0.0.1 (EHLO/HELO, MAIL, RCPT, DATA, QUIT)."""
+    import socketserver
+
+    mailbox = Mailbox(port=0)
+
+    class Handler(socketserver.StreamRequestHandler):
+        def send(self, line: str) -> None:
+            self.wfile.write((line + "\r\n").encode())
+
+        def handle(self) -> None:
+            self.send("220 localhost test SMTP")
+            message: dict[str, Any] = {"rcpt": []}
+            while True:
+                raw = self.rfile.readline()
+                if not raw:
+                    return
+                command = raw.decode(errors="replace").strip()
+                upper = command.upper()
+                if upper.startswith(("EHLO", "HELO")):
+                    self.send("250 localhost")
+                elif upper.startswith("MAIL FROM:"):
+                    message["from"] = command[10:].strip()
+                    self.send("250 OK")
+                elif upper.startswith("RCPT TO:"):
+                    message["rcpt"].append(command[8:].strip())
+                    self.send("250 OK")
+                elif upper == "DATA":
+                    self.send("354 end with <CRLF>.<CRLF>")
+                    lines = []
+                    while (line := self.rfile.readline().decode(errors="replace")) not in (
+                        ".\r\n",
+                        ".\n",
+                        "",
+                    ):
+                        lines.append(line)
+                    message["data"] = "".join(lines)
+                    mailbox.messages.append(message)
+                    message = {"rcpt": []}
+                    self.send("250 queued")
+                elif upper == "QUIT":
+                    self.send("221 bye")
+                    return
+                else:
+                    self.send("250 OK")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    mailbox.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield mailbox
+    finally:
+        server.shutdown()
+        server.server_close()

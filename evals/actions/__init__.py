@@ -1,16 +1,26 @@
 """Actions: what a breach causes (escalation, rollback) and how people are told."""
 
-from evals.actions._actions import escalate, incident_markdown, rollback
-from evals.actions._breach import Breach, breaches_from, describe_breaches
-from evals.actions._notify import deliver, post_webhook
+from evals.actions._actions import escalate, incident_markdown, recover, rollback, rollback_to
+from evals.actions._breach import Breach, breaches_from, describe_breaches, worst_severity
+from evals.actions._notify import deliver, post_json, post_webhook, send_email, wants
+from evals.actions._promotion import WORKFLOW_METRICS, Observation, workflow_gates
 
 __all__ = [
+    "WORKFLOW_METRICS",
     "Breach",
+    "Observation",
     "breaches_from",
     "deliver",
     "describe_breaches",
     "escalate",
     "incident_markdown",
+    "post_json",
     "post_webhook",
+    "recover",
     "rollback",
+    "rollback_to",
+    "send_email",
+    "wants",
+    "workflow_gates",
+    "worst_severity",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from evals.gates import GateResult, Verdict
 
-__all__ = ["Breach", "breaches_from", "describe_breaches"]
+__all__ = ["Breach", "breaches_from", "describe_breaches", "worst_severity"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,13 @@ class Breach:
     reason: str
     rollback: bool
     """The contract rolls back on this metric."""
+
+    @property
+    def severity(self) -> str:
+        """``critical`` when it rolls back, ``high`` for a failed gate, ``medium`` otherwise."""
+        if self.rollback:
+            return "critical"
+        return "high" if self.verdict == "fail" else "medium"
 
     @classmethod
     def from_gate(cls, gate: GateResult) -> Breach:
@@ -60,3 +67,9 @@ def breaches_from(gates: Sequence[GateResult], include_inconclusive: bool) -> li
 def describe_breaches(breaches: Sequence[Breach]) -> str:
     """One line per breach."""
     return "\n".join(f"- {b.metric} ({b.verdict}): {b.reason}" for b in breaches)
+
+
+def worst_severity(breaches: Sequence[Breach]) -> str:
+    """The most severe of the breaches (``medium`` when there are none)."""
+    order = ("medium", "high", "critical")
+    return max((b.severity for b in breaches), key=order.index, default="medium")

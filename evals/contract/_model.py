@@ -12,20 +12,33 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from evals.errors import did_you_mean
 from evals.metrics import METRICS, Suite
 
 __all__ = [
     "LEVELS",
+    "SEVERITIES",
     "Adoption",
     "Autonomy",
     "CIConfig",
+    "Channel",
     "Contract",
     "CostConfig",
+    "EmailChannel",
     "Escalation",
     "Evals",
+    "EventChannel",
     "GroundingConfig",
     "HttpResponseSpec",
     "HttpTargetSpec",
@@ -40,7 +53,9 @@ __all__ = [
     "ReplayTargetSpec",
     "RetryConfig",
     "Rollback",
+    "RollbackHook",
     "Schedule",
+    "Severity",
     "TargetSpec",
     "Threshold",
     "WebhookChannel",
@@ -136,6 +151,10 @@ class Workflow(_Model):
     error_budget: float = Field(ge=0, le=1)
     """Largest share of golden cases that may end in an error (call or scoring) in one run;
     gated at every level as ``error_rate``."""
+    observations: str | None = None
+    """File of measured workflow metrics (CSV/JSONL: ``metric, value`` and ``n`` for rates or
+    ``low, high`` for the rest; optional ``window``), relative to the project root. A promotion
+    needs each metric measured and at least as good as its baseline."""
 
 
 # --- autonomy and trust --------------------------------------------------------------------
@@ -194,7 +213,17 @@ class LevelPolicy(_Model):
         return gates
 
 
-class WebhookChannel(_Model):
+Severity = Literal["medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("medium", "high", "critical")
+"""Breach severities: an inconclusive gate is medium, a failed gate high, a rollback critical."""
+
+
+class _Channel(_Model):
+    min_severity: Severity = "medium"
+    """Only breaches at least this severe reach this channel."""
+
+
+class WebhookChannel(_Channel):
     """POST a JSON incident (Slack-compatible ``text`` field included) to a URL."""
 
     kind: Literal["webhook"] = "webhook"
@@ -212,12 +241,82 @@ class WebhookChannel(_Model):
         return self
 
 
+class EmailChannel(_Channel):
+    """Send the incident by email through an SMTP server."""
+
+    kind: Literal["email"]
+    to: list[str] = Field(min_length=1)
+    """Recipients."""
+    sender: str = Field(min_length=3)
+    """The From address."""
+    smtp_host: str = Field(min_length=1)
+    """SMTP server host."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    """SMTP server port."""
+    starttls: bool = True
+    """Upgrade the connection with STARTTLS (port 587); off for local relays."""
+    username_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Environment variable holding the SMTP user name, when the server needs a login."""
+    password_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Environment variable holding the SMTP password."""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    """Seconds to wait for the server."""
+
+
+class EventChannel(_Channel):
+    """Emit a Prefect event (``impactgate.<kind>``) that a Prefect automation can act on."""
+
+    kind: Literal["event"]
+    resource: str | None = None
+    """Resource id of the event; default ``impactgate.agent.<agent>``."""
+
+
+def _channel_kind(value: Any) -> str:
+    """A channel without ``kind`` is a webhook (the first and most common channel)."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "webhook"))
+    return str(getattr(value, "kind", "webhook"))
+
+
+Channel = Annotated[
+    Annotated[WebhookChannel, Tag("webhook")]
+    | Annotated[EmailChannel, Tag("email")]
+    | Annotated[EventChannel, Tag("event")],
+    Discriminator(_channel_kind),
+]
+
+
+class RollbackHook(_Model):
+    """What makes a rollback real where the agent is served."""
+
+    kind: Literal["python", "webhook"]
+    function: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    """``module:function`` called with one dict (agent, versions and levels before and after,
+    reason, run id), importable from the project root (``kind: python``)."""
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    """URL that receives the same dict as a JSON POST (``kind: webhook``)."""
+    url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Environment variable holding that URL, for secret URLs."""
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Seconds to wait for the webhook."""
+
+    @model_validator(mode="after")
+    def _target(self) -> RollbackHook:
+        if self.kind == "python" and (self.function is None or self.url or self.url_env):
+            raise ValueError("a python hook needs 'function' (and no url)")
+        if self.kind == "webhook" and (
+            self.function is not None or (self.url is None) == (self.url_env is None)
+        ):
+            raise ValueError("a webhook hook needs exactly one of 'url' or 'url_env'")
+        return self
+
+
 class Escalation(_Model):
     """Who is told, and how, when the agent breaches its current level."""
 
     owner: str = Field(min_length=1)
     """Who is accountable for acting on a breach."""
-    channels: list[WebhookChannel] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
     """Where incidents go besides the decisions table, the log and the Prefect UI."""
     on_inconclusive: bool = False
     """Escalate when a gate of the current level is inconclusive, not only when it fails."""
@@ -233,6 +332,8 @@ class Rollback(_Model):
     known_good: str | None = None
     """Version to return to until a run has shown one passing; after that, the last version
     whose run passed every gate of its level."""
+    hook: RollbackHook | None = None
+    """Makes the rollback real where the agent is served (the ledger only records it)."""
 
     @field_validator("metrics")
     @classmethod

@@ -9,7 +9,17 @@ from typing import Any, Literal
 
 __all__ = ["Decision", "DecisionKind"]
 
-DecisionKind = Literal["escalate", "rollback", "rollback_refused", "promote", "demote", "deploy"]
+DecisionKind = Literal[
+    "escalate",
+    "recover",
+    "rollback",
+    "rollback_refused",
+    "promote",
+    "promotion_failed",
+    "promotion_rejected",
+    "demote",
+    "deploy",
+]
 
 
 @dataclass(frozen=True)

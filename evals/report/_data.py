@@ -299,7 +299,15 @@ class Incident:
         return self.decisions[-1]
 
 
-def _recovery(decision: DecisionView, runs: Sequence[RunView]) -> RunView | None:
+def _recovery(
+    decision: DecisionView,
+    runs: Sequence[RunView],
+    recovered: Sequence[tuple[datetime, RunView]] = (),
+) -> RunView | None:
+    # The ledger says so first: a later "recover" decision names the run that closed it.
+    for at, run in recovered:
+        if at > decision.at:
+            return run
     needed = level_rank(decision.level_before)
     for run in runs:
         if (
@@ -315,10 +323,15 @@ def _recovery(decision: DecisionView, runs: Sequence[RunView]) -> RunView | None
 def incidents(decisions: Sequence[DecisionView], runs: Sequence[RunView]) -> list[Incident]:
     """Incidents, oldest first; consecutive decisions for the same breach are merged."""
     merged: list[Incident] = []
+    by_id = {run.run_id: run for run in runs}
+    recovered = sorted(
+        ((d.at, by_id[d.run_id]) for d in decisions if d.kind == "recover" and d.run_id in by_id),
+        key=lambda pair: pair[0],
+    )
     for decision in decisions:
         if decision.kind not in INCIDENT_KINDS:
             continue
-        closed_by = _recovery(decision, runs)
+        closed_by = _recovery(decision, runs, recovered)
         metrics = tuple(sorted(decision.metrics))
         last = merged[-1] if merged else None
         if (

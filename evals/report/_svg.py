@@ -121,12 +121,16 @@ _EVENT_SHAPES = {
     "demote": "M{x0},{y1} L{x2},{y1} L{x},{y2} Z",  # triangle down
     "rollback": "M{x},{y1} L{x2},{y} L{x},{y2} L{x0},{y} Z",  # diamond
     "rollback_refused": "M{x0},{y1} L{x2},{y2} M{x2},{y1} L{x0},{y2}",  # cross
+    "promotion_failed": "M{x0},{y1} L{x2},{y2} M{x2},{y1} L{x0},{y2}",
+    "promotion_rejected": "M{x0},{y1} L{x2},{y2} M{x2},{y1} L{x0},{y2}",
 }
 
 
 def _event_path(kind: str, x: float, y: float, r: float = 6.0) -> str:
     shape = _EVENT_SHAPES.get(kind, "M{x0},{y} A{r},{r} 0 1,0 {x2},{y} A{r},{r} 0 1,0 {x0},{y} Z")
-    return shape.format(x=_f(x), y=_f(y), x0=_f(x - r), x2=_f(x + r), y1=_f(y - r), y2=_f(y + r))
+    return shape.format(
+        x=_f(x), y=_f(y), r=_f(r), x0=_f(x - r), x2=_f(x + r), y1=_f(y - r), y2=_f(y + r)
+    )
 
 
 def trend_chart(

@@ -5,7 +5,14 @@ from pathlib import Path
 
 from evals.errors import UserError
 from evals.store._journal import JournalHeader, RunJournal, journal_dir, valid_run_id
-from evals.store._ledger import Ledger, LedgerEntry, LedgerEvent, NoGoodVersion
+from evals.store._ledger import (
+    Incident,
+    IncidentUpdate,
+    Ledger,
+    LedgerEntry,
+    LedgerEvent,
+    NoGoodVersion,
+)
 from evals.store._outputs import OutputCache
 from evals.store._parquet import DECISIONS_SCHEMA, RUNS_SCHEMA, SAMPLES_SCHEMA, ResultsStore
 
@@ -13,6 +20,8 @@ __all__ = [
     "DECISIONS_SCHEMA",
     "RUNS_SCHEMA",
     "SAMPLES_SCHEMA",
+    "Incident",
+    "IncidentUpdate",
     "JournalHeader",
     "Ledger",
     "LedgerEntry",

@@ -17,7 +17,9 @@ from typing import Any
 
 from evals.contract import LEVELS, Level, level_rank
 
-__all__ = ["Ledger", "LedgerEntry", "LedgerEvent", "NoGoodVersion"]
+__all__ = ["Incident", "IncidentUpdate", "Ledger", "LedgerEntry", "LedgerEvent", "NoGoodVersion"]
+
+_SEVERITY_RANK = {"medium": 0, "high": 1, "critical": 2}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -29,6 +31,19 @@ CREATE TABLE IF NOT EXISTS agents (
     declared_version TEXT NOT NULL,
     declared_level TEXT NOT NULL,
     updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    level TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    closed_at TEXT,
+    runs INTEGER NOT NULL,
+    last_run_id TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,6 +83,58 @@ class LedgerEvent:
     at: datetime
     kind: str
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An open (or closed) breach of one agent, updated night after night until it recovers."""
+
+    id: int
+    agent: str
+    status: str
+    """``open`` or ``closed``."""
+    severity: str
+    level: str
+    """The level the agent held when it opened: a run must pass at that level to close it."""
+    metrics: list[str]
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    runs: int
+    """How many runs have breached since it opened."""
+    last_run_id: str | None
+
+
+@dataclass(frozen=True)
+class IncidentUpdate:
+    """What recording a breach did to the agent's incident."""
+
+    incident: Incident
+    opened: bool
+    """A new incident: page."""
+    worse: bool
+    """An open incident got new metrics or a higher severity: page again."""
+
+    @property
+    def page(self) -> bool:
+        """Whether people should be told (a repeat of the same breach is not news)."""
+        return self.opened or self.worse
+
+
+def _incident(row: sqlite3.Row) -> Incident:
+    return Incident(
+        id=row["id"],
+        agent=row["agent"],
+        status=row["status"],
+        severity=row["severity"],
+        level=row["level"],
+        metrics=json.loads(row["metrics"]),
+        opened_at=datetime.fromisoformat(row["opened_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        closed_at=datetime.fromisoformat(row["closed_at"]) if row["closed_at"] else None,
+        runs=row["runs"],
+        last_run_id=row["last_run_id"],
+    )
 
 
 def _now() -> str:
@@ -281,3 +348,185 @@ class Ledger:
             after = self._get(conn, agent)
         assert after is not None
         return before, after
+
+    # -- promotion and manual moves ----------------------------------------------------------
+
+    def promote(
+        self, agent: str, level: Level, version: str, run_id: str, approved_by: str | None
+    ) -> tuple[LedgerEntry, LedgerEntry]:
+        """Raise the agent to ``level`` on the evidence of ``run_id`` (which passed every gate).
+
+        Returns:
+            The entry before and after.
+
+        Raises:
+            KeyError: the agent is not registered.
+            ValueError: ``level`` is not above the agent's current level, or ``version`` is
+                not the active version (what was evaluated is not what is served).
+        """
+        with self._transaction() as conn:
+            before = self._get(conn, agent)
+            if before is None:
+                raise KeyError(f"agent '{agent}' is not in the ledger")
+            if level_rank(level) <= level_rank(before.level):
+                raise ValueError(
+                    f"{agent} is already at {before.level}; promotion goes up the ladder"
+                )
+            if version != before.active_version:
+                raise ValueError(
+                    f"{agent} serves {before.active_version}, not the evaluated {version}"
+                )
+            conn.execute(
+                "UPDATE agents SET level = ?, last_good_version = ?, last_good_source = ?, "
+                "updated_at = ? WHERE agent = ?",
+                (level, version, f"run {run_id}", _now(), agent),
+            )
+            self._event(
+                conn,
+                agent,
+                "promote",
+                level_before=before.level,
+                level_after=level,
+                version=version,
+                run_id=run_id,
+                approved_by=approved_by,
+            )
+            after = self._get(conn, agent)
+        assert after is not None
+        return before, after
+
+    def repin(
+        self, agent: str, version: str, demote_to: Level | None, reason: str, actor: str
+    ) -> tuple[LedgerEntry, LedgerEntry]:
+        """Make ``version`` active (a person's rollback to a chosen version), demoting if asked.
+
+        Raises:
+            KeyError: the agent is not registered.
+        """
+        with self._transaction() as conn:
+            before = self._get(conn, agent)
+            if before is None:
+                raise KeyError(f"agent '{agent}' is not in the ledger")
+            level = (
+                before.level
+                if demote_to is None
+                else LEVELS[min(level_rank(before.level), level_rank(demote_to))]
+            )
+            conn.execute(
+                "UPDATE agents SET active_version = ?, level = ?, updated_at = ? WHERE agent = ?",
+                (version, level, _now(), agent),
+            )
+            self._event(
+                conn,
+                agent,
+                "repin",
+                version_before=before.active_version,
+                version_after=version,
+                level_before=before.level,
+                level_after=level,
+                reason=reason,
+                actor=actor,
+            )
+            after = self._get(conn, agent)
+        assert after is not None
+        return before, after
+
+    # -- incidents ---------------------------------------------------------------------------
+
+    def open_incident(self, agent: str) -> Incident | None:
+        """The agent's open incident, if any."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM incidents WHERE agent = ? AND status = 'open' ORDER BY id DESC",
+                (agent,),
+            ).fetchone()
+        return _incident(row) if row else None
+
+    def incidents(self, agent: str | None = None, open_only: bool = False) -> list[Incident]:
+        """Incidents, newest first."""
+        query = "SELECT * FROM incidents WHERE 1 = 1"
+        args: list[str] = []
+        if agent is not None:
+            query += " AND agent = ?"
+            args.append(agent)
+        if open_only:
+            query += " AND status = 'open'"
+        with self._transaction() as conn:
+            return [_incident(r) for r in conn.execute(query + " ORDER BY id DESC", args)]
+
+    def record_breach(
+        self, agent: str, metrics: list[str], severity: str, run_id: str | None, level: Level
+    ) -> IncidentUpdate:
+        """Open an incident for a breach, or update the open one.
+
+        The same breach on consecutive runs updates one incident instead of opening another;
+        new metrics or a higher severity make it worse (worth paging again).
+        """
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT * FROM incidents WHERE agent = ? AND status = 'open' ORDER BY id DESC",
+                (agent,),
+            ).fetchone()
+            now = _now()
+            if row is None:
+                cursor = conn.execute(
+                    "INSERT INTO incidents (agent, status, severity, level, metrics, opened_at, "
+                    "updated_at, runs, last_run_id) VALUES (?, 'open', ?, ?, ?, ?, ?, 1, ?)",
+                    (agent, severity, level, json.dumps(sorted(metrics)), now, now, run_id),
+                )
+                self._event(
+                    conn,
+                    agent,
+                    "incident_open",
+                    incident=cursor.lastrowid,
+                    metrics=metrics,
+                    severity=severity,
+                    run_id=run_id,
+                )
+                new = conn.execute(
+                    "SELECT * FROM incidents WHERE id = ?", (cursor.lastrowid,)
+                ).fetchone()
+                return IncidentUpdate(_incident(new), opened=True, worse=False)
+            current = _incident(row)
+            merged = sorted(set(current.metrics) | set(metrics))
+            worse_severity = _SEVERITY_RANK.get(severity, 0) > _SEVERITY_RANK.get(
+                current.severity, 0
+            )
+            worse = merged != current.metrics or worse_severity
+            top = severity if worse_severity else current.severity
+            conn.execute(
+                "UPDATE incidents SET metrics = ?, severity = ?, updated_at = ?, runs = runs + 1, "
+                "last_run_id = ? WHERE id = ?",
+                (json.dumps(merged), top, now, run_id, current.id),
+            )
+            updated = conn.execute("SELECT * FROM incidents WHERE id = ?", (current.id,)).fetchone()
+            return IncidentUpdate(_incident(updated), opened=False, worse=worse)
+
+    def close_incidents(self, agent: str, run_id: str | None, level: Level) -> list[Incident]:
+        """Close the incidents a run passing at ``level`` resolves; the closed ones are returned.
+
+        An incident closes when the agent passes at the level it held when the incident
+        opened: an escalation recovers on the next clean night, a rollback that demoted the
+        agent stays open until it has earned its level back.
+        """
+        with self._transaction() as conn:
+            rows = [
+                r
+                for r in conn.execute(
+                    "SELECT * FROM incidents WHERE agent = ? AND status = 'open'", (agent,)
+                ).fetchall()
+                if level_rank(r["level"]) <= level_rank(level)
+            ]
+            now = _now()
+            for row in rows:
+                conn.execute(
+                    "UPDATE incidents SET status = 'closed', closed_at = ?, updated_at = ?, "
+                    "last_run_id = ? WHERE id = ?",
+                    (now, now, run_id, row["id"]),
+                )
+                self._event(conn, agent, "incident_close", incident=row["id"], run_id=run_id)
+            closed = [
+                conn.execute("SELECT * FROM incidents WHERE id = ?", (r["id"],)).fetchone()
+                for r in rows
+            ]
+        return [_incident(r) for r in closed]

@@ -212,7 +212,9 @@ def _runs_rows(result: RunResult) -> list[dict[str, Any]]:
 def _decision_row(decision: Decision) -> dict[str, Any]:
     row = asdict(decision)
     row.pop("agent")
-    row["details"] = json.dumps(decision.details, default=str) if decision.details else None
+    # The notification payload was sent; the decision's own fields already say what it held.
+    details = {k: v for k, v in decision.details.items() if k != "payload"}
+    row["details"] = json.dumps(details, default=str) if details else None
     return row
 
 

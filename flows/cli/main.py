@@ -7,7 +7,19 @@ from typing import Any
 import click
 
 from evals.errors import UserError
-from flows.cli import ci, judge, plan, report, run, schema, status, validate
+from flows.cli import (
+    ci,
+    judge,
+    plan,
+    promote,
+    report,
+    rollback,
+    run,
+    schema,
+    serve,
+    status,
+    validate,
+)
 from flows.cli._output import err_console
 
 __all__ = ["cli", "main"]
@@ -39,6 +51,9 @@ cli.add_command(judge.judge)
 cli.add_command(report.report)
 cli.add_command(plan.plan)
 cli.add_command(ci.ci)
+cli.add_command(promote.promote)
+cli.add_command(rollback.rollback)
+cli.add_command(serve.serve)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from evals.store import ResultsStore, ledger_for
+from evals.store import Incident, ResultsStore, ledger_for
 from flows.cli._output import console, print_json
 
 __all__ = ["status"]
@@ -26,7 +26,11 @@ def _latest_decisions(results: str) -> dict[str, dict[str, Any]]:
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger as JSON only.")
 def status(results: str, as_json: bool) -> None:
     """Show the release ledger: level, active version and last good version of each agent."""
-    entries = ledger_for(results).entries()
+    ledger = ledger_for(results)
+    entries = ledger.entries()
+    incidents: dict[str, list[Incident]] = {}
+    for incident in ledger.incidents(open_only=True):
+        incidents.setdefault(incident.agent, []).append(incident)
     decisions = _latest_decisions(results)
     rows: list[dict[str, Any]] = [
         {
@@ -37,6 +41,16 @@ def status(results: str, as_json: bool) -> None:
             "last_good_source": e.last_good_source,
             "declared_version": e.declared_version,
             "updated_at": e.updated_at.isoformat(),
+            "open_incidents": [
+                {
+                    "id": i.id,
+                    "severity": i.severity,
+                    "metrics": i.metrics,
+                    "opened_at": i.opened_at.isoformat(),
+                    "runs": i.runs,
+                }
+                for i in incidents.get(e.agent, [])
+            ],
             "latest_decision": (
                 {k: decisions[e.agent][k] for k in ("kind", "reason", "run_id", "at")}
                 if e.agent in decisions
@@ -52,7 +66,7 @@ def status(results: str, as_json: bool) -> None:
         console.print(f"No agents in the ledger under {results} yet; run `impactgate run` first.")
         return
     table = Table(title=f"impactgate status ({results})")
-    for column in ("agent", "level", "active", "last good", "latest decision"):
+    for column in ("agent", "level", "active", "last good", "open incidents", "latest decision"):
         table.add_column(column)
     for row in rows:
         decision = row["latest_decision"]
@@ -61,6 +75,11 @@ def status(results: str, as_json: bool) -> None:
             row["level"],
             row["active_version"],
             f"{row['last_good_version'] or '—'}\n[dim]{row['last_good_source'] or 'no version has passed yet'}[/dim]",
+            "\n".join(
+                f"#{i['id']} {i['severity']}: {', '.join(i['metrics'])} ({i['runs']} run(s))"
+                for i in row["open_incidents"]
+            )
+            or "—",
             f"{decision['kind']} ({decision['at']:%Y-%m-%d %H:%M} UTC)\n[dim]{decision['reason']}[/dim]"
             if decision
             else "—",

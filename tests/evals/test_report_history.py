@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from evals.actions import breaches_from, escalate, rollback
+from evals.actions import breaches_from, escalate, recover, rollback
 from evals.contract import Contract, load_contract
 from evals.dataset import Case
 from evals.errors import UserError
@@ -219,12 +219,22 @@ def run_night(
             decision = rollback(contract, ledger, breaches, run_id=info.run_id, actor=actor)
         else:
             decision = escalate(
-                contract, breaches, run_id=info.run_id, version=info.version.label,
+                contract, ledger, breaches, run_id=info.run_id, version=info.version.label,
                 level=info.level, actor=actor,
             )  # fmt: skip
         store.write_decisions([replace(decision, at=info.finished_at + timedelta(seconds=1))])
     elif str(result.verdict) == "pass":
         ledger.record_pass(contract.agent, info.version.label, info.run_id)
+        recovered = recover(
+            contract,
+            ledger,
+            run_id=info.run_id,
+            version=info.version.label,
+            level=info.level,
+            actor=actor,
+        )
+        if recovered is not None:
+            store.write_decisions([replace(recovered, at=info.finished_at + timedelta(seconds=1))])
     return result
 
 
@@ -347,7 +357,9 @@ def test_the_history_is_the_demo_story(history: History) -> None:
     account = by_name["account-support"]
     assert (account.level, account.active_version) == ("approval", "v1")
     kinds = [d.kind for d in account.decisions]
-    assert kinds == ["rollback"]
+    assert kinds == ["rollback"], (
+        "v1 passes at approval, but the rollback's incident waits for constrained"
+    )
     concierge = by_name["returns-concierge"]
     assert [d.kind for d in concierge.decisions] == ["escalate", "escalate"]
     assert concierge.latest.version == "v2"  # type: ignore[union-attr]

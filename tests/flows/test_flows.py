@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     results = str(tmp_path / "results")
+    monkeypatch.setenv("IMPACTGATE_SERVING_FILE", str(tmp_path / "serving.json"))
     with http_receiver() as receiver:
         for name in ("ACCOUNT_ALERTS_WEBHOOK", "RETURNS_ALERTS_WEBHOOK", "BILLING_ALERTS_WEBHOOK"):
             monkeypatch.setenv(name, receiver.url)
@@ -37,7 +39,12 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
     rollback = first["account-support"]["decision"]
     assert (rollback["version_before"], rollback["version_after"]) == ("v2", "v1")
     assert (rollback["level_before"], rollback["level_after"]) == ("constrained", "approval")
-    assert rollback["notifications"] == ["webhook $ACCOUNT_ALERTS_WEBHOOK: delivered (HTTP 200)"]
+    assert rollback["notifications"] == [
+        "rollback hook examples.serving:switch_version: done",
+        "webhook $ACCOUNT_ALERTS_WEBHOOK: delivered (HTTP 200)",
+    ]
+    serving = json.loads((tmp_path / "serving.json").read_text())
+    assert serving["account-support"]["version"] == "v1"
     assert sorted(b["kind"] for b in receiver.bodies) == ["escalate", "rollback"]
 
     store = ResultsStore(results)
@@ -71,6 +78,10 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
     assert second["account-support"]["level"] == "approval"
     assert second["account-support"]["action"] == "none"
     assert second["returns-concierge"]["action"] == "escalate"
+    # The same breach the next night updates the open incident instead of paging again.
+    assert second["returns-concierge"]["decision"]["notifications"] == [
+        "not paged: incident #2 is already open for this breach"
+    ]
     assert sorted(store.decisions().column("kind").to_pylist()) == [
         "escalate",
         "escalate",
