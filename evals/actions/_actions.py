@@ -97,7 +97,9 @@ def escalate(
     """
     severity = worst_severity(breaches)
     held: Level = level  # type: ignore[assignment]
-    update = ledger.record_breach(contract.agent, [b.metric for b in breaches], severity, run_id, held)
+    update = ledger.record_breach(
+        contract.agent, [b.metric for b in breaches], severity, run_id, held
+    )
     shorts = ", ".join(b.short() for b in breaches)
     if update.opened:
         reason = f"{version} breaches level '{level}': {shorts}"

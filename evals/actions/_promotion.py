@@ -73,7 +73,9 @@ def workflow_gates(contract: Contract) -> list[GateResult]:
             continue
         if name != "cycle_time" and measured.n is not None:
             low, high = wilson_interval(round(measured.value * measured.n), measured.n, confidence)
-            value = MetricValue(label, measured.value, low, high, measured.n, 0, "wilson", confidence)
+            value = MetricValue(
+                label, measured.value, low, high, measured.n, 0, "wilson", confidence
+            )
         else:
             note = (
                 ""
@@ -81,7 +83,15 @@ def workflow_gates(contract: Contract) -> list[GateResult]:
                 else "give low and high (or n for a rate)"
             )
             value = MetricValue(
-                label, measured.value, measured.low, measured.high, measured.n or 1, 0, "given", confidence, note
+                label,
+                measured.value,
+                measured.low,
+                measured.high,
+                measured.n or 1,
+                0,
+                "given",
+                confidence,
+                note,
             )
         verdict, reason = judge_gate(value, threshold, 1)
         window = f" over {measured.window}" if measured.window else ""
