@@ -6,8 +6,9 @@ Builds 1,000 cases from the public policy data (``../shared/benchmarks/policy/``
 is about 80 words (consecutive presidio sentences, so personal data is in them), each input a
 deepset prompt and each case has two 60-word contexts. They go through the production path —
 ``policy_violation`` over one batch with ``run_scorer``, as a run's scoring task does — with
-four configurations: every rule pack without NER (default, injection with its classifier,
-leakage, trajectory), the same without the classifier, the NER pack alone, and everything. The
+five configurations: every rule pack without a model (default, injection rules, leakage,
+trajectory); the same with the injection classifier, on a first run (an empty decision cache
+each time) and on a rerun (the cache warm); the NER pack alone; and everything. The
 models are loaded and warmed up before timing. The median of three timed runs is reported.
 """
 
@@ -18,6 +19,7 @@ import json
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,8 @@ from results_file import write_section  # noqa: E402
 
 from evals.dataset import Case  # noqa: E402
 from evals.policy import PolicyEngine, RulePack, load_rule_pack  # noqa: E402
+from evals.policy._decisions import DecisionCache  # noqa: E402
+from evals.policy._injection import InjectionClassifier  # noqa: E402
 from evals.scorers import policy_violation, run_scorer  # noqa: E402
 from evals.targets import Output  # noqa: E402
 
@@ -76,11 +80,12 @@ def build(n: int) -> tuple[list[Case], list[Output]]:
     return cases, produced
 
 
-def engine(packs: list[str], classifier: bool = True) -> PolicyEngine:
+def engine(packs: list[str], classifier: InjectionClassifier | None = None) -> PolicyEngine:
+    """The packs, with the injection classifier on when one is given (off otherwise)."""
     loaded: list[RulePack] = []
     for name in packs:
         pack = load_rule_pack(RULES / f"{name}.yaml")
-        if not classifier:
+        if classifier is None:
             pack = pack.model_copy(
                 update={"rules": [r.model_copy(update={"classifier": False}) for r in pack.rules]}
             )
@@ -93,14 +98,32 @@ def engine(packs: list[str], classifier: bool = True) -> PolicyEngine:
         max_tool_depth=1,
         max_tool_calls=10,
         disable=["tool.arguments"] if "trajectory" in packs else [],
+        classifier=classifier,
     )
 
 
-def timed(policy: PolicyEngine, cases: list[Case], outputs: list[Output]) -> float:
-    scorer = policy_violation(engine=policy)
-    run_scorer("policy_violation", scorer, cases[:50], outputs[:50])  # load models, warm caches
+def timed(
+    packs: list[str], mode: str, cases: list[Case], outputs: list[Output], scratch: Path
+) -> float:
+    """Median seconds of three runs over all cases.
+
+    ``mode``: ``rules`` (no classifier), ``cold`` (the classifier with an empty decision
+    cache for every run), ``warm`` (a cache that already holds every text, as on a rerun).
+    """
+
+    def build_engine(run: str) -> PolicyEngine:
+        if mode == "rules":
+            return engine(packs)
+        cache = DecisionCache(scratch / f"{mode}-{run}.sqlite")
+        return engine(packs, InjectionClassifier(cache=cache))
+
+    warm_up = build_engine("warm-up" if mode == "cold" else "shared")
+    run_scorer("policy_violation", policy_violation(engine=warm_up), cases[:50], outputs[:50])
+    if mode == "warm":
+        run_scorer("policy_violation", policy_violation(engine=warm_up), cases, outputs)
     runs = []
-    for _ in range(3):
+    for i in range(3):
+        scorer = policy_violation(engine=build_engine("shared" if mode == "warm" else str(i)))
         started = time.perf_counter()
         run_scorer("policy_violation", scorer, cases, outputs)
         runs.append(time.perf_counter() - started)
@@ -116,14 +139,18 @@ def main() -> None:
     args = parser.parse_args()
     cases, outputs = build(args.cases)
     words = statistics.mean(len((o.text or "").split()) for o in outputs)
+    without_ner = ["default", "injection", "leakage", "trajectory"]
+    everything = ["pii", "injection", "leakage", "trajectory"]
     configs = [
-        ("all packs without NER: default + injection (rules + classifier) + leakage + trajectory",
-         ["default", "injection", "leakage", "trajectory"], True, "≥ 200"),
-        ("the same, injection rules without the classifier",
-         ["default", "injection", "leakage", "trajectory"], False, "≥ 200"),
-        ("pii.yaml (rules + NER) alone", ["pii"], True, "—"),
-        ("everything (pii + injection + leakage + trajectory)",
-         ["pii", "injection", "leakage", "trajectory"], True, "—"),
+        ("rule packs without a model: default + injection (rules only) + leakage + trajectory",
+         without_ner, "rules", "≥ 200"),
+        ("the same, with the injection classifier (MiniLM; input and both contexts), first run",
+         without_ner, "cold", "—"),
+        ("the same, rerun on the same inputs and contexts (decision cache warm)",
+         without_ner, "warm", "—"),
+        ("pii.yaml (rules + NER) alone", ["pii"], "rules", "—"),
+        ("everything (pii + injection with classifier + leakage + trajectory), first run",
+         everything, "cold", "—"),
     ]  # fmt: skip
     lines = [
         "## Policy rule packs: speed",
@@ -137,13 +164,25 @@ def main() -> None:
         "| configuration | cases | output words (mean) | seconds | outputs/s | target |",
         "|---|---|---|---|---|---|",
     ]
-    for label, packs, classifier, target in configs:
-        seconds = timed(engine(packs, classifier), cases, outputs)
+    scratch = Path(tempfile.mkdtemp(prefix="policy-speed-"))
+    for n, (label, packs, mode, target) in enumerate(configs):
+        folder = scratch / f"config-{n}"  # caches are never shared between configurations
+        folder.mkdir()
+        seconds = timed(packs, mode, cases, outputs, folder)
         rate = len(cases) / seconds
         lines.append(
             f"| {label} | {len(cases)} | {words:.0f} | {seconds:.2f} | **{rate:.0f}** | {target} |"
         )
         print(lines[-1], flush=True)
+    lines += [
+        "",
+        "The ≥ 200 target is for the rule packs without a model. The injection classifier reads",
+        "every input and context with all-MiniLM-L6-v2 (three texts a case here), which costs",
+        "far more than the rules on a first run; its decisions are cached by a hash of the text,",
+        "so a nightly rerun or a CI gate over the same golden inputs and contexts reads none of",
+        "them again. `classifier: false` on a rule turns it off where the first run matters.",
+        "The 2 cores are shared with other work, so rates vary by about a third between runs.",
+    ]
     text = "\n".join(lines)
     print(text)
     if args.write:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -23,4 +24,6 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
         if pattern.search(text)
         else text.rstrip() + "\n\n" + block + "\n"
     )
-    path.write_text(text, encoding="utf-8")
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)  # a crash never leaves RESULTS.md half-written

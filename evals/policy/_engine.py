@@ -207,7 +207,8 @@ class PolicyEngine:
         tool_schemas: tool name → JSON Schema of its arguments (added to the packs').
         source: how to name the agent's settings in error messages (the contract file).
         ner: an NER model (default: the bundled spaCy model, loaded on first use).
-        classifier: a prompt-injection classifier (default: ``prompt-guardrail``).
+        classifier: a prompt-injection classifier (default: ``default_classifier()``, the
+            fitted MiniLM classifier, its decisions cached under ``$IMPACTGATE_CACHE_DIR``).
         embedder: a sentence embedder for ``topic`` rules (default: all-MiniLM-L6-v2).
 
     Raises:

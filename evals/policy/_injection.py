@@ -1,4 +1,4 @@
-"""Prompt injection: multilingual rules plus an optional offline classifier.
+"""Prompt injection: multilingual rules plus an offline classifier.
 
 The rules name the moves injections make, in English, German, Spanish, French, Italian,
 Portuguese and Dutch: overriding earlier instructions ("ignore the above"), switching task
@@ -7,24 +7,48 @@ extracting the prompt ("show me your prompt"), and forcing an output ("just say 
 "answer from your own knowledge, not the documents"). They were written on the ``train`` rows
 of the deepset set only; ``benchmarks/policy_quality.py`` reports them on its ``test`` rows.
 
-The classifier is ``prompt-guardrail`` (``import guardify``; TF-IDF + logistic regression,
-about 1 ms a text), loaded on first use. Its probability is combined with the rules by a
-simple OR at a threshold (``docs/policy.md``).
+The classifier (:class:`InjectionClassifier`) is a logistic regression on all-MiniLM-L6-v2
+vectors of the whole text and of each sentence; a text scores by its strongest part. Its 385
+numbers and its operating point are fitted by ``benchmarks/fit_injection.py`` on deepset's
+train rows plus benign texts from the fit parts of other public sets, and committed with their
+provenance in ``injection_weights.json`` (docs/policy.md). The engine ORs it with the rules and
+runs it once per batch. The older ``prompt-guardrail`` TF-IDF model stays available as
+:class:`GuardrailClassifier`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
+from evals.policy._decisions import Decision, DecisionCache
 from evals.policy._detectors import Match
 
-__all__ = ["INJECTION_PATTERNS", "InjectionClassifier", "default_classifier", "find_injections"]
+__all__ = [
+    "INJECTION_PATTERNS",
+    "WEIGHTS_FILE",
+    "GuardrailClassifier",
+    "InjectionClassifier",
+    "InjectionWeights",
+    "TextVectors",
+    "TokenEncoder",
+    "default_classifier",
+    "encode_texts",
+    "find_injections",
+    "load_weights",
+    "sentence_spans",
+]
 
 _PREV_EN = (
     r"(?:previous|prior|preceding|earlier|above|foregoing|former|original|initial|all|your|the|any|"
@@ -201,14 +225,292 @@ def find_injections(text: str) -> Iterator[tuple[str, Match]]:
                 yield move, Match(m.start(), m.end(), m.group(0))
 
 
+# --- the classifier -------------------------------------------------------------------------
+
+WEIGHTS_FILE = Path(__file__).with_name("injection_weights.json")
+"""The fitted classifier: written by ``benchmarks/fit_injection.py``, with its provenance."""
+
+_FEATURES_VERSION = 1
+"""Bump when :func:`encode_texts` reads texts differently: cached decisions are then stale."""
+_MAX_PIECES = 254
+"""Wordpieces the model reads at once (256 with ``[CLS]`` and ``[SEP]``)."""
+_RUN_WORDS = 100
+"""A sentence longer than the model reads is cut into runs of this many words."""
+_BOUNDARY = re.compile(r"[.!?]+[\"'”’)\]]*|\n|\\n")
+_WORDS = re.compile(r"\w+")
+_NON_SPACE = re.compile(r"\S+")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    r"""``(start, end)`` of each sentence of two words or more.
+
+    Sentences end at ``.``, ``!``, ``?``, a line break, or a literal ``\n`` (which injections
+    use to fake the end of a prompt).
+    """
+    spans: list[tuple[int, int]] = []
+
+    def add(start: int, end: int) -> None:
+        piece = text[start:end]
+        stripped = piece.strip()
+        if len(_WORDS.findall(stripped)) >= 2:
+            left = start + len(piece) - len(piece.lstrip())
+            spans.append((left, left + len(stripped)))
+
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        delimiter = m.group(0)
+        add(start, m.end() if delimiter[0] in ".!?" else m.start())
+        start = m.end()
+    add(start, len(text))
+    return spans
+
+
+@dataclass(frozen=True)
+class TextVectors:
+    """A text as the classifier reads it: the whole text and each of its sentences."""
+
+    whole: NDArray[np.float32]
+    """Mean of the token vectors of all its sentences, unit length."""
+    windows: NDArray[np.float32]
+    """One unit vector per sentence (the mean of its tokens), ``(0, d)`` for one sentence."""
+    spans: tuple[tuple[int, int], ...]
+    """Where each window is in the text."""
+
+
+class TokenEncoder(Protocol):
+    """What the classifier needs from the sentence-embedding model."""
+
+    dimension: int
+
+    def count_pieces(self, texts: Sequence[str]) -> list[int]:
+        """Wordpieces per text, without special tokens."""
+        ...
+
+    def token_vectors(
+        self, texts: Sequence[str], batch_size: int = 64
+    ) -> list[tuple[NDArray[Any], NDArray[Any]]]:
+        """Contextual wordpiece vectors and their character offsets, per text."""
+        ...
+
+
+def _unit(vector: NDArray[Any]) -> NDArray[np.float32]:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0 else vector).astype(np.float32)
+
+
+def _units(text: str) -> list[tuple[int, int]]:
+    """The sentences of a text, or the whole (stripped) text when it has none."""
+    spans = sentence_spans(text)
+    if spans:
+        return spans
+    stripped = text.strip()
+    start = text.find(stripped) if stripped else 0
+    return [(start, start + len(stripped))] if stripped else []
+
+
+def _runs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A span cut into runs of ``_RUN_WORDS`` words."""
+    words = [(m.start() + start, m.end() + start) for m in _NON_SPACE.finditer(text[start:end])]
+    return [
+        (words[i][0], words[min(i + _RUN_WORDS, len(words)) - 1][1])
+        for i in range(0, len(words), _RUN_WORDS)
+    ]
+
+
+def encode_texts(encoder: TokenEncoder, texts: Sequence[str]) -> list[TextVectors]:
+    """Whole-text and per-sentence vectors of each text, one model call for the whole batch.
+
+    The model reads each sentence on its own, so an instruction appended to a harmless
+    question is not blurred by its neighbours and a long document is read to its end (a
+    sentence too long for the model is read in runs of words). A sentence's vector is the mean
+    of its token vectors, the whole text's the mean of all of them. Sentences repeated across
+    the batch are read once.
+    """
+    if not texts:
+        return []
+    plans = [_units(t) for t in texts]
+    unique = sorted({t[a:b] for t, plan in zip(texts, plans, strict=True) for a, b in plan})
+    oversized = {
+        u for u, n in zip(unique, encoder.count_pieces(unique), strict=True) if n > _MAX_PIECES
+    }
+    if oversized:
+        plans = [
+            [run for a, b in plan for run in (_runs(t, a, b) if t[a:b] in oversized else [(a, b)])]
+            for t, plan in zip(texts, plans, strict=True)
+        ]
+        unique = sorted({t[a:b] for t, plan in zip(texts, plans, strict=True) for a, b in plan})
+    tokens = dict(zip(unique, (h for h, _ in encoder.token_vectors(unique)), strict=True))
+    dimension = encoder.dimension
+    out = []
+    for text, plan in zip(texts, plans, strict=True):
+        kept = [((a, b), tokens[text[a:b]]) for a, b in plan if len(tokens[text[a:b]])]
+        if not kept:
+            empty = np.zeros((0, dimension), dtype=np.float32)
+            out.append(TextVectors(np.zeros(dimension, dtype=np.float32), empty, ()))
+            continue
+        whole = _unit(np.vstack([h for _, h in kept]).mean(axis=0))
+        if len(kept) == 1:
+            out.append(TextVectors(whole, np.zeros((0, dimension), dtype=np.float32), ()))
+            continue
+        windows = np.vstack([_unit(h.mean(axis=0)) for _, h in kept])
+        out.append(TextVectors(whole, windows, tuple(span for span, _ in kept)))
+    return out
+
+
+@dataclass(frozen=True)
+class InjectionWeights:
+    """The fitted logistic regression and its operating point."""
+
+    coef: NDArray[np.float64]
+    intercept: float
+    threshold: float
+    """Decision value at the operating point chosen by cross-validation on the fit rows."""
+    provenance: dict[str, Any]
+
+    def decision(self, vectors: TextVectors) -> tuple[float, tuple[int, int] | None]:
+        """The text's decision value (whole text or its strongest sentence) and that sentence."""
+        best = float(vectors.whole @ self.coef) + self.intercept
+        span = None
+        if len(vectors.windows):
+            values = vectors.windows @ self.coef + self.intercept
+            k = int(values.argmax())
+            if float(values[k]) > best:
+                best, span = float(values[k]), vectors.spans[k]
+        return best, span
+
+    def score(self, vectors: TextVectors) -> float:
+        """Logistic of the decision value minus the threshold: 0.5 at the operating point."""
+        return self.probability(self.decision(vectors)[0])
+
+    def probability(self, decision: float) -> float:
+        """The score of a decision value: 0.5 at the operating point."""
+        value = decision - self.threshold
+        return float(1.0 / (1.0 + np.exp(-np.clip(value, -50.0, 50.0))))
+
+    @property
+    def fingerprint(self) -> str:
+        """What a decision depends on: the coefficients, the model and the features' version."""
+        digest = hashlib.sha256()
+        digest.update(np.ascontiguousarray(self.coef, dtype=np.float64).tobytes())
+        digest.update(repr(self.intercept).encode())
+        digest.update(str(self.provenance.get("model", "")).encode())
+        digest.update(f"features v{_FEATURES_VERSION}".encode())
+        return digest.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def load_weights(path: Path = WEIGHTS_FILE) -> InjectionWeights:
+    """The committed classifier weights (read once)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return InjectionWeights(
+        coef=np.asarray(data["coef"], dtype=np.float64),
+        intercept=float(data["intercept"]),
+        threshold=float(data["threshold"]),
+        provenance=dict(data.get("provenance", {})),
+    )
+
+
+class InjectionClassifier:
+    """Logistic regression on all-MiniLM-L6-v2 vectors of a text and of each of its sentences.
+
+    Fitted by ``benchmarks/fit_injection.py`` (weights in ``injection_weights.json``). A text
+    scores by its strongest part, the whole text or one sentence, so an instruction appended
+    to a harmless question still stands out. The score is 0.5 at the operating point chosen by
+    cross-validation on the fit rows; it is not a calibrated probability.
+
+    Args:
+        encoder: the embedding model (default: the bundled all-MiniLM-L6-v2, on first use).
+        weights: fitted weights (default: the committed ``injection_weights.json``).
+        cache: where decisions are remembered across runs, keyed by a hash of the weights and
+            the text (``default_classifier`` uses ``DecisionCache.default()``); ``None``
+            computes every time.
+    """
+
+    def __init__(
+        self,
+        encoder: TokenEncoder | None = None,
+        weights: InjectionWeights | None = None,
+        cache: DecisionCache | None = None,
+    ) -> None:
+        self._encoder = encoder
+        self._weights = weights
+        self._cache = cache
+
+    @property
+    def weights(self) -> InjectionWeights:
+        """The fitted weights (read on first use)."""
+        if self._weights is None:
+            self._weights = load_weights()
+        return self._weights
+
+    def _encoder_or_default(self) -> TokenEncoder:
+        if self._encoder is None:
+            from evals.judges import default_embedder
+
+            self._encoder = default_embedder()
+        return self._encoder
+
+    def encode(self, texts: Sequence[str]) -> list[TextVectors]:
+        """The vectors the classifier reads, for every text in one batch."""
+        encoder = self._encoder_or_default()
+        if encoder.dimension != len(self.weights.coef):
+            raise RuntimeError(
+                f"{WEIGHTS_FILE.name} was fitted on {len(self.weights.coef)}-d vectors, the "
+                f"embedding model gives {encoder.dimension}: refit with benchmarks/fit_injection.py"
+            )
+        return encode_texts(encoder, texts)
+
+    def decisions(self, texts: Sequence[str]) -> list[Decision]:
+        """Decision value of each text and the span that decided it; cached texts are not read."""
+        if not texts:
+            return []
+        weights = self.weights
+        fingerprint = weights.fingerprint if self._cache is not None else ""
+        found = self._cache.get_many(fingerprint, texts) if self._cache is not None else {}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            computed = {
+                t: weights.decision(v) for t, v in zip(missing, self.encode(missing), strict=True)
+            }
+            if self._cache is not None:
+                self._cache.put_many(fingerprint, computed)
+            found.update(computed)
+        return [found[t] for t in texts]
+
+    def probabilities(self, texts: Sequence[str]) -> list[float]:
+        """Injection score of each text (0.5 at the fitted operating point)."""
+        weights = self.weights
+        return [weights.probability(value) for value, _ in self.decisions(texts)]
+
+    def strongest(self, text: str) -> tuple[float, str]:
+        """The score of one text and the part that decided it (a sentence or the whole text)."""
+        [(value, span)] = self.decisions([text])
+        part = text if span is None else text[span[0] : span[1]]
+        return self.weights.probability(value), part
+
+
+@lru_cache(maxsize=1)
+def default_classifier() -> InjectionClassifier:
+    """The process-wide injection classifier (weights and model loaded on first use).
+
+    Its decisions are cached under ``$IMPACTGATE_CACHE_DIR`` (``~/.cache/impactgate``), so a
+    rerun over the same inputs and contexts does not read them again.
+    """
+    return InjectionClassifier(cache=DecisionCache.default())
+
+
 @dataclass(frozen=True)
 class _Loaded:
     vectorizer: Any
     model: Any
 
 
-class InjectionClassifier:
-    """The ``prompt-guardrail`` TF-IDF classifier: the probability that a text is an injection."""
+class GuardrailClassifier:
+    """The ``prompt-guardrail`` TF-IDF classifier: the probability that a text is an injection.
+
+    Not used by default (it finds 1 of the 60 held-apart deepset injections); pass it to
+    ``PolicyEngine(classifier=...)`` to compare.
+    """
 
     def __init__(self) -> None:
         try:
@@ -220,8 +522,8 @@ class InjectionClassifier:
             raise UserError.single(
                 "rule pack",
                 "classifier",
-                "prompt_injection rules with 'classifier: true' need the offline classifier: "
-                "pip install --no-deps prompt-guardrail==1.0.1 (or set 'classifier: false')",
+                "the prompt-guardrail classifier needs its package: "
+                "pip install --no-deps prompt-guardrail==1.0.1",
             ) from exc
         models = logistic_regression._MODEL_DIR
         with warnings.catch_warnings():
@@ -243,9 +545,3 @@ class InjectionClassifier:
             proba = self._loaded.model.predict_proba(features)
         column = list(self._loaded.model.classes_).index(1)
         return [float(p[column]) for p in proba]
-
-
-@lru_cache(maxsize=1)
-def default_classifier() -> InjectionClassifier:
-    """The process-wide classifier (loaded on first use)."""
-    return InjectionClassifier()

@@ -222,8 +222,8 @@ class Rule(BaseModel):
     max_words: int | None = Field(default=None, ge=1)
     """Most words an answer may have (``length``)."""
     classifier: bool = True
-    """``prompt_injection``: also ask the offline classifier (``prompt-guardrail``), not only
-    the rules."""
+    """``prompt_injection``: also ask the offline classifier (a logistic regression on
+    all-MiniLM-L6-v2 vectors, ``evals/policy/injection_weights.json``), not only the rules."""
     canaries: list[str] = Field(default_factory=list)
     """Secret marker strings planted in prompts; any of them in a text is a leak (``leakage``).
     A contract adds its own in ``evals.policy.canaries``."""
