@@ -34,7 +34,6 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -58,6 +57,7 @@ from faithfulness_data import DATA as FAITHFULNESS  # noqa: E402
 from faithfulness_data import load as load_faithfulness  # noqa: E402
 from policy_quality import DATA as POLICY  # noqa: E402
 from policy_quality import load, part  # noqa: E402
+from results_file import code_commit  # noqa: E402
 
 from evals.judges import default_embedder  # noqa: E402
 from evals.policy import find_injections  # noqa: E402
@@ -200,19 +200,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -309,7 +296,7 @@ def main() -> None:
             + (f" --budget {args.budget:g}" if args.budget != 0.01 else "")
             + (" --negatives deepset" if args.negatives != "all" else ""),
             "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "code_commit": _commit(),
+            "code_commit": code_commit(),
             "model": MODEL,
             "features": "the model reads each sentence on its own (sentences over 254 "
             "wordpieces in runs of 100 words); a sentence's vector is the unit-length mean of its "

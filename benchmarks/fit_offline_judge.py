@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from evals._env import apply_offline_defaults  # noqa: E402
 apply_offline_defaults()
 
 from faithfulness_data import DATA, DATASETS, Row, balanced_accuracy, best_threshold, load  # noqa: E402
+from results_file import code_commit  # noqa: E402
 
 from evals.judges import default_embedder  # noqa: E402
 from evals.judges._evidence import FEATURES, WordEncoder, claim_evidence, encoded_claims  # noqa: E402
@@ -146,16 +146,7 @@ def main() -> None:
         name: round(balanced_accuracy(y, (s > threshold).astype(int)), 4)
         for name, (y, s) in groups.items()
     }
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+    commit = code_commit()
     params = {
         "directions": FEATURES,
         "mean": mean,

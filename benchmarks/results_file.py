@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -27,3 +28,17 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
     staging = path.with_name(path.name + ".tmp")
     staging.write_text(text, encoding="utf-8")
     os.replace(staging, path)  # a crash never leaves RESULTS.md half-written
+
+
+def code_commit(root: Path = RESULTS.parent.parent) -> str:
+    """The short commit of the checkout a fit ran from (``unknown`` outside git)."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
