@@ -31,16 +31,20 @@ Categories:
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import platform
+import shutil
 import sys
+import tempfile
 import textwrap
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -173,15 +177,20 @@ def pii_section() -> tuple[list[str], dict[str, float]]:
     return out, {"recall": c.recall, "precision": c.precision}
 
 
+@lru_cache(maxsize=2)
 def injection_classifier(weights: Path | None) -> Any:
-    """The classifier the injection pack uses: the committed weights, or ``weights``."""
-    from evals.policy._injection import InjectionClassifier, default_classifier, load_weights
+    """The classifier the injection pack uses: the committed weights, or ``weights``.
 
-    return (
-        default_classifier()
-        if weights is None
-        else InjectionClassifier(weights=load_weights(weights))
-    )
+    Its decisions go to a cache of this run only, so the speed measured is a first run's
+    whatever ran before; the sections after the timed one reuse what it computed.
+    """
+    from evals.policy._decisions import DecisionCache
+    from evals.policy._injection import InjectionClassifier, load_weights
+
+    folder = tempfile.mkdtemp(prefix="policy-quality-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    cache = DecisionCache(Path(folder) / "injection.sqlite")
+    return InjectionClassifier(weights=load_weights(weights) if weights else None, cache=cache)
 
 
 def injection_section(weights: Path | None) -> tuple[list[str], dict[str, float]]:

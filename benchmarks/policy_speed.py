@@ -15,8 +15,10 @@ models are loaded and warmed up before timing. The median of three timed runs is
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -165,6 +167,7 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     scratch = Path(tempfile.mkdtemp(prefix="policy-speed-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     for n, (label, packs, mode, target) in enumerate(configs):
         folder = scratch / f"config-{n}"  # caches are never shared between configurations
         folder.mkdir()
