@@ -34,13 +34,14 @@ _EMAIL = re.compile(
 )
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])")
 _CARD_CUE = re.compile(r"(?i)\b(?:card|maestro|debit|credit)\b[^\n\d]{0,30}$")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", re.IGNORECASE)
 _PHONE = re.compile(
     r"(?<![\w+/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,8}){1,5}(?![\w/-])"
     r"|(?<![\w+/])\+\d{8,15}(?![\w/])"
 )
 _DATE_LIKE = re.compile(r"^\d{4}[-. ]\d{1,2}[-. ]\d{1,2}$|^\d{1,2}[-. ]\d{1,2}[-. ]\d{2,4}$")
-_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}\b")
+_DATE_PREFIX = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})\b")
+"""A date at the start of a candidate ("15.03.2024 10:30" reads as digits and separators)."""
 _PHONE_CUE = re.compile(
     r"(?i)\b(?:phone|tel|telephone|mobile|cell|call|calling|texts?|sms|messages?|fax|whatsapp|"
     r"number|dial|reach|answering|contact)\b[^\n\d]{0,20}$"
@@ -123,8 +124,17 @@ def find_cards(text: str) -> Iterator[Match]:
 def find_ibans(text: str) -> Iterator[Match]:
     """IBANs that pass the mod-97 check."""
     for m in _IBAN.finditer(text):
-        if iban_valid(m.group(0)):
-            yield Match(m.start(), m.end(), m.group(0))
+        candidate = m.group(0)
+        # The pattern may run on into a following short word ("… 7034 BIC", "… 1332 EUR"):
+        # drop trailing space-separated groups until the check passes.
+        while True:
+            if iban_valid(candidate):
+                yield Match(m.start(), m.start() + len(candidate), candidate)
+                break
+            head, space, _ = candidate.rpartition(" ")
+            if not space or len(head.replace(" ", "")) < 15:
+                break
+            candidate = head
 
 
 def find_phones(text: str) -> Iterator[Match]:
@@ -132,7 +142,7 @@ def find_phones(text: str) -> Iterator[Match]:
 
     Dates and card-like digit runs are excluded.
     """
-    found = False
+    found: list[tuple[int, int]] = []
     for m in _PHONE.finditer(text):
         candidate = m.group(0)
         digits = re.sub(r"\D", "", candidate)
@@ -147,12 +157,12 @@ def find_phones(text: str) -> Iterator[Match]:
         groups = [g for g in groups if g]
         # National numbers: 10-11 digits in 2+ groups, not four equal blocks of 4 (card-like).
         if 10 <= len(digits) <= 11 and len(groups) >= 2 and not all(len(g) == 4 for g in groups):
-            found = True
+            found.append((m.start(), m.end()))
             yield Match(m.start(), m.end(), candidate)
-    if found:
-        return
     # Shorter national numbers (8-9 digits, "699 956 915") only where a word says it is one.
     for m in _SHORT_PHONE.finditer(text):
+        if any(m.start() < b and m.end() > a for a, b in found):
+            continue
         digits = re.sub(r"\D", "", m.group(0))
         cued = _PHONE_CUE.search(text[max(0, m.start() - 40) : m.start()]) is not None
         if 8 <= len(digits) <= 11 and not _DATE_LIKE.match(m.group(0)) and cued:
@@ -194,8 +204,13 @@ def mask(kind: str, value: str) -> str:
     if kind == "ip_address":
         separator = ":" if ":" in value else "."
         return value.split(separator)[0] + separator + "***"
-    if kind in {"api_key", "private_key"}:
-        prefix = value[:4] if kind == "api_key" and len(value) >= 16 else value[:10]
+    if kind == "private_key":
+        header = value[:10] if value.startswith("-----BEGIN") else ""
+        return f"{header}*** ({len(value)} chars)"
+    if kind == "api_key":
+        # A long token keeps its vendor prefix ("sk-p", "ghp_", "AKIA"); a short secret, such
+        # as a password, keeps nothing.
+        prefix = value[:4] if len(value) >= 20 else ""
         return f"{prefix}*** ({len(value)} chars)"
     if kind in {"address", "date_of_birth"}:
         return f"*** ({len(value)} chars)"

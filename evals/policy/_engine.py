@@ -236,13 +236,19 @@ class PolicyEngine:
     ) -> None:
         self.packs = list(packs)
         disabled = set(disable)
-        known = {r.id for p in self.packs for r in p.rules}
+        # A rule id names one rule: a later pack's rule replaces an earlier pack's rule with
+        # the same id (pii.yaml's pii.email over default.yaml's), in the earlier one's place.
+        by_id: dict[str, tuple[Rule, RulePack]] = {}
+        for pack in self.packs:
+            for rule in pack.rules:
+                by_id[rule.id] = (rule, pack)
+        known = set(by_id)
         problems = [
             Problem(source, "evals.policy.disable", f"no rule '{d}'{did_you_mean(d, known)}")
             for d in sorted(disabled - known)
         ]
         self._rules: list[Rule] = [
-            r for p in self.packs for r in p.rules if r.enabled and r.id not in disabled
+            r for r, _ in by_id.values() if r.enabled and r.id not in disabled
         ]
         deny = list(deny)
         if deny:
@@ -270,9 +276,9 @@ class PolicyEngine:
         self._classifier = classifier
         self._embedder = embedder
         self._topic_vectors: dict[str, Any] = {}
-        pack_of = {r.id: p for p in self.packs for r in p.rules}
         for rule in self._rules:
-            problem = self._configure(rule, pack_of.get(rule.id), dict(tool_schemas or {}), source)
+            pack_of = by_id[rule.id][1] if rule.id in by_id else None
+            problem = self._configure(rule, pack_of, dict(tool_schemas or {}), source)
             if problem is not None:
                 problems.append(problem)
         if problems:
@@ -546,6 +552,26 @@ class PolicyEngine:
                 if not self._allowed(kind, match.text):
                     yield self._violation(rule, where, match)
 
+    @staticmethod
+    def _scrub(snippet: str) -> str:
+        """A snippet with any personal data or secret in it masked, before it is stored."""
+        finders: list[tuple[str, Callable[[str], Iterable[Match]]]] = [
+            ("email", find_emails),
+            ("payment_card", find_cards),
+            ("iban", find_ibans),
+            ("phone", find_phones),
+            ("national_id", find_national_ids),
+            ("api_key", find_api_keys),
+        ]
+        spans: list[tuple[int, int, str]] = []
+        for kind, finder in finders:
+            for m in finder(snippet):
+                if all(m.end <= a or m.start >= b for a, b, _ in spans):
+                    spans.append((m.start, m.end, mask(kind, m.text)))
+        for start, end, masked in sorted(spans, reverse=True):
+            snippet = snippet[:start] + masked + snippet[end:]
+        return snippet
+
     def _injection(
         self, rule: Rule, where: str, text: str, probabilities: Mapping[str, float]
     ) -> Iterator[Violation]:
@@ -558,7 +584,7 @@ class PolicyEngine:
         moves = list(dict.fromkeys(move for move, _ in hits))
         parts = []
         if moves:
-            first = hits[0][1].text.strip()
+            first = self._scrub(hits[0][1].text.strip())
             snippet = first if len(first) <= 40 else first[:39] + "…"
             parts.append(f"{', '.join(moves)}: '{snippet}'")
         if probability is not None:
@@ -636,7 +662,13 @@ class PolicyEngine:
             most = self._max_calls if self._max_calls is not None else rule.max_calls
             if depth is not None:
                 for i, call in enumerate(calls):
-                    if call.depth > depth:
+                    if call.depth_error is not None:
+                        yield at(
+                            i,
+                            f"'{call.name}': {call.depth_error}, so the limit {depth} "
+                            "cannot be checked",
+                        )
+                    elif call.depth > depth:
                         yield at(i, f"'{call.name}' at depth {call.depth}, deeper than {depth}")
             if most is not None and len(calls) > most:
                 yield self._violation(

@@ -91,7 +91,7 @@ def _nl_bsn(text: str) -> Iterator[Match]:
 
 # --- Spain: DNI and NIE (check letter, mod 23) ----------------------------------------------
 
-_DNI = re.compile(r"\b([XYZ]?)[- ]?(\d{7,8})[- ]?([A-HJ-NP-TV-Z])\b")
+_DNI = re.compile(r"\b(?:([XYZ])[- ]?)?(\d{7,8})[- ]?([A-HJ-NP-TV-Z])\b")
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
 

@@ -34,6 +34,8 @@ class ToolCall:
     """Recursion or delegation level: 0 for the agent's own calls."""
     parse_error: str | None = None
     """Why the arguments could not be read as JSON, when they could not."""
+    depth_error: str | None = None
+    """Why the recorded depth is not a level (a depth limit then flags the call)."""
 
 
 def _one(raw: Any) -> ToolCall:
@@ -50,10 +52,20 @@ def _one(raw: Any) -> ToolCall:
         except json.JSONDecodeError as exc:
             error = f"arguments are not valid JSON ({exc.msg} at character {exc.pos})"
             arguments = None
-    depth = raw.get("depth", 0)
-    if not isinstance(depth, int) or isinstance(depth, bool):
-        depth = 0
-    return ToolCall(str(name), arguments, depth, error)
+    depth, depth_error = _depth(raw.get("depth", 0))
+    return ToolCall(str(name), arguments, depth, error, depth_error)
+
+
+def _depth(raw: Any) -> tuple[int, str | None]:
+    """A recorded depth as a level: whole numbers, also written as text ("2") or 2.0."""
+    value: Any = raw
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value, None
+    return 0, f"depth {raw!r} is not a whole number of levels (0 or more)"
 
 
 def normalise_tool_calls(raw: Sequence[Any] | None) -> tuple[ToolCall, ...]:
