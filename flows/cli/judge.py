@@ -45,40 +45,91 @@ def _read_rows(
     path: Path,
     row_model: type[BaseModel] = _GroundingRow,
     expected: str = "question, context, answer",
+    binary_label: bool = False,
 ) -> list[dict[str, Any]]:
     shown = display_path(path)
+    if path.is_dir():
+        raise UserError.single(shown, "--input", "is a folder; pass a JSONL file")
     if not path.is_file():
-        raise UserError.single(shown, "", "file not found")
+        raise UserError.single(shown, "--input", "file not found")
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                row_model.model_validate(data)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(shown, f"line {line_no}", f"invalid JSON: {exc.msg}"))
-            except ValidationError as exc:
-                for error in exc.errors():
-                    field = ".".join(str(p) for p in error["loc"])
-                    problems.append(
-                        Problem(
-                            shown,
-                            f"line {line_no}: field '{field}'",
-                            "required" if error["type"] == "missing" else error["msg"],
-                        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is fine
+    except UnicodeDecodeError as exc:
+        raise UserError.single(
+            shown, f"byte {exc.start}", "is not UTF-8 text; save the file as UTF-8"
+        ) from exc
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                problems.append(
+                    Problem(
+                        shown,
+                        f"line {line_no}",
+                        f"is a JSON {type(data).__name__}; each line must be an object "
+                        f"with {expected}",
                     )
-            else:
-                rows.append(data)
-            if len(problems) >= 20:
-                break
+                )
+                continue
+            row_model.model_validate(data)
+            if binary_label and data.get("label") not in (0, 1, True, False, None):
+                problems.append(
+                    Problem(
+                        shown,
+                        f"line {line_no}: field 'label'",
+                        f"must be 0 or 1 (or true/false), got {data['label']!r}",
+                    )
+                )
+                continue
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(shown, f"line {line_no}", f"invalid JSON: {exc.msg}"))
+        except ValidationError as exc:
+            for error in exc.errors():
+                field = ".".join(str(p) for p in error["loc"])
+                problems.append(
+                    Problem(
+                        shown,
+                        f"line {line_no}: field '{field}'",
+                        "required" if error["type"] == "missing" else error["msg"],
+                    )
+                )
+        else:
+            rows.append(data)
+        if len(problems) >= 20:
+            break
     if problems:
         raise UserError(problems)
     if not rows:
         raise UserError.single(shown, "", f"no rows; expected JSON lines with {expected}")
     return rows
+
+
+def _check_output(input_path: Path, output_path: Path) -> None:
+    """Refuse an output path that cannot be written, before any scoring is done."""
+    shown = display_path(output_path)
+    if output_path.is_dir():
+        raise UserError.single(shown, "--output", "is a folder; name a file such as out.jsonl")
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise UserError.single(
+            shown, "--output", "is the --input file; write the scores to another file"
+        )
+    for parent in [output_path.parent, *output_path.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError.single(
+                    shown, "--output", f"{display_path(parent)} is a file, not a folder"
+                )
+            if not os.access(parent, os.W_OK):
+                raise UserError.single(
+                    shown,
+                    "--output",
+                    f"cannot write in {display_path(parent)}; choose another path",
+                )
+            break
 
 
 def _write_atomically(output_path: Path, lines: Iterator[str]) -> None:
@@ -158,6 +209,7 @@ def grounding(
         raise UserError.single(
             "command line", "--judge/--model", exc.errors()[0]["msg"].removeprefix("Value error, ")
         ) from None
+    _check_output(input_path, output_path)
     rows = _read_rows(input_path)
     grounding_judge = build_judge(config)
     temporary = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
@@ -204,6 +256,30 @@ def _subject(row: dict[str, Any]) -> Subject:
     )
 
 
+_BUNDLED_PACKS = Path(__file__).resolve().parents[2] / "policies" / "rules"
+
+
+def _default_pack() -> Path:
+    """The project's own policies/rules/default.yaml when run from it, else the bundled one."""
+    local = Path("policies/rules/default.yaml")
+    return local if local.is_file() else _BUNDLED_PACKS / "default.yaml"
+
+
+def _pack_path(given: Path) -> Path:
+    """A rule pack file: the path as given, or a bundled pack by name ("pii")."""
+    if given.is_file():
+        return given
+    bundled = _BUNDLED_PACKS / f"{given.stem if given.suffix == '.yaml' else given.name}.yaml"
+    if given.parent == Path(".") and bundled.is_file():
+        return bundled
+    names = sorted(p.stem for p in _BUNDLED_PACKS.glob("*.yaml"))
+    raise UserError.single(
+        display_path(given),
+        "--rules",
+        f"no such rule pack file; pass a path or a bundled pack name ({', '.join(names)})",
+    )
+
+
 @judge.command("policy")
 @click.option(
     "--input",
@@ -230,30 +306,86 @@ def _subject(row: dict[str, Any]) -> Subject:
 @click.option(
     "--scopes",
     type=click.Choice(["all", "declared"]),
-    default="all",
-    show_default=True,
+    default=None,
     help="all: every text rule reads `text`, whatever its scope (benchmarking loose texts). "
-    "declared: `text` is the answer; rules scoped to the input or contexts read those fields.",
+    "declared: `text` is the answer; rules scoped to the input or contexts read those fields. "
+    "Default: declared when any row has input, contexts or tool_calls, else all.",
+)
+@click.option("--tool", "tools", multiple=True, help="A tool the agent may call (repeatable).")
+@click.option("--max-tool-depth", type=click.IntRange(min=0), help="Deepest delegation level.")
+@click.option("--max-tool-calls", type=click.IntRange(min=1), help="Most tool calls per row.")
+@click.option("--canary", "canaries", multiple=True, help="A canary string (repeatable).")
+@click.option("--disable", multiple=True, help="A rule id to leave out (repeatable).")
+@click.option(
+    "--system-prompt",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File with the system prompt, for leakage.yaml.",
 )
 def policy(
     input_path: Path,
     output_path: Path,
     packs: tuple[Path, ...],
     allow: tuple[str, ...],
-    scopes: str,
+    scopes: str | None,
+    tools: tuple[str, ...],
+    max_tool_depth: int | None,
+    max_tool_calls: int | None,
+    canaries: tuple[str, ...],
+    disable: tuple[str, ...],
+    system_prompt: Path | None,
 ) -> None:
     """Apply rule packs to each row and write what they flag.
 
     `violation` is 1 when any rule fires; `score` is the strongest finding (1.0 for a rule
     match, the classifier's probability or the topic similarity otherwise); `rules` lists the
-    rule ids. Spans are masked: the output file never repeats the personal data it caught.
-    With a `label` column (1 = violation), precision and recall are printed.
+    rule ids; `violations` holds the findings, their spans masked. The rows' own fields are
+    copied as given. With a `label` column (1 = violation), precision and recall are printed.
+    `--rules` takes a file or the name of a bundled pack (default, pii, injection, leakage,
+    trajectory).
     """
-    engine = PolicyEngine(
-        [load_rule_pack(p) for p in packs or (Path("policies/rules/default.yaml"),)],
-        allow=allow,
+    try:
+        engine = PolicyEngine(
+            [load_rule_pack(_pack_path(p)) for p in packs or (_default_pack(),)],
+            allow=allow,
+            tools=tools,
+            max_tool_depth=max_tool_depth,
+            max_tool_calls=max_tool_calls,
+            canaries=canaries,
+            disable=disable,
+            system_prompt=system_prompt.read_text(encoding="utf-8") if system_prompt else None,
+            source="impactgate judge policy",
+        )
+    except UserError as exc:
+        raise UserError(
+            [
+                *exc.problems,
+                Problem(
+                    "impactgate judge policy",
+                    "options",
+                    "here the settings a contract would give come from --tool, "
+                    "--max-tool-depth, --max-tool-calls, --canary and --system-prompt; "
+                    "--disable RULE leaves out a rule you cannot configure",
+                ),
+            ]
+        ) from exc
+    _check_output(input_path, output_path)
+    rows = _read_rows(
+        input_path,
+        _PolicyRow,
+        "text (and optionally input, contexts, tool_calls, label)",
+        binary_label=True,
     )
-    rows = _read_rows(input_path, _PolicyRow, "text (and optionally input, contexts, tool_calls)")
+    if scopes is None:
+        carries = any(r.get("input") or r.get("contexts") or r.get("tool_calls") for r in rows)
+        scopes = "declared" if carries else "all"
+        err_console.print(
+            f"--scopes {scopes}: "
+            + (
+                "rows carry input, contexts or tool calls, so each rule reads its own field"
+                if carries
+                else "every text rule reads `text`"
+            )
+        )
     counts = {"flagged": 0, "tp": 0, "fp": 0, "fn": 0, "labelled": 0}
     by_rule: dict[str, int] = {}
 
