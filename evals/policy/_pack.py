@@ -327,7 +327,11 @@ class RulePack(BaseModel):
         ids = [r.id for r in self.rules]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise ValueError(f"rule ids must be unique; repeated: {', '.join(duplicates)}")
+            where = "; ".join(
+                f"'{d}' is " + " and ".join(f"rules.{k}" for k, i in enumerate(ids) if i == d)
+                for d in duplicates
+            )
+            raise ValueError(f"rule ids must be unique within a pack: {where}; rename one")
         return self
 
     @property

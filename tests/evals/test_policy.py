@@ -114,3 +114,11 @@ def test_rule_pack_errors_name_the_field(tmp_path: Path) -> None:
     found = [str(p) for p in info.value.problems]
     assert any("rules.0" in m and "not a valid regular expression" in m for m in found)
     assert any("rules.1.kind" in m and "'emial'" in m for m in found)
+
+
+def test_a_repeated_rule_id_names_both_rules(tmp_path: Path) -> None:
+    rule = "  - id: r1\n    kind: email\n    severity: high\n    message: m\n"
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: twice\ndescription: x\nrules:\n" + rule + rule)
+    with pytest.raises(UserError, match=r"'r1' is rules\.0 and rules\.1; rename one"):
+        load_rule_pack(path)
