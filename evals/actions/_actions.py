@@ -17,7 +17,7 @@ from typing import Any
 
 from evals.actions._breach import Breach, describe_breaches, worst_severity
 from evals.actions._notify import deliver, post_json
-from evals.contract import Contract, Level, RollbackHook
+from evals.contract import SEVERITIES, Contract, Level, RollbackHook
 from evals.decisions import Decision
 from evals.store import IncidentUpdate, Ledger, LedgerEntry, NoGoodVersion
 
@@ -334,7 +334,7 @@ def recover(
         contract,
         decision,
         [],
-        max((i.severity for i in closed), key=("medium", "high", "critical").index),
+        max((i.severity for i in closed), key=SEVERITIES.index),
     )
 
 
@@ -358,7 +358,7 @@ def incident_markdown(contract: Contract, decision: Decision, breaches: Sequence
     return (
         f"# {contract.agent}: {decision.kind.replace('_', ' ')}\n\n"
         f"{decision.reason}\n\n"
-        f"- run: `{decision.run_id}`\n"
+        + (f"- run: `{decision.run_id}`\n" if decision.run_id else f"- by: {decision.actor}\n")
         + (f"- incident: #{incident}\n" if incident else "")
         + f"- version: {decision.version_before} → {decision.version_after}\n"
         f"- level: {decision.level_before} → {decision.level_after}\n"

@@ -34,7 +34,7 @@ from evals.report._data import (
     runs_by_agent,
 )
 from evals.report._format import fmt_interval, fmt_time, fmt_value
-from evals.report._pages import KIND_WORDS, readiness
+from evals.report._pages import incident_title, masked_words, readiness
 from evals.store import ResultsStore
 
 __all__ = ["run_summary_markdown", "run_summary_table"]
@@ -158,19 +158,12 @@ def run_summary_markdown(
     if open_incidents:
         lines.append(f"**Open incidents ({len(open_incidents)}):**")
         for incident in open_incidents:
-            count = f" ×{len(incident.decisions)}" if len(incident.decisions) > 1 else ""
-            lines.append(
-                f"- {md(KIND_WORDS.get(incident.kind, incident.kind))}{count} since {md(fmt_time(incident.first.at))}: "
-                f"{md(incident.latest.reason)}"
-            )
+            lines.append(f"- {md(incident_title(incident))}: {md(incident.latest.reason)}")
         lines.append("")
     if failures:
         lines.append(f"**Failing cases ({len(failures)}):**")
         for failure in failures[:max_cases]:
-            pairs = mask_spans(failure.samples)
-            why = failure.failures[0].why
-            for raw, masked in pairs:
-                why = why.replace(raw, masked)
+            why = masked_words(failure.failures[0].why, mask_spans(failure.samples))
             if len(why) > 160:
                 why = why[:157] + "…"
             lines.append(f"- {md(failure.case_id)} ({md(', '.join(failure.metrics))}): {md(why)}")

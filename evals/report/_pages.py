@@ -132,7 +132,7 @@ def readiness(agent: AgentReport) -> Readiness:
     reasons: list[str] = []
     open_incidents = agent.open_incidents
     for incident in open_incidents:
-        reasons.append(f"open {_incident_title(incident)}: {incident.latest.reason}")
+        reasons.append(f"open {incident_title(incident)}: {incident.latest.reason}")
     if agent.contract is None:
         tone = "pass" if latest.verdict == "pass" else "fail"
         failing = [
@@ -176,7 +176,7 @@ def readiness(agent: AgentReport) -> Readiness:
     return Readiness("warn", headline, blockers + reasons)
 
 
-def _incident_title(incident: Incident) -> str:
+def incident_title(incident: Incident) -> str:
     word = KIND_WORDS.get(incident.kind, incident.kind)
     times = f" ×{len(incident.decisions)}" if len(incident.decisions) > 1 else ""
     return f"{word}{times} since {fmt_time(incident.first.at)}"
@@ -485,7 +485,7 @@ def _incident(incident: Incident, agent: AgentReport, links: Links) -> Html:
         status = el("span", f"closed by run {incident.closed_by.run_id}", cls="badge pass")
     return el(
         "div",
-        el("h3", status, " ", _incident_title(incident)),
+        el("h3", status, " ", incident_title(incident)),
         el("p", latest.reason),
         _dl(
             [
@@ -523,6 +523,10 @@ def _incidents_section(agent: AgentReport, links: Links) -> Html:
 
 
 def _channel(channel: Any) -> str:
+    if channel.kind == "email":
+        return f"email to {', '.join(channel.to)}"
+    if channel.kind == "event":
+        return "Prefect event" + (f" ({channel.resource})" if channel.resource else "")
     if channel.url_env:
         return f"{channel.kind} ${channel.url_env}"
     # A URL in a contract is not a secret, but its path may carry a token: show the host only.
@@ -790,7 +794,7 @@ def _output(
     return el("pre", parts, cls="text")
 
 
-def _masked_words(text: str, pairs: Sequence[tuple[str, str]]) -> str:
+def masked_words(text: str, pairs: Sequence[tuple[str, str]]) -> str:
     """Also hide the words of a masked span: a judge's reasons list them one by one."""
     text = _masked(text, pairs)
     words = {w.lower() for raw, _ in pairs for w in re.findall(r"[A-Za-z0-9]{2,}", raw)}
@@ -820,10 +824,7 @@ def _claims(evidence: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> Html 
                 _td(
                     el(
                         "ul",
-                        [
-                            el("li", _masked_words(str(r), pairs))
-                            for r in claim.get("reasons") or []
-                        ],
+                        [el("li", masked_words(str(r), pairs)) for r in claim.get("reasons") or []],
                     ),
                     "reason",
                 ),

@@ -224,7 +224,11 @@ def test_a_person_rolls_back_to_a_named_version(tmp_path: Path) -> None:
         "draft",
     )
     assert "bad deploy" in decision.reason
-    assert "| policy" not in incident_markdown(contract, decision, [])
+    markdown = incident_markdown(contract, decision, [])
+    assert "bad deploy: v2 → v0, level constrained → draft" in markdown
+    assert "- by: ann" in markdown, "a manual rollback names who did it, not a run"
+    assert "`None`" not in markdown
+    assert "| policy" not in markdown
 
 
 def test_workflow_gates_need_measurements_no_worse_than_baseline(tmp_path: Path) -> None:
