@@ -10,22 +10,28 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 
-from evals.actions import Breach, escalate, incident_markdown, recover, rollback, wants
+from evals.actions import (
+    PENDING_EVENT,
+    Breach,
+    escalate,
+    incident_markdown,
+    recover,
+    rollback,
+    wants,
+)
 from evals.contract import Contract, EventChannel, load_contract
 from evals.decisions import Decision
 from evals.store import ResultsStore, ledger_for
 
 __all__ = ["decision_dict", "escalate_flow", "publish", "recover_flow", "rollback_flow"]
 
-_PENDING_EVENT = "event: to be emitted by the Prefect run"
-
 
 def _emit_events(contract: Contract, decision: Decision) -> Decision:
     """Emit the Prefect events the contract's event channels ask for."""
-    if _PENDING_EVENT not in decision.notifications:
+    if PENDING_EVENT not in decision.notifications:
         return decision
     severity = str(decision.details.get("severity", "high"))
-    notes = [n for n in decision.notifications if n != _PENDING_EVENT]
+    notes = [n for n in decision.notifications if n != PENDING_EVENT]
     for channel in contract.autonomy.escalation.channels:
         if isinstance(channel, EventChannel) and wants(channel, severity):
             resource = channel.resource or f"impactgate.agent.{contract.agent}"

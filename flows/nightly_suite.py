@@ -12,7 +12,7 @@ from evals.errors import UserError
 from evals.runs import Trigger
 from flows.evaluate import evaluate_agent
 
-__all__ = ["nightly", "select_contracts"]
+__all__ = ["nightly"]
 
 
 @flow(name="nightly", log_prints=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Iterator
@@ -124,6 +125,36 @@ def make_project(tmp: Path, contract: dict[str, Any] | None = None, leak_every: 
     )
     path = tmp / "policies" / f"{data['agent']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+ANSWER_PROMPT = (
+    "Answer from these passages only.\n{% for c in contexts %}- {{ c }}\n{% endfor %}"
+    "Q: {{ input }}\n"
+)
+
+
+def litellm_project(
+    tmp: Path,
+    url: str,
+    contract: dict[str, Any] | None = None,
+    prompt: str = ANSWER_PROMPT,
+    **target: Any,
+) -> Path:
+    """:func:`make_project` with a litellm target on ``url`` (key in ``$FAKE_LLM_KEY``)
+    and its prompt template; ``target`` overrides the target's settings."""
+    data = copy.deepcopy(contract or CONTRACT)
+    data["evals"]["target"] = {
+        "kind": "litellm",
+        "model": "openai/gpt-4o-mini",
+        "prompt": "prompts/answer.j2",
+        "api_base": url,
+        "api_key_env": "FAKE_LLM_KEY",
+        **target,
+    }
+    path = make_project(tmp, data)
+    (tmp / "prompts").mkdir(exist_ok=True)
+    (tmp / "prompts" / "answer.j2").write_text(prompt, encoding="utf-8")
     return path
 
 

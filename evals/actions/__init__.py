@@ -2,10 +2,18 @@
 
 from evals.actions._actions import escalate, incident_markdown, recover, rollback, rollback_to
 from evals.actions._breach import Breach, breaches_from, describe_breaches, worst_severity
-from evals.actions._notify import deliver, post_json, post_webhook, send_email, wants
+from evals.actions._notify import (
+    PENDING_EVENT,
+    deliver,
+    post_json,
+    post_webhook,
+    send_email,
+    wants,
+)
 from evals.actions._promotion import WORKFLOW_METRICS, Observation, workflow_gates
 
 __all__ = [
+    "PENDING_EVENT",
     "WORKFLOW_METRICS",
     "Breach",
     "Observation",

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from evals.contract import SEVERITIES
 from evals.gates import GateResult, Verdict
 
 __all__ = ["Breach", "breaches_from", "describe_breaches", "worst_severity"]
@@ -71,5 +72,4 @@ def describe_breaches(breaches: Sequence[Breach]) -> str:
 
 def worst_severity(breaches: Sequence[Breach]) -> str:
     """The most severe of the breaches (``medium`` when there are none)."""
-    order = ("medium", "high", "critical")
-    return max((b.severity for b in breaches), key=order.index, default="medium")
+    return max((b.severity for b in breaches), key=SEVERITIES.index, default="medium")

@@ -19,7 +19,10 @@ from typing import Any
 
 from evals.contract import SEVERITIES, Channel, EmailChannel, EventChannel, WebhookChannel
 
-__all__ = ["deliver", "post_json", "post_webhook", "send_email", "wants"]
+__all__ = ["PENDING_EVENT", "deliver", "post_json", "post_webhook", "send_email", "wants"]
+
+PENDING_EVENT = "event: to be emitted by the Prefect run"
+"""The note an event channel leaves; the Prefect flow that publishes the decision emits it."""
 
 _ATTEMPTS = 3
 
@@ -142,5 +145,5 @@ def deliver(
         elif isinstance(channel, EmailChannel):
             results.append(send_email(channel, payload))
         elif isinstance(channel, EventChannel):
-            results.append("event: to be emitted by the Prefect run")
+            results.append(PENDING_EVENT)
     return results

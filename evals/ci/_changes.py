@@ -60,7 +60,7 @@ def changed_files(root: Path, ref: str) -> set[str]:
 
     Paths are relative to the repository top.
     """
-    top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
+    top = repo_top(root)
     diff = _git(top, "diff", "--name-only", ref, "--")
     untracked = _git(top, "ls-files", "--others", "--exclude-standard")
     return {line for line in (diff + untracked).splitlines() if line.strip()}
@@ -109,7 +109,7 @@ class AgentChange:
 
 def changed_agents(contracts: Iterable[Contract], root: Path, ref: str) -> list[AgentChange]:
     """Agents whose inputs differ from ``ref``."""
-    top = Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    top = repo_top(root)
     changed = changed_files(root, ref)
     result = []
     for contract in contracts:
@@ -128,7 +128,7 @@ def changed_agents(contracts: Iterable[Contract], root: Path, ref: str) -> list[
 
 def export_ref(root: Path, ref: str) -> Path:
     """The tree at ``ref`` unpacked into a temporary folder (the caller removes it)."""
-    top = Path(_git(root, "rev-parse", "--show-toplevel").strip())
+    top = repo_top(root)
     folder = Path(tempfile.mkdtemp(prefix="impactgate-baseline-"))
     archive = subprocess.run(
         ["git", "archive", "--format=tar", ref], cwd=top, capture_output=True, check=True

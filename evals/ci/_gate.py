@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from evals.ci._compare import AgentGate, gate_agent
 from evals.contract import Contract, Level, discover_contracts, load_contract
 from evals.errors import UserError, display_path
 from evals.runs import evaluate, prepare, scoring_fingerprint
-from evals.store import OutputCache, ResultsStore, ledger_for
+from evals.store import Ledger, OutputCache, ResultsStore, ledger_path
 
 __all__ = ["default_baseline", "gate_changes"]
 
@@ -139,9 +138,8 @@ def gate_changes(
         [by_name[a] for a in agents] if agents else [c for c in contracts if c.agent in changes]
     )
     store = ResultsStore(results)
-    ledger = (
-        ledger_for(results) if "://" not in results or os.environ.get("IMPACTGATE_LEDGER") else None
-    )
+    where = ledger_path(results)
+    ledger = Ledger(where) if where is not None else None
     verdicts: list[AgentGate] = []
     if not selected:
         return ref, verdicts

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -91,33 +91,11 @@ SECRET_SHAPES = (
 )
 """API-key and token shapes the ``api_key`` kind knows."""
 
-TEXT_KINDS = frozenset(
-    {
-        "email",
-        "phone",
-        "payment_card",
-        "iban",
-        "national_id",
-        "ip_address",
-        "person_name",
-        "address",
-        "date_of_birth",
-        "api_key",
-        "private_key",
-        "regex",
-        "denylist",
-        "topic",
-        "required",
-        "json_schema",
-        "length",
-        "prompt_injection",
-        "leakage",
-    }
-)
-"""Kinds that read text (as opposed to tool calls)."""
-
 TRAJECTORY_KINDS = frozenset({"tool_allowlist", "tool_limits", "tool_arguments"})
 """Kinds that read the agent's tool calls."""
+
+TEXT_KINDS = frozenset(get_args(RuleKind)) - TRAJECTORY_KINDS
+"""Kinds that read text (as opposed to tool calls)."""
 
 # Which optional fields each kind accepts; everything else must stay unset.
 KIND_FIELDS: dict[str, frozenset[str]] = {

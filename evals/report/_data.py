@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,11 +22,12 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from evals.contract import LEVELS, Contract, Level, discover_contracts, load_contract
+from evals.contract import level_rank as contract_level_rank
 from evals.dataset import Case, load_dataset
 from evals.errors import UserError, did_you_mean, display_path
 from evals.gates import GateResult, evaluate_gates
 from evals.metrics import METRICS, MetricValue
-from evals.store import SAMPLES_SCHEMA, Ledger, LedgerEntry, ResultsStore
+from evals.store import SAMPLES_SCHEMA, Ledger, LedgerEntry, ResultsStore, ledger_path
 
 __all__ = [
     "INCIDENT_KINDS",
@@ -82,7 +82,8 @@ def _level(value: Any) -> Level | None:
 
 def level_rank(level: str | None) -> int:
     """Position on the ladder; unknown or missing levels rank below ``draft``."""
-    return LEVELS.index(level) if level in LEVELS else -1
+    known = _level(level)
+    return -1 if known is None else contract_level_rank(known)
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -439,13 +440,9 @@ class AgentReport:
 
 
 def ledger_entries(results: str) -> tuple[dict[str, LedgerEntry], str | None]:
-    override = os.environ.get("IMPACTGATE_LEDGER")
-    if override:
-        path = Path(override)
-    elif "://" in results:
+    path = ledger_path(results)
+    if path is None:
         return {}, "the results root is remote and IMPACTGATE_LEDGER is not set: no ledger"
-    else:
-        path = Path(results) / "ledger.sqlite"
     if not path.is_file():
         # Opening a Ledger creates the file; a report never writes, so absent stays absent.
         return {}, f"no ledger at {display_path(path)}: levels come from the runs and contracts"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from evals.errors import UserError
 from evals.report._data import (
+    INCIDENT_KINDS,
     MONITORING_TRIGGERS,
     AgentReport,
     CaseSource,
@@ -64,14 +65,11 @@ def _pick_runs(agent: AgentReport, count: int) -> list[RunView]:
     """Runs that get a page: the latest monitoring and CI runs, and the runs behind incidents."""
     chosen: dict[str, RunView] = {}
     by_id = {r.run_id: r for r in agent.runs}
-    monitoring = [r for r in agent.runs if r.trigger in MONITORING_TRIGGERS]
     ci = [r for r in agent.runs if r.trigger not in MONITORING_TRIGGERS]
-    for run in [*monitoring[-count:], *ci[-count:]]:
+    for run in [*agent.monitoring_runs[-count:], *ci[-count:]]:
         chosen[run.run_id] = run
     incident_runs = [
-        by_id[d.run_id]
-        for d in agent.decisions
-        if d.run_id in by_id and d.kind in {"escalate", "rollback", "rollback_refused"}
+        by_id[d.run_id] for d in agent.decisions if d.run_id in by_id and d.kind in INCIDENT_KINDS
     ]
     for run in incident_runs[-count:]:
         chosen[run.run_id] = run

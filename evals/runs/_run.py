@@ -245,8 +245,9 @@ def generate(
             if fingerprints.get(case_id) == case_hash:
                 done[case_id] = output
     version = target.version().hash
-    use_cache = cache is not None and target.cacheable
-    if cache is not None and use_cache:
+    if not target.cacheable:
+        cache = None
+    if cache is not None:
         wanted = [(case.id, fingerprints[case.id]) for case in cases if case.id not in done]
         for case_id, output in cache.get_many(version, wanted).items():
             done[case_id] = output
@@ -261,7 +262,7 @@ def generate(
         case_hash = fingerprints[output.case_id]
         if journal is not None:
             journal.record(output, case_hash)
-        if cache is not None and use_cache:
+        if cache is not None:
             cache.put(version, case_hash, output)
 
     def advance(finished: int) -> None:
@@ -271,7 +272,7 @@ def generate(
     try:
         fresh = target.generate(todo, advance, on_output) if todo else []
     finally:
-        if cache is not None and use_cache:
+        if cache is not None:
             cache.flush()
     if [o.case_id for o in fresh] != [c.id for c in todo]:
         raise RuntimeError(f"target {target.kind} returned outputs out of order or incomplete")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import get_args
 
 from evals.dataset import Case
-from evals.policy import PolicyEngine, Subject, Violation
+from evals.policy import PolicyEngine, Severity, Subject, Violation
 from evals.scorers._score import BatchScorer, Score, scorer
 from evals.targets import Output
 
@@ -17,7 +18,7 @@ _SHOWN = 3
 
 def _explain(violations: list[Violation]) -> str:
     rules = sorted({v.rule for v in violations})
-    worst = max((v.severity for v in violations), key=["low", "medium", "high", "critical"].index)
+    worst = max((v.severity for v in violations), key=get_args(Severity).index)
     shown = " | ".join(v.describe() for v in violations[:_SHOWN])
     more = f" | and {len(violations) - _SHOWN} more" if len(violations) > _SHOWN else ""
     return f"{len(violations)} violation(s) of {', '.join(rules)} (worst: {worst}): {shown}{more}"

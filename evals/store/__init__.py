@@ -32,10 +32,24 @@ __all__ = [
     "RunJournal",
     "journal_dir",
     "ledger_for",
+    "ledger_path",
     "valid_run_id",
 ]
 
 LEDGER_ENV = "IMPACTGATE_LEDGER"
+
+
+def ledger_path(results: str | Path) -> Path | None:
+    """Where the ledger of a results root is (``None``: remote root, no local path set).
+
+    ``$IMPACTGATE_LEDGER`` when set, else ``<results>/ledger.sqlite``.
+    """
+    override = os.environ.get(LEDGER_ENV)
+    if override:
+        return Path(override)
+    if "://" in str(results):
+        return None
+    return Path(results) / "ledger.sqlite"
 
 
 def ledger_for(results: str | Path) -> Ledger:
@@ -44,14 +58,12 @@ def ledger_for(results: str | Path) -> Ledger:
     Raises:
         UserError: the results root is remote and no local ledger path is set.
     """
-    override = os.environ.get(LEDGER_ENV)
-    if override:
-        return Ledger(override)
-    if "://" in str(results):
+    path = ledger_path(results)
+    if path is None:
         raise UserError.single(
             str(results),
             "",
             f"the ledger is a local SQLite file; with a remote results root set {LEDGER_ENV} "
             "to a local path",
         )
-    return Ledger(Path(results) / "ledger.sqlite")
+    return Ledger(path)

@@ -137,6 +137,14 @@ def _incident(row: sqlite3.Row) -> Incident:
     )
 
 
+def _open_row(conn: sqlite3.Connection, agent: str) -> sqlite3.Row | None:
+    """The agent's open incident row (the newest, should there be two)."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM incidents WHERE agent = ? AND status = 'open' ORDER BY id DESC", (agent,)
+    ).fetchone()
+    return row
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -436,10 +444,7 @@ class Ledger:
     def open_incident(self, agent: str) -> Incident | None:
         """The agent's open incident, if any."""
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT * FROM incidents WHERE agent = ? AND status = 'open' ORDER BY id DESC",
-                (agent,),
-            ).fetchone()
+            row = _open_row(conn, agent)
         return _incident(row) if row else None
 
     def incidents(self, agent: str | None = None, open_only: bool = False) -> list[Incident]:
@@ -463,10 +468,7 @@ class Ledger:
         new metrics or a higher severity make it worse (worth paging again).
         """
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT * FROM incidents WHERE agent = ? AND status = 'open' ORDER BY id DESC",
-                (agent,),
-            ).fetchone()
+            row = _open_row(conn, agent)
             now = _now()
             if row is None:
                 cursor = conn.execute(

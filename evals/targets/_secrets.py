@@ -58,11 +58,6 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self.secrets)
 
-    def __add__(self, other: Redactor) -> Redactor:
-        by_value = {value: name for name, value in (*self.secrets, *other.secrets)}
-        ordered = sorted(by_value.items(), key=lambda item: -len(item[0]))
-        return Redactor(tuple((name, value) for value, name in ordered))
-
     def text(self, value: str) -> str:
         """``value`` with every secret replaced."""
         for name, secret in self.secrets:

@@ -300,7 +300,8 @@ def _pack_path(given: Path) -> Path:
     "packs",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="Rule pack file (repeatable). Default: policies/rules/default.yaml.",
+    help="Rule pack file or bundled pack name, e.g. pii (repeatable). "
+    "Default: policies/rules/default.yaml here, else the bundled one.",
 )
 @click.option("--allow", multiple=True, help="A value the text may contain (repeatable).")
 @click.option(

@@ -17,14 +17,19 @@ from flows.cli._output import console, print_json
 __all__ = ["plan"]
 
 
-def _observed_sd(results: str, agent: str, scorer: str) -> float | None:
-    """Per-case standard deviation of a scorer in the agent's latest stored run, if any."""
+def _latest_samples(results: str, agent: str) -> list[dict[str, Any]]:
+    """The samples of the agent's latest stored run (none when it has no run)."""
     store = ResultsStore(results)
     runs = store.runs(agent)
     if runs.num_rows == 0:
-        return None
+        return []
     latest = max(runs.to_pylist(), key=lambda r: r["started_at"])["run_id"]
-    samples = store.samples(agent, latest).to_pylist()
+    samples: list[dict[str, Any]] = store.samples(agent, latest).to_pylist()
+    return samples
+
+
+def _observed_sd(samples: list[dict[str, Any]], scorer: str) -> float | None:
+    """Per-case standard deviation of a scorer in those samples, if it has two values."""
     values = [
         s["value"]
         for s in samples
@@ -100,6 +105,7 @@ def plan(
     cases = len(load_dataset(contract.resolve(contract.evals.dataset)))
     confidence = contract.autonomy.confidence
     rows: list[dict[str, Any]] = []
+    latest = _latest_samples(results, agent)
     for lvl in levels:
         for name, threshold in contract.gates(lvl).items():
             spec = METRICS[name]
@@ -111,9 +117,7 @@ def plan(
                 else _default_margin(spec.unit, threshold.bound, threshold.direction)
             )
             spread = (
-                _observed_sd(results, agent, spec.scorer)
-                if spec.kind == "mean" and spec.scorer
-                else None
+                _observed_sd(latest, spec.scorer) if spec.kind == "mean" and spec.scorer else None
             )
             needed = required_samples(
                 spec, threshold.bound, threshold.direction, gap, confidence, spread or sd

@@ -23,11 +23,12 @@ from evals.runs import evaluate, generate, open_unfinished_run, prepare
 from evals.store import JournalHeader, OutputCache, ResultsStore, RunJournal, journal_dir
 from evals.targets import HttpTarget, LiteLLMTarget, Redactor, build_target
 from evals.testing import FakeOpenAIServer, Reply
+from tests.helpers import ANSWER_PROMPT as PROMPT
 from tests.helpers import CASES, CONTRACT, make_project, write_jsonl
+from tests.helpers import litellm_project as make_litellm_project
 
 KEY = "sk-live-test-0123456789abcdef"
 FAST_RETRY = {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 2, "timeout_s": 2}
-PROMPT = "Answer from these passages only.\n{% for c in contexts %}- {{ c }}\n{% endfor %}Q: {{ input }}\n"
 
 
 @pytest.fixture
@@ -45,21 +46,9 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def litellm_project(
     tmp: Path, server: FakeOpenAIServer, prompt: str = PROMPT, **target: Any
 ) -> Path:
-    data = copy.deepcopy(CONTRACT)
-    data["evals"]["target"] = {
-        "kind": "litellm",
-        "model": "openai/gpt-4o-mini",
-        "prompt": "prompts/answer.j2",
-        "api_base": server.url,
-        "api_key_env": "FAKE_LLM_KEY",
-        "concurrency": 4,
-        "retry": FAST_RETRY,
-        **target,
-    }
-    path = make_project(tmp, data)
-    (tmp / "prompts").mkdir(exist_ok=True)
-    (tmp / "prompts" / "answer.j2").write_text(prompt, encoding="utf-8")
-    return path
+    return make_litellm_project(
+        tmp, server.url, prompt=prompt, **{"concurrency": 4, "retry": FAST_RETRY, **target}
+    )
 
 
 def http_project(tmp: Path, server: FakeOpenAIServer, **target: Any) -> Path:

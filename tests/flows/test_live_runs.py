@@ -16,10 +16,10 @@ from evals.testing import FakeOpenAIServer
 from flows import evaluate_agent
 from flows.cli.main import cli
 from flows.evaluate import reporting_progress
-from tests.helpers import CASES, CONTRACT, make_project
+from tests.helpers import ANSWER_PROMPT as PROMPT
+from tests.helpers import CASES, CONTRACT, litellm_project
 
 KEY = "sk-flow-test-0123456789"
-PROMPT = "Answer from these passages only.\n{% for c in contexts %}- {{ c }}\n{% endfor %}Q: {{ input }}\n"
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -38,24 +38,18 @@ def project(tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.Monkey
     monkeypatch.setenv("FAKE_LLM_KEY", KEY)
     monkeypatch.setenv("IMPACTGATE_CACHE_DIR", str(tmp_path / "cache"))
     data = copy.deepcopy(CONTRACT)
-    data["evals"]["target"] = {
-        "kind": "litellm",
-        "model": "openai/gpt-4o-mini",
-        "prompt": "prompts/answer.j2",
-        "api_base": server.url,
-        "api_key_env": "FAKE_LLM_KEY",
-        "concurrency": 2,
-        "retry": {"attempts": 2, "base_delay_s": 0.01, "timeout_s": 5},
-    }
     # Only the replayed-output gates of the helper contract would fail here; keep faithfulness.
     data["autonomy"]["levels"] = {"approval": {"gates": {"policy_violation_rate": {"max": 0.4}}}}
     data["autonomy"]["level"] = "approval"
     data["autonomy"]["rollback"] = {"metrics": [], "demote_to": "draft"}
     data["evals"]["suites"] = ["policy", "cost", "latency"]
-    path = make_project(tmp_path / "project", data)
-    (tmp_path / "project" / "prompts").mkdir()
-    (tmp_path / "project" / "prompts" / "answer.j2").write_text(PROMPT, encoding="utf-8")
-    return path
+    return litellm_project(
+        tmp_path / "project",
+        server.url,
+        data,
+        concurrency=2,
+        retry={"attempts": 2, "base_delay_s": 0.01, "timeout_s": 5},
+    )
 
 
 def run_args(project: Path, *extra: str) -> list[str]:
