@@ -11,18 +11,27 @@ A plain library with no Prefect import, usable from a notebook, pytest or any or
 from evals.actions import Breach, breaches_from, escalate, incident_markdown, rollback
 from evals.contract import LEVELS, Contract, Level, Threshold, discover_contracts, load_contract
 from evals.dataset import Case, Dataset, load_dataset
-from evals.decisions import Decision
 from evals.errors import Problem, UserError
 from evals.gates import GateResult, Verdict, evaluate_gates, judge_gate
 from evals.metrics import METRICS, MetricSpec, MetricValue, aggregate
-from evals.runs import RunInfo, RunResult, Trigger, evaluate
+from evals.readiness import AgentState, Readiness, readiness
+from evals.runs import RunOutcome, RunResult, RunSession, Trigger, evaluate
 from evals.scorers import Score, scorer
-from evals.store import Ledger, LedgerEntry, NoGoodVersion, ResultsStore
+from evals.store import (
+    Decision,
+    Ledger,
+    LedgerEntry,
+    NoGoodVersion,
+    ResultsStore,
+    RunRecord,
+    SampleRecord,
+)
 from evals.targets import AgentVersion, Output, Target, build_target
 
 __all__ = [
     "LEVELS",
     "METRICS",
+    "AgentState",
     "AgentVersion",
     "Breach",
     "Case",
@@ -38,9 +47,13 @@ __all__ = [
     "NoGoodVersion",
     "Output",
     "Problem",
+    "Readiness",
     "ResultsStore",
-    "RunInfo",
+    "RunOutcome",
+    "RunRecord",
     "RunResult",
+    "RunSession",
+    "SampleRecord",
     "Score",
     "Target",
     "Threshold",
@@ -58,6 +71,7 @@ __all__ = [
     "judge_gate",
     "load_contract",
     "load_dataset",
+    "readiness",
     "rollback",
     "scorer",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -20,10 +20,9 @@ from evals.actions import (
     wants,
 )
 from evals.contract import Contract, EventChannel, load_contract
-from evals.decisions import Decision
-from evals.store import ResultsStore, ledger_for
+from evals.store import Decision, ResultsStore, ledger_for
 
-__all__ = ["decision_dict", "escalate_flow", "publish", "recover_flow", "rollback_flow"]
+__all__ = ["escalate_flow", "publish", "recover_flow", "rollback_flow"]
 
 
 def _emit_events(contract: Contract, decision: Decision) -> Decision:
@@ -49,14 +48,6 @@ def _emit_events(contract: Contract, decision: Decision) -> Decision:
     return replace(decision, notifications=notes)
 
 
-def decision_dict(decision: Decision) -> dict[str, Any]:
-    """A decision as plain data (flow results are JSON)."""
-    data = asdict(decision)
-    data["at"] = decision.at.isoformat()
-    data["details"] = {k: v for k, v in data["details"].items() if k != "payload"}
-    return data
-
-
 def publish(
     contract: Contract, decision: Decision, breaches: Sequence[Breach], results: str
 ) -> dict[str, Any]:
@@ -75,7 +66,7 @@ def publish(
     log("%s: %s — %s", contract.agent, decision.kind.replace("_", " "), decision.reason)
     for note in decision.notifications:
         logger.info("%s: %s", contract.agent, note)
-    return decision_dict(decision)
+    return decision.to_dict()
 
 
 @flow(name="escalate", log_prints=True)

@@ -1,6 +1,8 @@
 """The ``evaluate-agent`` flow: one agent's golden set through every suite.
 
-Gated against the agent's current level, recorded, and acted on.
+A thin wrapper around the engine's :class:`evals.runs.RunSession`: the session decides the
+version, the level, the journal, the cache, the record and the action; the flow adds tasks,
+artifacts and the action subflows, so the whole chain shows as one tree in Prefect.
 """
 
 from __future__ import annotations
@@ -8,45 +10,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from evals.actions import breaches_from
-from evals.contract import Contract, load_contract
+from evals.actions import Action
 from evals.dataset import Case
-from evals.decisions import Decision
-from evals.errors import display_path
-from evals.gates import Verdict
 from evals.report import run_summary_markdown
-from evals.runs import (
-    RunInfo,
-    RunResult,
-    Trigger,
-    check_resumable,
-    code_version,
-    generate,
-    generation_notes,
-    new_run_id,
-    open_unfinished_run,
-    prepare,
-    scoring_fingerprint,
-    summarize,
-)
-from evals.scorers import BatchScorer, Score, run_scorer
-from evals.store import (
-    JournalHeader,
-    OutputCache,
-    ResultsStore,
-    RunJournal,
-    journal_dir,
-    ledger_for,
-)
-from evals.targets import Output, Target
-from flows._summary import run_summary
+from evals.runs import RunResult, RunSession, Trigger
+from evals.scorers import Score
+from evals.store import Decision
+from evals.targets import Output
 from flows.actions import escalate_flow, recover_flow, rollback_flow
 
 __all__ = ["SCORING_BATCH", "ProgressFactory", "evaluate_agent", "reporting_progress"]
@@ -94,21 +70,13 @@ def _log_progress(label: str, total: int) -> Callable[[int], None]:
 
 
 @task(name="generate-outputs", cache_policy=NONE)
-def generate_outputs(
-    target: Target,
-    cases: Sequence[Case],
-    cache: OutputCache | None = None,
-    journal: RunJournal | None = None,
-    label: str = "",
-) -> list[Output]:
+def generate_outputs(session: RunSession) -> list[Output]:
     """Produce (or reuse) one output per case, journaled as they arrive, with progress."""
-    label = label or f"{target.kind} {target.version()}"
+    label, total = session.label, len(session.plan.dataset)
     factory = _progress_factory
     if factory is None:
-        return generate(
-            target, cases, _log_progress(label, len(cases)), cache=cache, journal=journal
-        )
-    with factory(label, len(cases)) as advance:
+        return session.generate(progress=_log_progress(label, total))
+    with factory(label, total) as advance:
         shown = 0
 
         def progress(done: int) -> None:
@@ -116,72 +84,66 @@ def generate_outputs(
             advance(done - shown)
             shown = done
 
-        return generate(target, cases, progress, cache=cache, journal=journal)
+        return session.generate(progress=progress)
 
 
 @task(name="score-batch", cache_policy=NONE)
 def score_batch(
-    name: str, scorer: BatchScorer, cases: Sequence[Case], outputs: Sequence[Output]
-) -> list[Score]:
-    """One scorer over one batch of cases."""
-    return run_scorer(name, scorer, cases, outputs)
+    session: RunSession, cases: Sequence[Case], outputs: Sequence[Output]
+) -> dict[str, list[Score]]:
+    """Every scorer over one batch of cases."""
+    return session.score(cases, outputs)
 
 
-@task(name="write-run", cache_policy=NONE)
-def write_run(results: str, result: RunResult) -> None:
-    """Commit the run's samples and runs rows."""
-    ResultsStore(results).write_run(result)
+@task(name="commit-run", cache_policy=NONE)
+def commit_run(
+    session: RunSession, outputs: Sequence[Output], scores: dict[str, list[Score]]
+) -> RunResult:
+    """Hold the scores against the gates and commit the run to the store."""
+    return session.commit(outputs, scores)
 
 
 def _gate_artifact(result: RunResult) -> None:
-    rows = [
-        {
-            "metric": g.metric,
-            "value": None
-            if g.observed is None or g.observed.value is None
-            else round(g.observed.value, 4),
-            "threshold": str(g.threshold),
-            "verdict": str(g.verdict),
-            "reason": g.reason,
-        }
-        for g in result.gates
-    ]
+    record = result.record
     create_table_artifact(
-        table=rows,
-        key=f"gates-{result.info.agent}",
-        description=f"{result.info.agent} {result.info.version} at {result.info.level}: {result.verdict}",
+        table=[
+            {
+                "metric": m.metric,
+                "value": m.value_text,
+                "interval": m.interval_text,
+                "threshold": m.threshold_text,
+                "verdict": m.verdict,
+                "reason": m.reason,
+            }
+            for m in record.gated
+        ],
+        key=f"gates-{record.agent}",
+        description=f"{record.agent} {record.version} at {record.level}: {record.verdict}",
     )
 
 
-def _act(
-    contract: Contract, contract_path: str, results: str, result: RunResult, trigger: str
-) -> Decision | None:
-    escalation = contract.autonomy.escalation
-    breaches = breaches_from(result.gates, escalation.on_inconclusive)
-    info = result.info
-    actor = f"evaluate-agent flow ({trigger} run)"
-    if not breaches:
-        # A clean run closes any open incident (a run with only inconclusive gates neither
-        # breaches nor shows recovery, unless the contract escalates on inconclusive).
-        if result.verdict != Verdict.PASS:
-            return None
-        outcome = recover_flow(
-            contract_path, results, info.run_id, info.version.label, info.level, actor=actor
-        )
-    elif any(b.rollback for b in breaches):
-        outcome = rollback_flow(
-            contract_path, results, info.run_id, [b.to_dict() for b in breaches], actor=actor
-        )
-    else:
-        outcome = escalate_flow(
-            contract_path, results, info.run_id, info.version.label, info.level,
-            [b.to_dict() for b in breaches], actor=actor,
-        )  # fmt: skip
-    if outcome is None:
-        return None
-    return Decision(
-        **{k: v for k, v in outcome.items() if k != "at"}, at=datetime.fromisoformat(outcome["at"])
-    )
+def _subflows(session: RunSession, actor: str) -> Callable[[Action], Decision | None]:
+    """Carry an action out as a subflow, so it shows in the run's tree."""
+    contract, results = session.contract_file, session.results
+    assert results is not None
+
+    def perform(action: Action) -> Decision | None:
+        breaches = [b.to_dict() for b in action.breaches]
+        outcome: dict[str, Any] | None
+        if action.kind == "rollback":
+            outcome = rollback_flow(contract, results, action.run_id, breaches, actor=actor)
+        elif action.kind == "escalate":
+            outcome = escalate_flow(
+                contract, results, action.run_id, action.version, action.level, breaches,
+                actor=actor,
+            )  # fmt: skip
+        else:
+            outcome = recover_flow(
+                contract, results, action.run_id, action.version, action.level, actor=actor
+            )
+        return Decision.from_dict(outcome) if outcome is not None else None
+
+    return perform
 
 
 @flow(name="evaluate-agent", log_prints=True)
@@ -208,126 +170,43 @@ def evaluate_agent(
             which decides nothing by itself.
 
     Returns:
-        The run summary (see ``flows._summary.run_summary``), with ``outputs`` counts.
+        The run summary (``evals.runs.RunOutcome.summary``).
     """
     logger = get_run_logger()
-    started = datetime.now(UTC)
-    loaded = load_contract(contract)
-    plan = prepare(loaded)
-    shown = display_path(loaded.source)
-    journal = open_unfinished_run(results, resume) if resume else None
-    declared = plan.target.version()
-    ledger = ledger_for(results)
-    entry, notes = ledger.sync(
-        loaded.agent,
-        declared.label,
-        loaded.autonomy.level,
-        loaded.autonomy.rollback.known_good,
-        shown,
+    session = RunSession.open(
+        contract,
+        results,
+        trigger=trigger,
+        resume=resume,
+        use_cache=use_cache,
+        level=gate_level,  # type: ignore[arg-type]
     )
-    for note in notes:
-        logger.info("%s: %s", loaded.agent, note)
-    target = plan.target
-    wanted = journal.header.version if journal is not None else entry.active_version
-    if wanted != declared.label:
-        if wanted in target.available_versions():
-            target = target.at_version(wanted)
-        elif journal is None:
-            notes.append(
-                f"active version {wanted} cannot be produced by this target; "
-                f"evaluating {declared.label}"
-            )
-            logger.warning("%s: %s", loaded.agent, notes[-1])
-    cases = list(plan.dataset.cases)
-    version = target.version()
-    target.preflight()  # a missing secret stops the run before it leaves a journal behind
-    if journal is not None:
-        check_resumable(journal, shown, version, plan.dataset.content_hash)
-        run_id, started = journal.header.run_id, journal.header.started_at
-        trigger = journal.header.trigger  # type: ignore[assignment]
-    else:
-        run_id = new_run_id(started)
-        journal = RunJournal.start(
-            journal_dir(results),
-            JournalHeader(
-                run_id=run_id,
-                agent=loaded.agent,
-                contract=str(loaded.source),
-                version=version.label,
-                version_hash=version.hash,
-                dataset=loaded.evals.dataset,
-                dataset_hash=plan.dataset.content_hash,
-                trigger=trigger,
-                started_at=started,
-            ),
+    with session, session.redactor.filtering_logs():
+        for note in session.notes:
+            logger.info("%s: %s", session.contract.agent, note)
+        logger.info("%s", session.describe())
+        outputs = generate_outputs(session)
+        cases = session.cases
+        scores: dict[str, list[Score]] = {name: [] for name in session.plan.scorers}
+        for start in range(0, len(cases), SCORING_BATCH):
+            batch = slice(start, start + SCORING_BATCH)
+            for name, values in score_batch(session, cases[batch], outputs[batch]).items():
+                scores[name].extend(values)
+        result = commit_run(session, outputs, scores)
+        record = result.record
+        _gate_artifact(result)
+        logger.info("%s: run %s %s", record.agent, record.run_id, record.verdict)
+        actor = f"evaluate-agent flow ({record.trigger} run)"
+        outcome = (
+            session.act(result, _subflows(session, actor), actor)
+            if act
+            else session.outcome(result)
         )
-    redactor = target.redactor()
-    cache = OutputCache.default() if use_cache and target.cacheable else None
-    try:
-        with redactor.filtering_logs():
-            logger.info(
-                "%s: %s %s at level %s on %d cases (%s), run %s",
-                loaded.agent, "resuming" if resume else "evaluating", version, entry.level,
-                len(cases), display_path(plan.dataset.path), run_id,
-            )  # fmt: skip
-            if journal.resumed:
-                logger.info(
-                    "%s: %d of %d outputs come from the journal of run %s",
-                    loaded.agent, journal.resumed, len(cases), run_id,
-                )  # fmt: skip
-            resumed = set(journal.outputs())  # before this session adds its own
-            outputs = generate_outputs(target, cases, cache, journal, f"{loaded.agent} {version}")
-            scores: dict[str, list[Score]] = {name: [] for name in plan.scorers}
-            for start in range(0, len(cases), SCORING_BATCH):
-                batch = slice(start, start + SCORING_BATCH)
-                for name, scorer in plan.scorers.items():
-                    scores[name].extend(score_batch(name, scorer, cases[batch], outputs[batch]))
-            info = RunInfo(
-                run_id=run_id,
-                agent=loaded.agent,
-                version=version,
-                dataset=loaded.evals.dataset,
-                dataset_hash=plan.dataset.content_hash,
-                trigger=trigger,
-                level=gate_level or entry.level,  # type: ignore[arg-type]
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                code_version=code_version(loaded.root),
-                n_cached=sum(o.cached for o in outputs),
-                n_resumed=journal.resumed,
-                scoring_hash=scoring_fingerprint(loaded),
-            )
-            result = summarize(loaded, info, cases, outputs, scores, redactor)
-            write_run(results, result)
-            # Committed: from here on the run is in the store, and the journal must go, or a
-            # later --resume would find a run that looks unfinished.
-            journal.discard()
-            generated = generation_notes(outputs, journal.resumed)
-            for note in generated:
-                logger.info("%s: %s", loaded.agent, note)
-            _gate_artifact(result)
-            logger.info("%s: run %s %s", loaded.agent, info.run_id, result.verdict)
-            decision = _act(loaded, contract, results, result, trigger) if act else None
-            if act and result.verdict == Verdict.PASS and version.label == entry.active_version:
-                ledger.record_pass(loaded.agent, version.label, info.run_id)
-            create_markdown_artifact(
-                markdown=run_summary_markdown(results, info.run_id, contract=loaded),
-                key=f"summary-{loaded.agent}",
-                description=f"{loaded.agent} {info.version} at {info.level}: {result.verdict}",
-            )
-            after = ledger.get(loaded.agent)
-            summary = run_summary(
-                result, decision, notes + generated, after.level if after else entry.level
-            )
-    finally:
-        journal.close()
-        if cache is not None:
-            cache.close()
-    summary["outputs"] = {
-        "called": sum(not o.cached and o.case_id not in resumed for o in outputs),
-        "cached": info.n_cached,
-        "resumed": info.n_resumed,
-        "errors": sum(o.error is not None for o in outputs),
-    }
-    summary["resumed"] = bool(resume)
-    return redactor.value(summary)  # type: ignore[no-any-return]
+        for note in session.generation_notes(outputs):
+            logger.info("%s: %s", record.agent, note)
+        create_markdown_artifact(
+            markdown=run_summary_markdown(results, record.run_id, contract=session.contract),
+            key=f"summary-{record.agent}",
+            description=f"{record.agent} {record.version} at {record.level}: {record.verdict}",
+        )
+        return session.redactor.value(outcome.summary())  # type: ignore[no-any-return]

@@ -18,9 +18,8 @@ from prefect.input import RunInput
 
 from evals.actions import workflow_gates
 from evals.contract import LEVELS, Level, level_rank, load_contract
-from evals.decisions import Decision
 from evals.gates import Verdict
-from evals.store import ledger_for
+from evals.store import Decision, ledger_for
 from flows.actions import publish
 from flows.evaluate import evaluate_agent
 

@@ -10,18 +10,23 @@ from evals.actions._notify import (
     send_email,
     wants,
 )
+from evals.actions._plan import Action, ActionKind, choose_action, perform
 from evals.actions._promotion import WORKFLOW_METRICS, Observation, workflow_gates
 
 __all__ = [
     "PENDING_EVENT",
     "WORKFLOW_METRICS",
+    "Action",
+    "ActionKind",
     "Breach",
     "Observation",
     "breaches_from",
+    "choose_action",
     "deliver",
     "describe_breaches",
     "escalate",
     "incident_markdown",
+    "perform",
     "post_json",
     "post_webhook",
     "recover",

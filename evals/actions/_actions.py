@@ -18,8 +18,8 @@ from typing import Any
 from evals.actions._breach import Breach, describe_breaches, worst_severity
 from evals.actions._notify import deliver, post_json
 from evals.contract import SEVERITIES, Contract, Level, RollbackHook
-from evals.decisions import Decision
-from evals.store import IncidentUpdate, Ledger, LedgerEntry, NoGoodVersion
+from evals.metrics import fmt_interval, fmt_value
+from evals.store import Decision, IncidentUpdate, Ledger, LedgerEntry, NoGoodVersion
 
 __all__ = ["escalate", "incident_markdown", "recover", "rollback", "rollback_to"]
 
@@ -341,8 +341,8 @@ def recover(
 def incident_markdown(contract: Contract, decision: Decision, breaches: Sequence[Breach]) -> str:
     """The decision as Markdown (Prefect artifact, reports)."""
     rows = "\n".join(
-        f"| {b.metric} | {b.verdict} | {'' if b.value is None else f'{b.value:.4g}'} | "
-        f"{'' if b.low is None else f'{b.low:.4g}'} – {'' if b.high is None else f'{b.high:.4g}'} | "
+        f"| {b.metric} | {b.verdict} | {fmt_value(b.metric, b.value)} | "
+        f"{fmt_interval(b.metric, b.low, b.high) or '—'} | "
         f"{b.threshold} | {'yes' if b.rollback else 'no'} |"
         for b in breaches
     )

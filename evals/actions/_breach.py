@@ -8,6 +8,7 @@ from typing import Any
 
 from evals.contract import SEVERITIES
 from evals.gates import GateResult, Verdict
+from evals.metrics import fmt_value
 
 __all__ = ["Breach", "breaches_from", "describe_breaches", "worst_severity"]
 
@@ -51,7 +52,7 @@ class Breach:
 
     def short(self) -> str:
         """``hallucination_rate 0.4 (needs ≤ 0.15)``."""
-        value = "no data" if self.value is None else f"{self.value:.3g}"
+        value = "no data" if self.value is None else fmt_value(self.metric, self.value)
         return f"{self.metric} {value} (needs {self.threshold})"
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from evals.ci._changes import (
     repo_top,
     resolve_ref,
 )
-from evals.ci._compare import AgentGate, case_values, gate_agent, metrics_of_run
+from evals.ci._compare import AgentGate, case_values, compare_samples, gate_agent
 from evals.ci._gate import default_baseline, gate_changes
-from evals.ci._render import junit_xml, markdown
+from evals.ci._render import delta_text, junit_xml, markdown, observed_text
 
 __all__ = [
     "AgentChange",
@@ -20,13 +20,15 @@ __all__ = [
     "case_values",
     "changed_agents",
     "changed_files",
+    "compare_samples",
     "default_baseline",
+    "delta_text",
     "export_ref",
     "gate_agent",
     "gate_changes",
     "junit_xml",
     "markdown",
-    "metrics_of_run",
+    "observed_text",
     "repo_top",
     "resolve_ref",
 ]

@@ -6,51 +6,62 @@ model and no Prefect.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
 from evals.contract import Contract, Level
 from evals.gates import GateResult, Verdict, evaluate_gates
-from evals.metrics import METRICS, Change, MetricValue, PairedDelta, compare_paired
+from evals.metrics import METRICS, Change, PairedDelta, compare_paired
+from evals.store import RunRecord, SampleRecord
 
-__all__ = ["AgentGate", "case_values", "gate_agent", "metrics_of_run"]
-
-
-def metrics_of_run(runs: pa.Table, run_id: str) -> dict[str, MetricValue]:
-    """The measured metrics of one stored run (its ``runs`` rows)."""
-    out = {}
-    for row in runs.filter(pa.compute.equal(runs.column("run_id"), run_id)).to_pylist():
-        if row["value"] is None and row["method"] is None:
-            continue
-        out[row["metric"]] = MetricValue(
-            row["metric"], row["value"], row["low"], row["high"], row["n"] or 0,
-            row["n_errors"] or 0, row["method"] or "", row["confidence"] or 0.95, row["note"] or "",
-        )  # fmt: skip
-    return out
+__all__ = ["AgentGate", "case_values", "compare_samples", "gate_agent"]
 
 
-def case_values(samples: pa.Table, run_id: str, scorer: str) -> dict[str, list[float]]:
-    """Case id → the scorer's value(s) in one run.
+def case_values(samples: Sequence[SampleRecord], scorer: str) -> dict[str, list[float]]:
+    """Case id → the scorer's value(s) in one run's samples.
 
     Repeated judge scores are kept when recorded; cases that errored are left out.
     """
-    mask = pa.compute.and_(
-        pa.compute.equal(samples.column("run_id"), run_id),
-        pa.compute.equal(samples.column("metric"), scorer),
-    )
     out: dict[str, list[float]] = {}
-    for row in samples.filter(mask).select(["case_id", "value", "error", "evidence"]).to_pylist():
-        if row["error"] is not None or row["value"] is None:
+    for sample in samples:
+        if sample.metric != scorer or sample.error is not None or sample.value is None:
             continue
-        repeats = None
-        if row["evidence"]:
-            repeats = json.loads(row["evidence"]).get("repeats")
-        out[row["case_id"]] = [float(v) for v in repeats] if repeats else [float(row["value"])]
+        repeats = sample.evidence.get("repeats") if isinstance(sample.evidence, dict) else None
+        out[sample.case_id] = [float(v) for v in repeats] if repeats else [float(sample.value)]
     return out
+
+
+def compare_samples(
+    metrics: Sequence[str],
+    baseline: Sequence[SampleRecord],
+    candidate: Sequence[SampleRecord],
+    *,
+    confidence: float,
+    tolerance: dict[str, float] | None = None,
+    min_samples: int = 1,
+) -> list[PairedDelta]:
+    """Candidate vs baseline, case by case, for each metric that a scorer measures per case.
+
+    The one comparison behind the CI verdict and the report's candidate-vs-baseline page:
+    each delta's ``worse`` and ``better`` lists are the cases that got worse or better.
+    """
+    deltas = []
+    for name in metrics:
+        spec = METRICS[name]
+        if spec.scorer is None:
+            continue
+        deltas.append(
+            compare_paired(
+                spec,
+                case_values(baseline, spec.scorer),
+                case_values(candidate, spec.scorer),
+                confidence=confidence,
+                tolerance=(tolerance or {}).get(name, 0.0),
+                min_samples=min_samples,
+            )
+        )
+    return deltas
 
 
 @dataclass(frozen=True)
@@ -135,54 +146,45 @@ class AgentGate:
 def gate_agent(
     contract: Contract,
     level: Level,
-    runs: pa.Table,
-    samples: pa.Table,
-    candidate_run: str,
-    baseline_run: str | None,
+    candidate: RunRecord,
+    candidate_samples: Sequence[SampleRecord],
+    baseline: RunRecord | None,
+    baseline_samples: Sequence[SampleRecord] = (),
     changed_files: Sequence[str] = (),
     notes: Sequence[str] = (),
 ) -> AgentGate:
     """Hold the candidate run against the level's gates and compare it with the baseline run."""
     autonomy = contract.autonomy
     gates_config = contract.gates(level)
-    candidate_metrics = metrics_of_run(runs, candidate_run)
     gates = evaluate_gates(
-        gates_config, candidate_metrics, autonomy.min_samples, frozenset(autonomy.rollback.metrics)
+        gates_config,
+        candidate.measured(),
+        autonomy.min_samples,
+        frozenset(autonomy.rollback.metrics),
     )
     ci = contract.ci
     compared = (
         ci.compare if ci.compare is not None else [m for m in gates_config if m != "error_rate"]
     )
-    deltas = []
-    if baseline_run is not None:
-        for name in compared:
-            spec = METRICS[name]
-            if spec.scorer is None:
-                continue
-            deltas.append(
-                compare_paired(
-                    spec,
-                    case_values(samples, baseline_run, spec.scorer),
-                    case_values(samples, candidate_run, spec.scorer),
-                    confidence=autonomy.confidence,
-                    tolerance=ci.tolerance.get(name, 0.0),
-                    min_samples=ci.min_samples or autonomy.min_samples,
-                )
-            )
-
-    def version_of(run_id: str | None) -> str | None:
-        if run_id is None:
-            return None
-        rows = runs.filter(pa.compute.equal(runs.column("run_id"), run_id)).slice(0, 1).to_pylist()
-        return rows[0]["version"] if rows else None
-
+    deltas = (
+        compare_samples(
+            compared,
+            baseline_samples,
+            candidate_samples,
+            confidence=autonomy.confidence,
+            tolerance=ci.tolerance,
+            min_samples=ci.min_samples or autonomy.min_samples,
+        )
+        if baseline is not None
+        else []
+    )
     return AgentGate(
         agent=contract.agent,
         level=level,
-        candidate_run=candidate_run,
-        candidate_version=version_of(candidate_run) or "?",
-        baseline_run=baseline_run,
-        baseline_version=version_of(baseline_run),
+        candidate_run=candidate.run_id,
+        candidate_version=candidate.version,
+        baseline_run=baseline.run_id if baseline else None,
+        baseline_version=baseline.version if baseline else None,
         gates=gates,
         deltas=deltas,
         changed_files=list(changed_files),

@@ -6,17 +6,14 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-
-import pyarrow.compute as pc
 
 from evals.ci._changes import changed_agents, export_ref, repo_top, resolve_ref
 from evals.ci._compare import AgentGate, gate_agent
 from evals.contract import Contract, Level, discover_contracts, load_contract
 from evals.errors import UserError, display_path
-from evals.runs import evaluate, prepare, scoring_fingerprint
-from evals.store import Ledger, OutputCache, ResultsStore, ledger_path
+from evals.runs import RunSession, prepare, scoring_fingerprint
+from evals.store import Ledger, ResultsStore, RunRecord, ledger_path
 
 __all__ = ["default_baseline", "gate_changes"]
 
@@ -60,28 +57,23 @@ def _isolated_modules(contract: Contract) -> Iterator[None]:
         sys.modules.update(saved)
 
 
-def _stored_run(store: ResultsStore, contract: Contract) -> tuple[str | None, str]:
-    """A stored run of exactly this version, dataset and scoring setup: ``(run id, label)``."""
+def _stored_run(store: ResultsStore, contract: Contract) -> tuple[RunRecord | None, str]:
+    """A stored run of exactly this version, dataset and scoring setup: ``(run, label)``."""
     plan = prepare(contract)
     version = plan.target.version()
     if plan.target.kind == "python":
         # A Python target's hash covers its module, not what the module imports: a stored
         # run might not be what the code does now, so it is evaluated afresh (it is local).
         return None, version.label
-    runs = store.runs(contract.agent)
-    if runs.num_rows == 0 or "scoring_hash" not in runs.column_names:
-        return None, version.label
-    mask = pc.and_(
-        pc.and_(
-            pc.equal(runs.column("version_hash"), version.hash),
-            pc.equal(runs.column("dataset_hash"), plan.dataset.content_hash),
-        ),
-        pc.equal(runs.column("scoring_hash"), scoring_fingerprint(contract)),
-    )
-    matching = runs.filter(mask).select(["run_id", "started_at"]).to_pylist()
-    if not matching:
-        return None, version.label
-    return max(matching, key=lambda r: r["started_at"])["run_id"], version.label
+    scoring = scoring_fingerprint(contract)
+    matching = [
+        run
+        for run in store.runs(contract.agent)
+        if run.version_hash == version.hash
+        and run.dataset_hash == plan.dataset.content_hash
+        and run.scoring_hash == scoring
+    ]
+    return (matching[-1] if matching else None), version.label
 
 
 def _run(
@@ -91,17 +83,25 @@ def _run(
     baseline_run: str | None,
     role: str,
     log: Log,
-) -> tuple[str, str]:
+) -> tuple[RunRecord, str]:
     """Reuse a stored run of this exact setup, or evaluate and store one (trigger ``ci``)."""
     stored, version = _stored_run(store, contract)
     if stored is not None:
-        log(f"{contract.agent} {role} {version}: stored run {stored}")
+        log(f"{contract.agent} {role} {version}: stored run {stored.run_id}")
         return stored, "reused a stored run"
     log(f"{contract.agent} {role} {version}: evaluating")
-    result = evaluate(contract, level=level, trigger="ci", cache=OutputCache.default())
-    result = replace(result, info=replace(result.info, baseline_run_id=baseline_run))
-    store.write_run(result)
-    return result.info.run_id, "evaluated"
+    # A candidate is not deployed: the ledger is left alone, and nothing is journaled.
+    with RunSession.open(
+        contract,
+        store.root,
+        trigger="ci",
+        level=level,
+        sync_ledger=False,
+        journal=False,
+        baseline_run_id=baseline_run,
+    ) as session:
+        result = session.run(act=False).result
+    return result.record, "evaluated"
 
 
 def gate_changes(
@@ -150,29 +150,31 @@ def gate_changes(
             entry = ledger.get(contract.agent) if ledger else None
             level: Level = entry.level if entry else contract.autonomy.level
             notes: list[str] = []
-            baseline_run = None
+            base_run: RunRecord | None = None
             base_path = exported / contract.source.relative_to(top)
             if base_path.is_file():
                 base_contract = load_contract(
                     base_path, root=exported / root.resolve().relative_to(top)
                 )
                 with _isolated_modules(base_contract):
-                    baseline_run, how = _run(store, base_contract, level, None, "baseline", log)
+                    base_run, how = _run(store, base_contract, level, None, "baseline", log)
                 notes.append(f"baseline ({ref}): {how}")
             else:
                 notes.append(
                     f"no contract for {contract.agent} at {ref}: a new agent, absolute gates only"
                 )
-            candidate_run, how = _run(store, contract, level, baseline_run, "candidate", log)
+            candidate, how = _run(
+                store, contract, level, base_run.run_id if base_run else None, "candidate", log
+            )
             notes.append(f"candidate: {how}")
             verdicts.append(
                 gate_agent(
                     contract,
                     level,
-                    store.runs(contract.agent),
-                    store.samples(contract.agent),
-                    candidate_run,
-                    baseline_run,
+                    candidate,
+                    store.samples(candidate),
+                    base_run,
+                    store.samples(base_run) if base_run else (),
                     changes.get(contract.agent, []),
                     notes,
                 )

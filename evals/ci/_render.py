@@ -6,18 +6,28 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from evals.ci._compare import AgentGate
-from evals.gates import Verdict
-from evals.metrics import METRICS, Change
+from evals.gates import GateResult, Verdict
+from evals.metrics import Change, PairedDelta, fmt_delta, fmt_interval, fmt_value
 
-__all__ = ["junit_xml", "markdown"]
+__all__ = ["delta_text", "junit_xml", "markdown", "observed_text"]
 
 
-def _num(metric: str, value: float | None, signed: bool = False) -> str:
-    if value is None:
+def observed_text(gate: GateResult) -> str:
+    """``0.420 [0.294, 0.558]``: the candidate's value and interval, as every surface shows it."""
+    observed = gate.observed
+    if observed is None:
         return "—"
-    unit = METRICS[metric].unit if metric in METRICS else ""
-    text = f"{value:+.4g}" if signed else f"{value:.4g}"
-    return f"{text}{'s' if unit == 's' else ''}" if unit != "USD" else f"${text}"
+    interval = fmt_interval(gate.metric, observed.low, observed.high)
+    return f"{fmt_value(gate.metric, observed.value)} {interval}".rstrip()
+
+
+def delta_text(metric: str, d: PairedDelta | None) -> str:
+    """``+0.120 [-0.020, +0.250]``: a paired delta and its interval, or a dash."""
+    if d is None:
+        return "—"
+    return (
+        f"{fmt_delta(metric, d.delta)} {fmt_interval(metric, d.low, d.high, signed=True)}".rstrip()
+    )
 
 
 def markdown(results: Sequence[AgentGate], baseline_ref: str) -> str:
@@ -43,21 +53,10 @@ def markdown(results: Sequence[AgentGate], baseline_ref: str) -> str:
         deltas = {d.metric: d for d in r.deltas}
         for g in r.gates:
             d = deltas.get(g.metric)
-            observed = g.observed
-            value = _num(g.metric, observed.value if observed else None)
-            interval = (
-                f" [{_num(g.metric, observed.low)}, {_num(g.metric, observed.high)}]"
-                if observed
-                else ""
-            )
-            delta = (
-                f"{_num(g.metric, d.delta, True)} [{_num(g.metric, d.low, True)}, {_num(g.metric, d.high, True)}]"
-                if d
-                else "—"
-            )
             lines.append(
-                f"| {g.metric} | {_num(g.metric, d.baseline) if d else '—'} | {value}{interval} | "
-                f"{g.threshold} | {g.verdict} | {delta} | {d.change if d else '—'} |"
+                f"| {g.metric} | {fmt_value(g.metric, d.baseline) if d else '—'} | "
+                f"{observed_text(g)} | {g.threshold} | {g.verdict} | {delta_text(g.metric, d)} | "
+                f"{d.change if d else '—'} |"
             )
         for failure in r.failures:
             lines.append(f"- {failure}")
@@ -90,6 +89,13 @@ def junit_xml(results: Sequence[AgentGate]) -> str:
             gate = next((g for g in r.gates if g.metric == metric), None)
             delta = deltas.get(metric)
             problems = []
+            shown = []
+            if gate is not None:
+                shown.append(
+                    f"{metric} {observed_text(gate)} (needs {gate.threshold}): {gate.verdict}"
+                )
+            if delta is not None:
+                shown.append(f"Δ {delta_text(metric, delta)} vs baseline: {delta.change}")
             if gate is not None and gate.verdict != Verdict.PASS:
                 problems.append(f"gate {gate.threshold} {gate.verdict}: {gate.reason}")
             if delta is not None and delta.change == Change.REGRESSION:
@@ -100,6 +106,8 @@ def junit_xml(results: Sequence[AgentGate]) -> str:
                 failures += 1
                 failure = ET.SubElement(case, "failure", message=problems[0][:500])
                 failure.text = "\n".join(problems)
+            if shown:
+                ET.SubElement(case, "system-out").text = "\n".join(shown)
             cases.append(case)
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(failures))

@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from evals.contract import Threshold
-from evals.metrics import METRICS, MetricValue
+from evals.metrics import MetricValue, fmt_interval, fmt_value
 
-__all__ = ["GateResult", "Verdict", "evaluate_gates", "judge_gate"]
+__all__ = ["GateResult", "Verdict", "evaluate_gates", "judge_gate", "overall_verdict"]
 
 
 class Verdict(StrEnum):
@@ -39,16 +39,6 @@ class GateResult:
     """A failure of this gate rolls the agent back (the contract's ``rollback.metrics``)."""
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "unbounded"
-    if unit == "USD":
-        return f"${value:.4f}"
-    if unit == "s":
-        return f"{value:.3f}s"
-    return f"{value:.3f}"
-
-
 def judge_gate(
     observed: MetricValue | None, threshold: Threshold, min_samples: int
 ) -> tuple[Verdict, str]:
@@ -63,10 +53,10 @@ def judge_gate(
         return Verdict.FAIL, "no data: the run did not measure this metric"
     if observed.value is None:
         return Verdict.FAIL, observed.note or "no data"
-    unit = METRICS[observed.name].unit if observed.name in METRICS else ""
-    value, bound, low, high = observed.value, threshold.bound, observed.low, observed.high
-    interval = f"[{_fmt(low, unit)}, {_fmt(high, unit)}]"
-    shown = f"{_fmt(value, unit)} {interval}"
+    name, value, bound = observed.name, observed.value, threshold.bound
+    low, high = observed.low, observed.high
+    interval = fmt_interval(name, low, high) or "[?, ∞]"
+    shown = f"{fmt_value(name, value)} {interval}"
     wrong_side = value < bound if threshold.direction == "min" else value > bound
     if wrong_side:
         return Verdict.FAIL, f"{shown} is on the wrong side of {threshold}"
@@ -103,3 +93,13 @@ def evaluate_gates(
         verdict, reason = judge_gate(observed, threshold, needed)
         results.append(GateResult(name, threshold, observed, verdict, reason, name in rollback_on))
     return results
+
+
+def overall_verdict(gates: Sequence[GateResult]) -> Verdict:
+    """``fail`` if any gate failed, ``pass`` if all passed (or there are none), else inconclusive."""
+    verdicts = {g.verdict for g in gates}
+    if Verdict.FAIL in verdicts:
+        return Verdict.FAIL
+    if verdicts <= {Verdict.PASS}:
+        return Verdict.PASS
+    return Verdict.INCONCLUSIVE

@@ -15,7 +15,7 @@ from evals.judges._base import (
     split_claims,
 )
 from evals.judges._embedding import Embedder, default_embedder
-from evals.judges._factory import build_judge, cache_dir
+from evals.judges._factory import build_judge
 from evals.judges._offline import OfflineGroundingJudge
 from evals.judges._text import content_words, names, numbers, split_sentences
 
@@ -27,7 +27,6 @@ __all__ = [
     "GroundingVerdict",
     "OfflineGroundingJudge",
     "build_judge",
-    "cache_dir",
     "content_words",
     "default_embedder",
     "is_claim",

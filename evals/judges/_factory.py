@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from evals._io import cache_dir
 from evals.contract import GroundingConfig
 from evals.judges._base import GroundingJudge
-from evals.llm import CallCache, LLMClient, cache_dir
+from evals.llm import CallCache, LLMClient
 
-__all__ = ["build_judge", "cache_dir"]
+__all__ = ["build_judge"]
 
 
 def build_judge(config: GroundingConfig) -> GroundingJudge:

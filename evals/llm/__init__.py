@@ -1,6 +1,6 @@
 """Model calls through litellm: one retry policy, a persistent cache, honest errors."""
 
-from evals.llm._cache import CallCache, cache_dir, request_key
+from evals.llm._cache import CallCache, request_key
 from evals.llm._client import (
     Completion,
     LLMCallError,
@@ -25,7 +25,6 @@ __all__ = [
     "LLMClient",
     "RateLimiter",
     "RetryPolicy",
-    "cache_dir",
     "call_with_retries",
     "classify_litellm_error",
     "parse_retry_after",

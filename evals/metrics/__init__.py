@@ -1,6 +1,7 @@
 """Metrics: the closed set of names, aggregation with intervals, and the interval maths."""
 
 from evals.metrics._aggregate import MetricValue, aggregate
+from evals.metrics._format import fmt_delta, fmt_interval, fmt_time, fmt_value, unit_of
 from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_worse_p
 from evals.metrics._power import SampleSizePlan, required_samples
 from evals.metrics._registry import METRICS, SUITES, MetricKind, MetricSpec, Suite, metric_names
@@ -25,9 +26,14 @@ __all__ = [
     "binomial_cdf",
     "bootstrap_mean_interval",
     "compare_paired",
+    "fmt_delta",
+    "fmt_interval",
+    "fmt_time",
+    "fmt_value",
     "mcnemar_worse_p",
     "metric_names",
     "quantile_interval",
     "required_samples",
+    "unit_of",
     "wilson_interval",
 ]

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.metrics._format import fmt_delta, fmt_interval
 from evals.metrics._registry import MetricSpec
 from evals.metrics._stats import binomial_cdf
 
@@ -187,7 +188,10 @@ def compare_paired(
         alpha = 1.0 - confidence
         low, high = (float(v) for v in np.quantile(deltas, [alpha / 2, 1 - alpha / 2]))
     good_low, good_high = sorted((sign * low, sign * high))
-    shown = f"Δ {delta:+.4g} [{low:+.4g}, {high:+.4g}] on {n} paired cases"
+    shown = (
+        f"Δ {fmt_delta(spec.name, delta)} {fmt_interval(spec.name, low, high, signed=True)} "
+        f"on {n} paired cases"
+    )
     if n < min_samples:
         change, reason = Change.INCONCLUSIVE, f"{shown}: fewer than the {min_samples} cases needed"
     elif good_high < -tolerance:

@@ -9,31 +9,24 @@ docs/report.md.
 from evals.report._data import (
     AgentReport,
     CaseFailure,
-    Incident,
     MetricComparison,
-    RunView,
     compare_runs,
     failing_cases,
     load_agents,
 )
 from evals.report._markdown import run_summary_markdown, run_summary_table
-from evals.report._pages import Readiness, readiness
 from evals.report._site import DEFAULT_RUN_PAGES, Report, build_report
 
 __all__ = [
     "DEFAULT_RUN_PAGES",
     "AgentReport",
     "CaseFailure",
-    "Incident",
     "MetricComparison",
-    "Readiness",
     "Report",
-    "RunView",
     "build_report",
     "compare_runs",
     "failing_cases",
     "load_agents",
-    "readiness",
     "run_summary_markdown",
     "run_summary_table",
 ]

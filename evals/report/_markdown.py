@@ -22,20 +22,10 @@ from typing import Any
 
 from evals.contract import Contract, load_contract
 from evals.errors import UserError
-from evals.report._data import (
-    AgentReport,
-    CaseFailure,
-    RunView,
-    decisions_by_agent,
-    failing_cases,
-    ledger_entries,
-    mask_spans,
-    read_samples,
-    runs_by_agent,
-)
-from evals.report._format import fmt_interval, fmt_time, fmt_value
-from evals.report._pages import incident_title, masked_words, readiness
-from evals.store import ResultsStore
+from evals.metrics import fmt_time
+from evals.readiness import AgentState, incident_line, readiness
+from evals.report._data import CaseFailure, failing_cases, ledger_state, mask_spans, masked_words
+from evals.store import ResultsStore, RunRecord
 
 __all__ = ["run_summary_markdown", "run_summary_table"]
 
@@ -53,8 +43,8 @@ def md(text: object) -> str:
 
 @dataclass(frozen=True)
 class _Loaded:
-    agent: AgentReport
-    run: RunView
+    agent: AgentState
+    run: RunRecord
     failures: list[CaseFailure]
 
 
@@ -62,18 +52,21 @@ def _load(
     results: str | Path, run_id: str, contract: Contract | None, policies: str | Path
 ) -> _Loaded:
     store = ResultsStore(str(results))
-    runs = runs_by_agent(store.runs(contract.agent if contract is not None else None))
-    run = next((r for rs in runs.values() for r in rs if r.run_id == run_id), None)
+    run = store.run(run_id, contract.agent if contract is not None else None)
     if run is None:
         raise UserError.single(str(results), "run_id", f"no committed run '{run_id}' here")
     if contract is None:
         path = Path(policies) / f"{run.agent}.yaml"
         contract = load_contract(path) if path.is_file() else None
-    entries, _ = ledger_entries(str(results))
-    decisions = decisions_by_agent(store.decisions(run.agent)).get(run.agent, [])
-    agent = AgentReport(run.agent, contract, entries.get(run.agent), runs[run.agent], decisions)
-    samples = read_samples(store, [run]).get(run.run_id, [])
-    return _Loaded(agent, run, failing_cases(run, samples))
+    entries, incidents, _ = ledger_state(str(results))
+    agent = AgentState(
+        run.agent,
+        contract,
+        entries.get(run.agent),
+        store.runs(run.agent),
+        incidents.get(run.agent, []),
+    )
+    return _Loaded(agent, run, failing_cases(run, store.samples(run)))
 
 
 def run_summary_table(
@@ -131,7 +124,7 @@ def run_summary_markdown(
         f"{md(fmt_time(run.started_at))} · {run.n_cases} cases",
         "",
     ]
-    if run is agent.latest:
+    if agent.latest is not None and run.run_id == agent.latest.run_id:
         answer = readiness(agent)
         lines.append(f"**Can it be trusted with more?** {md(answer.headline)}")
         lines.extend(f"- {md(reason)}" for reason in answer.reasons)
@@ -139,9 +132,8 @@ def run_summary_markdown(
     lines += ["| metric | value | interval | threshold | verdict |", "|---|---|---|---|---|"]
     for m in sorted(run.metrics.values(), key=lambda m: not m.gated):
         lines.append(
-            f"| {md(m.metric)} | {md(fmt_value(m.metric, m.value))} | "
-            f"{md(fmt_interval(m.metric, m.low, m.high))} | {md(m.threshold_text)} | "
-            f"{md(m.verdict if m.gated else 'not gated')} |"
+            f"| {md(m.metric)} | {md(m.value_text)} | {md(m.interval_text)} | "
+            f"{md(m.threshold_text)} | {md(m.verdict if m.gated else 'not gated')} |"
         )
     lines.append("")
     nxt = agent.next_level
@@ -158,7 +150,7 @@ def run_summary_markdown(
     if open_incidents:
         lines.append(f"**Open incidents ({len(open_incidents)}):**")
         for incident in open_incidents:
-            lines.append(f"- {md(incident_title(incident))}: {md(incident.latest.reason)}")
+            lines.append(f"- {md(incident_line(incident))}")
         lines.append("")
     if failures:
         lines.append(f"**Failing cases ({len(failures)}):**")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,24 +17,24 @@ from urllib.parse import urlsplit
 from evals.contract import LEVELS, Contract, Threshold
 from evals.dataset import Case
 from evals.gates import GateResult
+from evals.metrics import fmt_delta, fmt_interval, fmt_time, fmt_value
+from evals.readiness import incident_line, incident_title, readiness
 from evals.report._assets import CSP, CSS, SCRIPT
 from evals.report._data import (
     AgentReport,
     CaseChange,
     CaseFailure,
-    DecisionView,
-    Incident,
     MetricComparison,
-    RunView,
-    SampleView,
     mask_spans,
+    masked,
+    masked_words,
     violation_spans,
 )
-from evals.report._format import fmt_delta, fmt_interval, fmt_time, fmt_value
 from evals.report._html import Html, el, join
 from evals.report._svg import EventMark, ThresholdLine, TrendPoint, VersionMark, trend_chart
+from evals.store import Decision, Incident, RunRecord, SampleRecord
 
-__all__ = ["KIND_WORDS", "Readiness", "agent_page", "index_page", "readiness", "run_page"]
+__all__ = ["KIND_WORDS", "agent_page", "index_page", "run_page"]
 
 RECENT = 30
 """Rows of runs and decisions listed on an agent's page (newest first)."""
@@ -105,81 +104,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], **attrs: ob
 
 def _td(value: object, cls: str | None = None, **attrs: object) -> Html:
     return el("td", value, cls=cls, **attrs)
-
-
-# --- readiness: "can this agent be trusted with more, and if not, why" ----------------------
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """The one-line answer and the reasons behind it."""
-
-    tone: str
-    """``pass``, ``warn``, ``fail`` or ``none``: the colour of the answer."""
-    headline: str
-    reasons: list[str]
-
-
-def _gate_line(gate: GateResult) -> str:
-    return f"{gate.metric} {gate.threshold}: {gate.verdict} — {gate.reason}"
-
-
-def readiness(agent: AgentReport) -> Readiness:
-    """Whether the agent holds its level, may ask for the next, and what stands in the way."""
-    latest, level, nxt = agent.latest, agent.level, agent.next_level
-    if latest is None:
-        return Readiness("none", "No runs yet: nothing shows this agent can hold any level.", [])
-    reasons: list[str] = []
-    open_incidents = agent.open_incidents
-    for incident in open_incidents:
-        reasons.append(f"open {incident_title(incident)}: {incident.latest.reason}")
-    if agent.contract is None:
-        tone = "pass" if latest.verdict == "pass" else "fail"
-        failing = [
-            f"{m.metric} {m.threshold_text}: {m.verdict} — {m.reason}" for m in latest.failing
-        ]
-        return Readiness(tone, f"Latest run {latest.verdict} at {latest.level}.", failing + reasons)
-    current = agent.gates_at(level)
-    below = [g for g in current if g.verdict != "pass"]
-    active = agent.active_version
-    if active is not None and active != latest.version:
-        # A rollback (or a deployment) since the latest run: nothing measured the active version.
-        headline = (
-            f"Not known yet: {active} is active at {level} but no run has measured it since "
-            f"{latest.version}'s run of {fmt_time(latest.started_at)}; the next run decides."
-        )
-        return Readiness("warn", headline, reasons)
-    holding = f"{latest.version} at {level}"
-    if below:
-        tone = "fail" if any(g.verdict == "fail" for g in below) else "warn"
-        headline = f"No: {holding} does not hold its current level."
-        return Readiness(tone, headline, [_gate_line(g) for g in below] + reasons)
-    if nxt is None:
-        tone = "warn" if open_incidents else "pass"
-        return Readiness(tone, f"Holds {level}, the highest level, on {latest.version}.", reasons)
-    upper = agent.gates_at(nxt)
-    missing = [g for g in upper if g.verdict != "pass"]
-    approval = agent.contract.autonomy.levels.get(nxt)
-    needs_person = approval is not None and approval.human_approval
-    if not missing and not open_incidents:
-        return Readiness(
-            "pass",
-            f"Yes: {holding} passes every gate of {nxt}"
-            + (", pending a person's approval." if needs_person else "."),
-            [],
-        )
-    blockers = [_gate_line(g) for g in missing]
-    if not missing:
-        headline = f"Not yet: {holding} passes every gate of {nxt}, but an incident is open."
-    else:
-        headline = f"Not yet: {holding} holds its level but is not ready for {nxt}."
-    return Readiness("warn", headline, blockers + reasons)
-
-
-def incident_title(incident: Incident) -> str:
-    word = KIND_WORDS.get(incident.kind, incident.kind)
-    times = f" ×{len(incident.decisions)}" if len(incident.decisions) > 1 else ""
-    return f"{word}{times} since {fmt_time(incident.first.at)}"
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -422,9 +346,9 @@ def _autonomy_section(agent: AgentReport, links: Links) -> Html:
         ("active version", agent.active_version or "—"),
         (
             "last good version",
-            f"{agent.ledger.last_good_version} ({agent.ledger.last_good_source})"
-            if agent.ledger and agent.ledger.last_good_version
-            else ("none has passed yet" if agent.ledger else ""),
+            f"{agent.entry.last_good_version} ({agent.entry.last_good_source})"
+            if agent.entry and agent.entry.last_good_version
+            else ("none has passed yet" if agent.entry else ""),
         ),
         ("last level change", _level_change(agent)),
         ("next level", nxt or "none: this is the top"),
@@ -470,41 +394,48 @@ def _autonomy_section(agent: AgentReport, links: Links) -> Html:
 
 
 def _incident(incident: Incident, agent: AgentReport, links: Links) -> Html:
-    latest = incident.latest
-    link = links.run(agent.agent, latest.run_id, 1)
-    if incident.open:
-        closes = (
-            "a later run passes every gate"
-            if incident.kind != "rollback"
-            else f"a run passes every gate at {incident.first.level_before or 'the level it lost'} again"
-        )
+    decisions = agent.decisions_of(incident)
+    opened = next((d for d in decisions if d.kind != "recover"), None)
+    latest = next((d for d in reversed(decisions) if d.kind != "recover"), None)
+    run_id = incident.last_run_id
+    link = links.run(agent.agent, run_id, 1)
+    if incident.status == "open":
+        closes = f"a run passes every gate at {incident.level}"
         status = el("span", "open", cls="badge fail")
     else:
-        assert incident.closed_by is not None
         closes = None
-        status = el("span", f"closed by run {incident.closed_by.run_id}", cls="badge pass")
+        status = el("span", f"closed by run {run_id}", cls="badge pass")
     return el(
         "div",
         el("h3", status, " ", incident_title(incident)),
-        el("p", latest.reason),
+        el("p", latest.reason if latest else incident_line(incident)),
         _dl(
             [
                 ("metrics", ", ".join(incident.metrics)),
-                ("version", f"{latest.version_before} → {latest.version_after}"),
-                ("level", f"{latest.level_before} → {latest.level_after}"),
-                ("evidence", el("a", latest.run_id, href=link) if link else (latest.run_id or "")),
-                ("notified", "; ".join(latest.notifications) or "no channels"),
+                (
+                    "version",
+                    f"{opened.version_before} → {latest.version_after}"
+                    if opened and latest
+                    else "",
+                ),
+                (
+                    "level",
+                    f"{opened.level_before} → {latest.level_after}" if opened and latest else "",
+                ),
+                ("evidence", el("a", run_id, href=link) if link else (run_id or "")),
+                ("notified", "; ".join(latest.notifications) if latest else "no channels"),
                 ("closes when", closes),
             ]
         ),
-        cls="incident" + ("" if incident.open else " closed"),
-        data_incident=incident.kind,
+        cls="incident" + ("" if incident.status == "open" else " closed"),
+        data_incident=incident.severity,
+        data_incident_id=str(incident.id),
     )
 
 
 def _incidents_section(agent: AgentReport, links: Links) -> Html:
     open_ones = agent.open_incidents
-    closed = [i for i in reversed(agent.incidents) if not i.open][:5]
+    closed = [i for i in agent.incidents if i.status != "open"][:5]
     return join(
         [
             el("h2", f"Open incidents ({len(open_ones)})", id="incidents"),
@@ -543,7 +474,7 @@ def _paths_section(agent: AgentReport) -> Html:
         ", ".join(_channel(c) for c in escalation.channels)
         or "the decisions table and the Prefect UI only"
     )
-    last_good = agent.ledger.last_good_version if agent.ledger else rule.known_good
+    last_good = agent.entry.last_good_version if agent.entry else rule.known_good
     rows = [
         ("escalation owner", escalation.owner),
         ("told through", channels),
@@ -707,7 +638,7 @@ def _runs_section(agent: AgentReport, links: Links) -> Html:
 
 
 def _decisions_section(agent: AgentReport, links: Links) -> Html:
-    recent: list[DecisionView] = list(reversed(agent.decisions))[:RECENT]
+    recent: list[Decision] = list(reversed(agent.decisions))[:RECENT]
     rows = [
         el(
             "tr",
@@ -767,16 +698,8 @@ def agent_page(agent: AgentReport, links: Links, generated: datetime) -> str:
 # --- the drill-down ----------------------------------------------------------------------------
 
 
-def _masked(text: str | None, pairs: Sequence[tuple[str, str]]) -> str:
-    if not text:
-        return ""
-    for raw, masked in pairs:
-        text = text.replace(raw, masked)
-    return text
-
-
 def _output(
-    output: str | None, sample: SampleView | None, pairs: Sequence[tuple[str, str]]
+    output: str | None, sample: SampleRecord | None, pairs: Sequence[tuple[str, str]]
 ) -> Html:
     """The output with each policy violation's span replaced by its masked form, marked."""
     if output is None:
@@ -784,25 +707,14 @@ def _output(
     spans = violation_spans(output, sample.evidence if sample is not None else None)
     parts: list[object] = []
     cursor = 0
-    for start, end, masked, rule in spans:
+    for start, end, shown, rule in spans:
         if start < cursor:
             continue  # overlapping spans: the first one already hides this text
-        parts.append(_masked(output[cursor:start], pairs))
-        parts.append(el("mark", masked, cls="masked", title=f"{rule}: masked"))
+        parts.append(masked(output[cursor:start], pairs))
+        parts.append(el("mark", shown, cls="masked", title=f"{rule}: masked"))
         cursor = end
-    parts.append(_masked(output[cursor:], pairs))
+    parts.append(masked(output[cursor:], pairs))
     return el("pre", parts, cls="text")
-
-
-def masked_words(text: str, pairs: Sequence[tuple[str, str]]) -> str:
-    """Also hide the words of a masked span: a judge's reasons list them one by one."""
-    text = _masked(text, pairs)
-    words = {w.lower() for raw, _ in pairs for w in re.findall(r"[A-Za-z0-9]{2,}", raw)}
-    if not words:
-        return text
-    return re.sub(
-        r"[A-Za-z0-9]{2,}", lambda m: "***" if m.group(0).lower() in words else m.group(0), text
-    )
 
 
 def _claims(evidence: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> Html | None:
@@ -817,10 +729,10 @@ def _claims(evidence: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> Html 
         rows.append(
             el(
                 "tr",
-                _td(_masked(str(claim.get("text") or ""), pairs)),
+                _td(masked(str(claim.get("text") or ""), pairs)),
                 _td(_badge("pass" if supported else "fail", verdict)),
                 _td(f"{probability:.2f}" if isinstance(probability, (int, float)) else "", "num"),
-                _td(_masked(str(claim.get("evidence") or ""), pairs), "reason"),
+                _td(masked(str(claim.get("evidence") or ""), pairs), "reason"),
                 _td(
                     el(
                         "ul",
@@ -862,7 +774,7 @@ def _violations(evidence: dict[str, Any]) -> Html | None:
     )
 
 
-def _evidence(sample: SampleView, pairs: Sequence[tuple[str, str]]) -> Html | None:
+def _evidence(sample: SampleRecord, pairs: Sequence[tuple[str, str]]) -> Html | None:
     evidence = sample.evidence
     if not evidence:
         return None
@@ -870,7 +782,7 @@ def _evidence(sample: SampleView, pairs: Sequence[tuple[str, str]]) -> Html | No
         shown = [_claims(evidence, pairs), _violations(evidence)]
         if any(shown):
             return join(shown)
-    text = _masked(json.dumps(evidence, indent=1, ensure_ascii=False), pairs)
+    text = masked(json.dumps(evidence, indent=1, ensure_ascii=False), pairs)
     return el("details", el("summary", "evidence"), el("pre", text, cls="json"))
 
 
@@ -888,7 +800,7 @@ def _case(failure: CaseFailure, case: Case | None, case_note: str | None) -> Htm
     ]
     blocks.append(el("div", "input", cls="label"))
     if case is not None:
-        blocks.append(el("pre", _masked(case.input, pairs), cls="text"))
+        blocks.append(el("pre", masked(case.input, pairs), cls="text"))
     else:
         blocks.append(el("p", case_note or "this case is not in the dataset any more", cls="empty"))
     blocks.append(el("div", "output", cls="label"))
@@ -900,7 +812,7 @@ def _case(failure: CaseFailure, case: Case | None, case_note: str | None) -> Htm
                 el("summary", f"contexts ({len(case.contexts)} passages)"),
                 el(
                     "ol",
-                    [el("li", el("pre", _masked(c, pairs), cls="text")) for c in case.contexts],
+                    [el("li", el("pre", masked(c, pairs), cls="text")) for c in case.contexts],
                 ),
                 cls="contexts",
             )
@@ -927,7 +839,7 @@ def _case(failure: CaseFailure, case: Case | None, case_note: str | None) -> Htm
                 el(
                     "div", f"{sample.metric}: {fmt_value(sample.metric, sample.value)}", cls="label"
                 ),
-                el("p", _masked(item.why, pairs)),
+                el("p", masked(item.why, pairs)),
                 evidence,
                 cls="failure",
                 data_metric=sample.metric,
@@ -944,7 +856,7 @@ def _case(failure: CaseFailure, case: Case | None, case_note: str | None) -> Htm
     )
 
 
-def _run_gates(run: RunView) -> Html:
+def _run_gates(run: RunRecord) -> Html:
     rows = [
         el(
             "tr",
@@ -997,7 +909,7 @@ Masks = Mapping[str, Sequence[tuple[str, str]]]
 
 def _comparison(
     comparisons: Sequence[MetricComparison],
-    baseline: RunView,
+    baseline: RunRecord,
     links: Links,
     cases: dict[str, Case],
     masks: tuple[Masks, Masks],
@@ -1048,12 +960,12 @@ def _comparison(
                     ),
                     "num",
                 ),
-                _td(el("pre", _masked(change.baseline.output, before), cls="text")),
+                _td(el("pre", masked(change.baseline.output, before), cls="text")),
                 _td(
                     join(
                         [
-                            el("pre", _masked(change.candidate.output, pairs), cls="text"),
-                            el("div", _masked(change.candidate.explanation, pairs), cls="small"),
+                            el("pre", masked(change.candidate.output, pairs), cls="text"),
+                            el("div", masked(change.candidate.explanation, pairs), cls="small"),
                         ]
                     )
                 ),
@@ -1107,11 +1019,11 @@ def _comparison(
 
 def run_page(
     agent: AgentReport,
-    run: RunView,
+    run: RunRecord,
     failures: Sequence[CaseFailure],
     cases: dict[str, Case],
     case_note: str | None,
-    comparison: tuple[RunView, Sequence[MetricComparison], tuple[Masks, Masks]] | None,
+    comparison: tuple[RunRecord, Sequence[MetricComparison], tuple[Masks, Masks]] | None,
     baseline_note: str | None,
     links: Links,
     generated: datetime,

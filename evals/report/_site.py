@@ -24,19 +24,16 @@ from pathlib import Path
 
 from evals.errors import UserError
 from evals.report._data import (
-    INCIDENT_KINDS,
     MONITORING_TRIGGERS,
     AgentReport,
     CaseSource,
-    RunView,
     case_masks,
     compare_runs,
     failing_cases,
     load_agents,
-    read_samples,
 )
 from evals.report._pages import Links, agent_page, index_page, run_page
-from evals.store import ResultsStore, valid_run_id
+from evals.store import ResultsStore, RunRecord, SampleRecord, valid_run_id
 
 __all__ = ["DEFAULT_RUN_PAGES", "MARKER", "Report", "build_report"]
 
@@ -61,15 +58,15 @@ class Report:
     """What could not be read or shown, in words."""
 
 
-def _pick_runs(agent: AgentReport, count: int) -> list[RunView]:
+def _pick_runs(agent: AgentReport, count: int) -> list[RunRecord]:
     """Runs that get a page: the latest monitoring and CI runs, and the runs behind incidents."""
-    chosen: dict[str, RunView] = {}
+    chosen: dict[str, RunRecord] = {}
     by_id = {r.run_id: r for r in agent.runs}
     ci = [r for r in agent.runs if r.trigger not in MONITORING_TRIGGERS]
     for run in [*agent.monitoring_runs[-count:], *ci[-count:]]:
         chosen[run.run_id] = run
     incident_runs = [
-        by_id[d.run_id] for d in agent.decisions if d.run_id in by_id and d.kind in INCIDENT_KINDS
+        by_id[i.last_run_id] for i in reversed(agent.incidents) if i.last_run_id in by_id
     ]
     for run in incident_runs[-count:]:
         chosen[run.run_id] = run
@@ -137,7 +134,7 @@ def build_report(
     target = Path(out)
     staging = _prepare_out(target)
     try:
-        picked: dict[str, list[RunView]] = {}
+        picked: dict[str, list[RunRecord]] = {}
         for agent in reports:
             if not _AGENT.match(agent.agent):
                 notes.append(f"agent name {agent.agent!r} cannot name a page; left out")
@@ -153,7 +150,9 @@ def build_report(
             if r.baseline_run_id and r.baseline_run_id in by_id
         }
         wanted = [r for runs in picked.values() for r in runs] + list(baselines.values())
-        samples = read_samples(store, wanted)
+        samples: dict[str, list[SampleRecord]] = {r.run_id: [] for r in wanted}
+        for sample in store.samples(wanted):
+            samples[sample.run_id].append(sample)
         report = Report(target, target / "index.html", agents=[a.agent for a in shown], notes=notes)
         pages: list[Path] = []
         _write(
@@ -182,7 +181,7 @@ def build_report(
                         base_samples = samples.get(baseline.run_id, [])
                         comparison = (
                             baseline,
-                            compare_runs(base_samples, run_samples),
+                            compare_runs(base_samples, run_samples, agent.contract, run.level),
                             (case_masks(base_samples), case_masks(run_samples)),
                         )
                 html = run_page(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from evals.report._format import fmt_value, unit_of
+from evals.metrics import fmt_value, unit_of
 from evals.report._html import Html, el, join
 
 __all__ = ["EventMark", "ThresholdLine", "TrendPoint", "VersionMark", "trend_chart"]

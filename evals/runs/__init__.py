@@ -5,11 +5,9 @@ from evals.runs._run import (
     TRIGGERS,
     CaseResult,
     EvalPlan,
-    RunInfo,
     RunResult,
     Trigger,
     code_version,
-    evaluate,
     generate,
     generation_notes,
     new_run_id,
@@ -19,13 +17,16 @@ from evals.runs._run import (
     scoring_fingerprint,
     summarize,
 )
+from evals.runs._session import Perform, RunOutcome, RunSession, evaluate
 
 __all__ = [
     "TRIGGERS",
     "CaseResult",
     "EvalPlan",
-    "RunInfo",
+    "Perform",
+    "RunOutcome",
     "RunResult",
+    "RunSession",
     "Trigger",
     "check_resumable",
     "code_version",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pyarrow.compute as pc
-
 from evals.errors import UserError, did_you_mean, display_path
 from evals.store import ResultsStore, RunJournal, journal_dir, valid_run_id
 from evals.targets import AgentVersion
@@ -22,14 +20,12 @@ def open_unfinished_run(results: str, run_id: str) -> RunJournal:
     folder = journal_dir(results)
     if not valid_run_id(run_id):
         raise UserError.single(results, _FIELD, f"'{run_id}' is not a run id")
-    runs = ResultsStore(results).runs()
-    committed = runs.filter(pc.equal(runs.column("run_id"), run_id))
-    if committed.num_rows:
-        row = committed.slice(0, 1).to_pylist()[0]
+    committed = ResultsStore(results).run(run_id)
+    if committed is not None:
         raise UserError.single(
             results,
             _FIELD,
-            f"run {run_id} ({row['agent']} {row['version']}) already committed its results; "
+            f"run {run_id} ({committed.agent} {committed.version}) already committed its results; "
             "there is nothing to resume. Run without --resume to evaluate again (unchanged "
             "cases come from the output cache)",
         )

@@ -1,7 +1,7 @@
-"""A run: one evaluation of one agent version on one dataset version, and its pieces.
+"""A run's pieces: prepare a contract, generate outputs, score them, summarize into a record.
 
-The pieces (`prepare`, `generate`, `score`, `summarize`) are separate so an orchestrator can
-put each in its own task; `evaluate` composes them for a notebook or a test.
+The pieces are pure shard-friendly functions; :class:`evals.runs.RunSession` composes them
+with the ledger, the journal, the cache and the store, and flows put each in its own task.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from evals.contract import Contract, Level
+from evals.contract import Contract
 from evals.dataset import Case, Dataset, load_dataset
 from evals.errors import UserError, display_path
-from evals.gates import GateResult, Verdict, evaluate_gates
+from evals.gates import GateResult, Verdict, evaluate_gates, overall_verdict
 from evals.metrics import METRICS, MetricValue, aggregate
 from evals.scorers import BatchScorer, Score, build_scorers, run_scorer
-from evals.store import OutputCache, RunJournal
+from evals.store import MetricRecord, OutputCache, RunJournal, RunRecord, SampleRecord
 from evals.targets import (
-    AgentVersion,
     Output,
     Progress,
     Redactor,
@@ -38,11 +37,9 @@ __all__ = [
     "TRIGGERS",
     "CaseResult",
     "EvalPlan",
-    "RunInfo",
     "RunResult",
     "Trigger",
     "code_version",
-    "evaluate",
     "generate",
     "generation_notes",
     "new_run_id",
@@ -88,32 +85,6 @@ def code_version(root: Path | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class RunInfo:
-    """What was evaluated, when, and why."""
-
-    run_id: str
-    agent: str
-    version: AgentVersion
-    dataset: str
-    """Dataset path as written in the contract."""
-    dataset_hash: str
-    trigger: Trigger
-    level: Level
-    """The autonomy level whose gates were applied."""
-    started_at: datetime
-    finished_at: datetime
-    code_version: str
-    n_cached: int = 0
-    """Outputs served from the output cache (produced by an earlier run of this version)."""
-    n_resumed: int = 0
-    """Outputs produced before this run was interrupted and resumed."""
-    scoring_hash: str = ""
-    """Everything that shapes the scores besides the outputs (see ``scoring_fingerprint``)."""
-    baseline_run_id: str | None = None
-    """For a CI candidate: the baseline run it was compared with."""
-
-
-@dataclass(frozen=True)
 class CaseResult:
     """One case: its output and every scorer's score."""
 
@@ -126,12 +97,57 @@ class CaseResult:
         """The call or any scorer failed on this case."""
         return self.output.error is not None or any(s.error for s in self.scores.values())
 
+    def samples(self, run_id: str, version: str) -> list[SampleRecord]:
+        """The ``samples`` records of this case: one per scorer (or the call, without any)."""
+        case, output = self.case, self.output
+        usage = output.usage
+        common: dict[str, Any] = {
+            "run_id": run_id,
+            "case_id": case.id,
+            "output": output.text,
+            "latency_s": output.latency_s,
+            "cost_usd": output.cost_usd,
+            "tags": tuple(case.tags),
+            "version": version,
+            "prompt_tokens": usage.prompt_tokens if usage else None,
+            "completion_tokens": usage.completion_tokens if usage else None,
+            "model": output.model,
+            "attempts": output.attempts,
+            "usage_counted": output.usage_counted,
+            "cached": output.cached,
+            "tool_calls": list(output.tool_calls) if output.tool_calls else None,
+        }
+        if not self.scores:
+            return [
+                SampleRecord(
+                    metric="call",
+                    value=None,
+                    passed=None,
+                    explanation="",
+                    error=output.error,
+                    **common,
+                )
+            ]
+        return [
+            SampleRecord(
+                metric=name,
+                value=score.value,
+                passed=score.passed,
+                explanation=score.explanation,
+                evidence=score.metadata or None,
+                error=score.error,
+                **common,
+            )
+            for name, score in self.scores.items()
+        ]
+
 
 @dataclass(frozen=True)
 class RunResult:
-    """Everything a run measured and decided."""
+    """Everything a run measured and decided: its record, and every case in memory."""
 
-    info: RunInfo
+    record: RunRecord
+    """What the store keeps of the run (header, counts, metrics with their gates, verdict)."""
     cases: list[CaseResult]
     metrics: dict[str, MetricValue]
     gates: list[GateResult] = field(default_factory=list)
@@ -139,17 +155,17 @@ class RunResult:
     @property
     def verdict(self) -> Verdict:
         """``fail`` if any gate failed, ``pass`` if all passed, else ``inconclusive``."""
-        verdicts = {g.verdict for g in self.gates}
-        if Verdict.FAIL in verdicts:
-            return Verdict.FAIL
-        if verdicts <= {Verdict.PASS}:
-            return Verdict.PASS
-        return Verdict.INCONCLUSIVE
+        return overall_verdict(self.gates)
 
     def breaches(self, include_inconclusive: bool = False) -> list[GateResult]:
         """Gates that failed (and inconclusive ones, when asked)."""
         bad = {Verdict.FAIL, Verdict.INCONCLUSIVE} if include_inconclusive else {Verdict.FAIL}
         return [g for g in self.gates if g.verdict in bad]
+
+    def samples(self) -> list[SampleRecord]:
+        """Every ``samples`` record of the run."""
+        run_id, version = self.record.run_id, self.record.version
+        return [s for case in self.cases for s in case.samples(run_id, version)]
 
 
 def scoring_fingerprint(contract: Contract) -> str:
@@ -342,7 +358,7 @@ def _metric_values(
 
 def summarize(
     contract: Contract,
-    info: RunInfo,
+    draft: RunRecord,
     cases: Sequence[Case],
     outputs: Sequence[Output],
     scores: Mapping[str, Sequence[Score]],
@@ -350,8 +366,15 @@ def summarize(
 ) -> RunResult:
     """Aggregate scores into metrics with intervals and hold them against the level's gates.
 
-    With a ``redactor``, the secrets of the run are removed from every output and score
-    first, so nothing recorded from the result can carry them.
+    Args:
+        contract: the contract whose gates apply.
+        draft: the run's record without metrics (header, times, counts); the result's
+            record is this one with the metrics, their gates and the verdict filled in.
+        cases: in the order of ``outputs`` and of each scorer's scores.
+        outputs: one per case.
+        scores: scorer name → one score per case.
+        redactor: the secrets of the run are removed from every output and score first, so
+            nothing recorded from the result can carry them.
     """
     if redactor:
         outputs = [redactor.output(o) for o in outputs]
@@ -367,54 +390,19 @@ def summarize(
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
     gates = evaluate_gates(
-        contract.gates(info.level),
+        contract.gates(draft.level),  # type: ignore[arg-type]
         metrics,
         autonomy.min_samples,
         frozenset(autonomy.rollback.metrics),
     )
-    return RunResult(info, results, metrics, gates)
-
-
-def evaluate(
-    contract: Contract,
-    *,
-    level: Level | None = None,
-    version: str | None = None,
-    trigger: Trigger = "manual",
-    progress: Progress | None = None,
-    cache: OutputCache | None = None,
-    journal: RunJournal | None = None,
-) -> RunResult:
-    """Evaluate a contract's agent end to end, without storing anything.
-
-    Args:
-        contract: the loaded contract.
-        level: gates of this level are applied; defaults to the contract's level.
-        version: evaluate this version instead of the one the target declares.
-        trigger: why the run happens.
-        progress: called with the number of cases answered so far.
-        cache: reuse (and fill) this output cache.
-        journal: record outputs as they arrive (and reuse those it already has).
-    """
-    started = datetime.now(UTC)
-    plan = prepare(contract, version)
-    plan.target.preflight()
-    cases = list(plan.dataset.cases)
-    outputs = generate(plan.target, cases, progress, cache=cache, journal=journal)
-    scores = score(plan.scorers, cases, outputs)
-    info = RunInfo(
-        run_id=new_run_id(started),
-        agent=contract.agent,
-        version=plan.target.version(),
-        dataset=contract.evals.dataset,
-        dataset_hash=plan.dataset.content_hash,
-        trigger=trigger,
-        level=level or contract.autonomy.level,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        code_version=code_version(contract.root),
-        n_cached=sum(o.cached for o in outputs),
-        n_resumed=journal.resumed if journal is not None else 0,
-        scoring_hash=scoring_fingerprint(contract),
+    by_gate = {g.metric: g for g in gates}
+    names = list(dict.fromkeys([*metrics, *by_gate]))
+    record = replace(
+        draft,
+        n_cases=len(results),
+        verdict=str(overall_verdict(gates)),
+        metrics={
+            name: MetricRecord.of(name, metrics.get(name), by_gate.get(name)) for name in names
+        },
     )
-    return summarize(contract, info, cases, outputs, scores, plan.target.redactor())
+    return RunResult(record, results, metrics, gates)

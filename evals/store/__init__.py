@@ -1,10 +1,10 @@
-"""Storage: the Parquet results store and the release ledger."""
+"""Storage: the records the engine keeps, the Parquet results store and the release ledger."""
 
 import os
 from pathlib import Path
 
 from evals.errors import UserError
-from evals.store._journal import JournalHeader, RunJournal, journal_dir, valid_run_id
+from evals.store._journal import RunJournal, journal_dir, valid_run_id
 from evals.store._ledger import (
     Incident,
     IncidentUpdate,
@@ -14,22 +14,46 @@ from evals.store._ledger import (
     NoGoodVersion,
 )
 from evals.store._outputs import OutputCache
-from evals.store._parquet import DECISIONS_SCHEMA, RUNS_SCHEMA, SAMPLES_SCHEMA, ResultsStore
+from evals.store._parquet import (
+    DECISIONS_SCHEMA,
+    RUNS_SCHEMA,
+    SAMPLES_SCHEMA,
+    TABLES,
+    ResultsStore,
+)
+from evals.store._records import (
+    Decision,
+    DecisionKind,
+    MetricRecord,
+    Output,
+    RunHeader,
+    RunRecord,
+    SampleRecord,
+    Source,
+)
 
 __all__ = [
     "DECISIONS_SCHEMA",
     "RUNS_SCHEMA",
     "SAMPLES_SCHEMA",
+    "TABLES",
+    "Decision",
+    "DecisionKind",
     "Incident",
     "IncidentUpdate",
-    "JournalHeader",
     "Ledger",
     "LedgerEntry",
     "LedgerEvent",
+    "MetricRecord",
     "NoGoodVersion",
+    "Output",
     "OutputCache",
     "ResultsStore",
+    "RunHeader",
     "RunJournal",
+    "RunRecord",
+    "SampleRecord",
+    "Source",
     "journal_dir",
     "ledger_for",
     "ledger_path",

@@ -1,10 +1,10 @@
 """The journal of a run in progress: every output appended the moment it exists.
 
-A run writes ``<journal dir>/<run_id>.jsonl``: a header line (agent, contract, version,
-dataset, trigger, start time), then one line per output (already redacted). Each line is
-flushed to the operating system as it is written, so a killed process loses at most the calls
-in flight. ``impactgate run --resume RUN_ID`` reads the journal back and calls only the cases
-it lacks; when the run commits its Parquet files, the journal is deleted.
+A run writes ``<journal dir>/<run_id>.jsonl``: a header line (a :class:`RunHeader`), then one
+line per output (already redacted). Each line is flushed to the operating system as it is
+written, so a killed process loses at most the calls in flight. ``impactgate run --resume
+RUN_ID`` reads the journal back and calls only the cases it lacks; when the run commits its
+Parquet files, the journal is deleted.
 
 The journal lives beside the results (``<results>/journal/``) for a local results root, and
 under the cache directory for a remote one (object stores cannot append).
@@ -16,15 +16,13 @@ import contextlib
 import json
 import re
 import threading
-from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from evals.llm import cache_dir
-from evals.targets import Output
+from evals._io import cache_dir
+from evals.store._records import Output, RunHeader
 
-__all__ = ["JournalHeader", "RunJournal", "journal_dir", "valid_run_id"]
+__all__ = ["RunJournal", "journal_dir", "valid_run_id"]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 _SUFFIX = ".jsonl"
@@ -44,36 +42,11 @@ def journal_dir(results: str | Path) -> Path:
     return Path(text) / "journal"
 
 
-@dataclass(frozen=True)
-class JournalHeader:
-    """What a run in progress is evaluating; a resumed run must match it."""
-
-    run_id: str
-    agent: str
-    contract: str
-    """The contract file, as given when the run started."""
-    version: str
-    version_hash: str
-    dataset: str
-    dataset_hash: str
-    trigger: str
-    started_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {**asdict(self), "started_at": self.started_at.isoformat()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JournalHeader:
-        """Parse :meth:`to_dict`'s output."""
-        return cls(**{**data, "started_at": datetime.fromisoformat(data["started_at"])})
-
-
 class RunJournal:
     """Append-only record of one run's outputs; create with :meth:`start` or :meth:`open`."""
 
     def __init__(
-        self, path: Path, header: JournalHeader, outputs: dict[str, tuple[str, Output]]
+        self, path: Path, header: RunHeader, outputs: dict[str, tuple[str, Output]]
     ) -> None:
         self.path = path
         self.header = header
@@ -84,7 +57,7 @@ class RunJournal:
         self._file: IO[str] | None = None
 
     @classmethod
-    def start(cls, folder: str | Path, header: JournalHeader) -> RunJournal:
+    def start(cls, folder: str | Path, header: RunHeader) -> RunJournal:
         """Begin the journal of a new run.
 
         Raises:
@@ -108,7 +81,7 @@ class RunJournal:
         if not valid_run_id(run_id):
             raise FileNotFoundError(run_id)
         path = Path(folder) / f"{run_id}{_SUFFIX}"
-        header: JournalHeader | None = None
+        header: RunHeader | None = None
         outputs: dict[str, tuple[str, Output]] = {}
         with path.open(encoding="utf-8") as handle:
             for line in handle:
@@ -118,7 +91,7 @@ class RunJournal:
                     # The process died mid-line: that output was never complete.
                     continue
                 if "header" in entry:
-                    header = JournalHeader.from_dict(entry["header"])
+                    header = RunHeader.from_dict(entry["header"])
                 elif "output" in entry:
                     output = Output.from_record(entry["output"])
                     outputs[output.case_id] = (entry["case_hash"], output)
@@ -127,14 +100,14 @@ class RunJournal:
         return cls(path, header, outputs)
 
     @staticmethod
-    def in_progress(folder: str | Path) -> list[JournalHeader]:
+    def in_progress(folder: str | Path) -> list[RunHeader]:
         """Headers of every run journaled in ``folder``, oldest first."""
         headers = []
         for path in sorted(Path(folder).glob(f"*{_SUFFIX}")):
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 with path.open(encoding="utf-8") as handle:
                     first = json.loads(handle.readline())
-                headers.append(JournalHeader.from_dict(first["header"]))
+                headers.append(RunHeader.from_dict(first["header"]))
         return headers
 
     def outputs(self) -> dict[str, tuple[str, Output]]:

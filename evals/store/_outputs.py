@@ -11,92 +11,44 @@ the exact request and answers in zero seconds, which would make agent latency me
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from evals.llm import cache_dir
-from evals.targets import Output
+from evals._io import KeyValueFile, cache_dir
+from evals.store._records import Output
 
 __all__ = ["OutputCache"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outputs (
-    version TEXT NOT NULL,
-    case_id TEXT NOT NULL,
-    case_hash TEXT NOT NULL,
-    value TEXT NOT NULL,
-    at REAL NOT NULL,
-    PRIMARY KEY (version, case_id, case_hash)
-)
-"""
 _FLUSH_EVERY = 64
 """Writes are batched: one transaction per this many outputs. A crash loses at most these,
 and the run journal still has them for ``--resume``."""
-_QUERY_CHUNK = 500
+
+
+def _key(version: str, case_id: str, case_hash: str) -> str:
+    return f"{version}\x1f{case_id}\x1f{case_hash}"
 
 
 class OutputCache:
-    """SQLite store of outputs; safe across threads and processes (WAL, short transactions)."""
+    """Outputs by version and case; safe across threads and processes."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._pending: list[tuple[str, str, str, str, float]] = []
-        self._conn: sqlite3.Connection | None = None
-        with self._lock:
-            conn = self._connection()
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
+        self._file = KeyValueFile(self.path, "the output cache", batch=_FLUSH_EVERY)
 
     @classmethod
     def default(cls) -> OutputCache:
         """The cache under ``$IMPACTGATE_CACHE_DIR`` (or ``~/.cache/impactgate``)."""
         return cls(cache_dir() / "outputs.sqlite")
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = sqlite3.connect(
-                self.path, timeout=60, isolation_level=None, check_same_thread=False
-            )
-            # WAL + NORMAL: a commit is not an fsync; a power cut may lose the last batch,
-            # never corrupt the file, and a lost entry only means one more call.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        return self._conn
-
-    def __getstate__(self) -> dict[str, Any]:
-        self.flush()
-        return {"path": self.path}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
-
     def get_many(self, version: str, keys: Sequence[tuple[str, str]]) -> dict[str, Output]:
         """Cached outputs of ``version`` for ``(case_id, case_hash)`` keys, by case id."""
-        wanted = dict(keys)
-        found: dict[str, Output] = {}
-        ids = list(wanted)
-        with self._lock:
-            conn = self._connection()
-            for start in range(0, len(ids), _QUERY_CHUNK):
-                chunk = ids[start : start + _QUERY_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(
-                    f"SELECT case_id, case_hash, value FROM outputs "
-                    f"WHERE version = ? AND case_id IN ({marks})",
-                    (version, *chunk),
-                ).fetchall()
-                for case_id, case_hash, value in rows:
-                    if wanted.get(case_id) == case_hash:
-                        output = Output.from_record(json.loads(value))
-                        found[case_id] = replace(output, cached=True)
-        return found
+        wanted = {_key(version, case_id, case_hash): case_id for case_id, case_hash in keys}
+        found = self._file.get_many(list(wanted))
+        return {
+            wanted[key]: replace(Output.from_record(record), cached=True)
+            for key, record in found.items()
+        }
 
     def put(self, version: str, case_hash: str, output: Output) -> None:
         """Remember a successful output (errors are not cached)."""
@@ -104,43 +56,15 @@ class OutputCache:
             return
         record = output.to_record()
         record["cached"] = False
-        value = json.dumps(record, default=str)
-        with self._lock:
-            self._pending.append((version, output.case_id, case_hash, value, time.time()))
-            if len(self._pending) >= _FLUSH_EVERY:
-                self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        if not self._pending:
-            return
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "INSERT OR REPLACE INTO outputs (version, case_id, case_hash, value, at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                self._pending,
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self._pending.clear()
+        self._file.put(_key(version, output.case_id, case_hash), record)
 
     def flush(self) -> None:
         """Write what is buffered."""
-        with self._lock:
-            self._flush_locked()
+        self._file.flush()
 
     def close(self) -> None:
         """Flush and close the connection."""
-        with self._lock:
-            self._flush_locked()
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._file.close()
 
     def __len__(self) -> int:
-        with self._lock:
-            self._flush_locked()
-            return int(self._connection().execute("SELECT COUNT(*) FROM outputs").fetchone()[0])
+        return len(self._file)

@@ -15,12 +15,10 @@ read back. See docs/design/storage.md.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,13 +26,9 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from evals.decisions import Decision
+from evals.store._records import Decision, MetricRecord, RunRecord, SampleRecord
 
-if TYPE_CHECKING:
-    # Only for annotations: evals.runs imports the store (journal, output cache).
-    from evals.runs import RunResult
-
-__all__ = ["DECISIONS_SCHEMA", "RUNS_SCHEMA", "SAMPLES_SCHEMA", "ResultsStore"]
+__all__ = ["DECISIONS_SCHEMA", "RUNS_SCHEMA", "SAMPLES_SCHEMA", "TABLES", "ResultsStore"]
 
 _TS = pa.timestamp("us", tz="UTC")
 PARTITIONS = pa.schema([("agent", pa.string()), ("date", pa.string())])
@@ -81,6 +75,8 @@ RUNS_SCHEMA = pa.schema(
         ("n_resumed", pa.int64()),
         ("scoring_hash", pa.string()),
         ("baseline_run_id", pa.string()),
+        ("contract", pa.string()),
+        ("source", pa.string()),
         ("run_verdict", pa.string()),
         ("metric", pa.string()),
         ("value", pa.float64()),
@@ -119,107 +115,109 @@ DECISIONS_SCHEMA = pa.schema(
     ]
 )
 
-_SCHEMAS = {"samples": SAMPLES_SCHEMA, "runs": RUNS_SCHEMA, "decisions": DECISIONS_SCHEMA}
+TABLES = {"samples": SAMPLES_SCHEMA, "runs": RUNS_SCHEMA, "decisions": DECISIONS_SCHEMA}
+"""Every table of the store and its schema (partition columns ``agent`` and ``date`` aside)."""
 
 
-def _samples_rows(result: RunResult) -> list[dict[str, Any]]:
-    rows = []
-    for case_result in result.cases:
-        case, output = case_result.case, case_result.output
-        usage = output.usage
-        common = {
-            "run_id": result.info.run_id,
-            "version": result.info.version.label,
-            "case_id": case.id,
-            "output": output.text,
-            "latency_s": output.latency_s,
-            "prompt_tokens": usage.prompt_tokens if usage else None,
-            "completion_tokens": usage.completion_tokens if usage else None,
-            "cost_usd": output.cost_usd,
-            "tags": list(case.tags),
-            "model": output.model,
-            "attempts": output.attempts,
-            "usage_counted": output.usage_counted,
-            "cached": output.cached,
-            "tool_calls": json.dumps(output.tool_calls, default=str) if output.tool_calls else None,
+_RUN_FIELDS = (
+    "run_id", "version", "version_hash", "dataset", "dataset_hash", "trigger", "level",
+    "started_at", "finished_at", "code_version", "n_cases", "n_cached", "n_resumed",
+    "scoring_hash", "baseline_run_id", "contract", "source",
+)  # fmt: skip
+
+
+def _runs_rows(run: RunRecord) -> list[dict[str, Any]]:
+    common: dict[str, Any] = {name: getattr(run, name) for name in _RUN_FIELDS}
+    common["scoring_hash"] = run.scoring_hash or None
+    common["run_verdict"] = run.verdict
+    return [
+        common
+        | {
+            "metric": m.metric,
+            "value": m.value,
+            "low": m.low,
+            "high": m.high,
+            "n": m.n,
+            "n_errors": m.n_errors,
+            "method": m.method,
+            "confidence": m.confidence,
+            "note": m.note,
+            "gated": m.gated,
+            "threshold_direction": m.direction,
+            "threshold": m.threshold,
+            "verdict": m.verdict,
+            "reason": m.reason,
+            "rollback_metric": m.rollback,
         }
-        for metric, score in case_result.scores.items():
-            rows.append(
-                common
-                | {
-                    "metric": metric,
-                    "value": score.value,
-                    "passed": score.passed,
-                    "explanation": score.explanation,
-                    "evidence": json.dumps(score.metadata, default=str) if score.metadata else None,
-                    "error": score.error,
-                }
-            )
-        if not case_result.scores:
-            rows.append(common | {"metric": "call", "error": output.error})
-    return rows
+        for m in run.metrics.values()
+    ]
 
 
-def _runs_rows(result: RunResult) -> list[dict[str, Any]]:
-    info = result.info
-    gates = {g.metric: g for g in result.gates}
-    common = {
-        "run_id": info.run_id,
-        "version": info.version.label,
-        "version_hash": info.version.hash,
-        "dataset": info.dataset,
-        "dataset_hash": info.dataset_hash,
-        "trigger": info.trigger,
-        "level": info.level,
-        "started_at": info.started_at,
-        "finished_at": info.finished_at,
-        "code_version": info.code_version,
-        "n_cases": len(result.cases),
-        "n_cached": info.n_cached,
-        "n_resumed": info.n_resumed,
-        "scoring_hash": info.scoring_hash or None,
-        "baseline_run_id": info.baseline_run_id,
-        "run_verdict": str(result.verdict),
-    }
-    rows = []
-    names = list(dict.fromkeys([*result.metrics, *gates]))
-    for name in names:
-        metric = result.metrics.get(name)
-        gate = gates.get(name)
-        rows.append(
-            common
-            | {
-                "metric": name,
-                "value": metric.value if metric else None,
-                "low": metric.low if metric else None,
-                "high": metric.high if metric else None,
-                "n": metric.n if metric else 0,
-                "n_errors": metric.n_errors if metric else 0,
-                "method": metric.method if metric else None,
-                "confidence": metric.confidence if metric else None,
-                "note": metric.note if metric else None,
-                "gated": gate is not None,
-                "threshold_direction": gate.threshold.direction if gate else None,
-                "threshold": gate.threshold.bound if gate else None,
-                "verdict": str(gate.verdict) if gate else None,
-                "reason": gate.reason if gate else None,
-                "rollback_metric": gate.rollback if gate else False,
-            }
+def _runs_from_rows(rows: Iterable[dict[str, Any]]) -> list[RunRecord]:
+    """Group ``runs`` rows (one per run × metric) into records, oldest first."""
+    heads: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, dict[str, MetricRecord]] = {}
+    for row in rows:
+        run_id = row["run_id"]
+        if run_id not in heads:
+            heads[run_id] = row
+            metrics[run_id] = {}
+        direction = row.get("threshold_direction")
+        metrics[run_id][row["metric"]] = MetricRecord(
+            metric=row["metric"],
+            value=row.get("value"),
+            low=row.get("low"),
+            high=row.get("high"),
+            n=row.get("n") or 0,
+            n_errors=row.get("n_errors") or 0,
+            method=row.get("method"),
+            confidence=row.get("confidence"),
+            note=row.get("note"),
+            gated=bool(row.get("gated")),
+            direction=direction if direction in ("min", "max") else None,
+            threshold=row.get("threshold"),
+            verdict=row.get("verdict"),
+            reason=row.get("reason"),
+            rollback=bool(row.get("rollback_metric")),
         )
-    return rows
-
-
-def _decision_row(decision: Decision) -> dict[str, Any]:
-    row = asdict(decision)
-    row.pop("agent")
-    # The notification payload was sent; the decision's own fields already say what it held.
-    details = {k: v for k, v in decision.details.items() if k != "payload"}
-    row["details"] = json.dumps(details, default=str) if details else None
-    return row
+    records = []
+    for run_id, row in heads.items():
+        if row.get("started_at") is None:
+            continue  # a row without a start time cannot be placed anywhere
+        records.append(
+            RunRecord(
+                run_id=run_id,
+                agent=row["agent"],
+                version=row.get("version") or "?",
+                version_hash=row.get("version_hash") or "",
+                dataset=row.get("dataset") or "",
+                dataset_hash=row.get("dataset_hash") or "",
+                trigger=row.get("trigger") or "manual",
+                level=row.get("level") or "",
+                started_at=row["started_at"],
+                finished_at=row.get("finished_at"),
+                code_version=row.get("code_version"),
+                n_cases=row.get("n_cases") or 0,
+                n_cached=row.get("n_cached") or 0,
+                n_resumed=row.get("n_resumed") or 0,
+                scoring_hash=row.get("scoring_hash"),
+                baseline_run_id=row.get("baseline_run_id") or None,
+                contract=row.get("contract") or "",
+                source=row.get("source") or "golden",
+                verdict=row.get("run_verdict") or "fail",
+                metrics=metrics[run_id],
+            )
+        )
+    records.sort(key=lambda r: (r.started_at, r.run_id))
+    return records
 
 
 class ResultsStore:
-    """Read and write the three tables under one results root."""
+    """Read and write the tables under one results root, as typed records.
+
+    ``table(name)`` gives the raw Arrow view of a table for analysis (a notebook, DuckDB);
+    the engine itself only uses the typed readers.
+    """
 
     def __init__(self, root: str | Path) -> None:
         text = str(root)
@@ -236,7 +234,7 @@ class ResultsStore:
     def _write(
         self, table_name: str, agent: str, date: str, name: str, rows: list[dict[str, Any]]
     ) -> str:
-        schema = _SCHEMAS[table_name]
+        schema = TABLES[table_name]
         table = pa.Table.from_pylist(rows, schema=schema)
         folder = f"{self.base}/{table_name}/agent={agent}/date={date}"
         self.fs.create_dir(folder, recursive=True)
@@ -251,12 +249,10 @@ class ResultsStore:
             raise
         return final
 
-    def write_run(self, result: RunResult) -> None:
-        """Write a run's samples, then its runs rows (the commit point)."""
-        info = result.info
-        date = info.started_at.strftime("%Y-%m-%d")
-        self._write("samples", info.agent, date, info.run_id, _samples_rows(result))
-        self._write("runs", info.agent, date, info.run_id, _runs_rows(result))
+    def write_run(self, run: RunRecord, samples: Sequence[SampleRecord]) -> None:
+        """Write a run's samples, then its ``runs`` rows (the commit point)."""
+        self._write("samples", run.agent, run.date, run.run_id, [s.to_row() for s in samples])
+        self._write("runs", run.agent, run.date, run.run_id, _runs_rows(run))
 
     def write_decisions(self, decisions: Sequence[Decision]) -> None:
         """Append decisions (one file per agent and batch)."""
@@ -271,39 +267,95 @@ class ResultsStore:
                 agent,
                 first.at.strftime("%Y-%m-%d"),
                 name,
-                [_decision_row(d) for d in batch],
+                [d.to_row() for d in batch],
             )
 
     # -- reading --------------------------------------------------------------------------
 
-    def _read(self, table_name: str, agent: str | None) -> pa.Table:
-        schema = pa.unify_schemas([_SCHEMAS[table_name], PARTITIONS])
+    def _dataset(self, table_name: str, files: list[str] | None = None) -> ds.Dataset | None:
+        schema = pa.unify_schemas([TABLES[table_name], PARTITIONS])
         folder = f"{self.base}/{table_name}"
         if self.fs.get_file_info(folder).type == pafs.FileType.NotFound:
-            return schema.empty_table()
-        dataset = ds.dataset(
-            folder,
+            return None
+        if files is not None and not files:
+            return None
+        return ds.dataset(
+            files if files is not None else folder,
             schema=schema,
             format="parquet",
             filesystem=self.fs,
             partitioning=ds.partitioning(PARTITIONS, flavor="hive"),
+            partition_base_dir=folder if files is not None else None,
         )
+
+    def table(self, name: str, agent: str | None = None) -> pa.Table:
+        """The raw Arrow table (with ``agent`` and ``date``), for analysis outside the engine.
+
+        ``samples`` holds rows of committed runs only.
+        """
+        if name not in TABLES:
+            raise ValueError(f"no table {name!r}; tables: {', '.join(TABLES)}")
+        dataset = self._dataset(name)
+        if dataset is None:
+            return pa.unify_schemas([TABLES[name], PARTITIONS]).empty_table()
         expression = pc.field("agent") == agent if agent is not None else None
-        return dataset.to_table(filter=expression)
+        table = dataset.to_table(filter=expression)
+        if name == "samples":
+            committed = pc.unique(self.table("runs", agent).column("run_id"))
+            table = table.filter(pc.is_in(table.column("run_id"), value_set=committed))
+        elif name == "decisions":
+            table = table.sort_by("at")
+        return table
 
-    def runs(self, agent: str | None = None) -> pa.Table:
-        """Committed runs, one row per run × metric."""
-        return self._read("runs", agent)
+    def runs(self, agent: str | None = None) -> list[RunRecord]:
+        """Committed runs (of one agent, or all), oldest first."""
+        return _runs_from_rows(self.table("runs", agent).to_pylist())
 
-    def samples(self, agent: str | None = None, run_id: str | None = None) -> pa.Table:
-        """Samples of committed runs only, one row per case × metric."""
-        table = self._read("samples", agent)
-        committed = pc.unique(self.runs(agent).column("run_id"))
-        mask = pc.is_in(table.column("run_id"), value_set=committed)
-        if run_id is not None:
-            mask = pc.and_(mask, pc.equal(table.column("run_id"), run_id))
-        return table.filter(mask)
+    def run(self, run_id: str, agent: str | None = None) -> RunRecord | None:
+        """One committed run, or ``None``."""
+        dataset = self._dataset("runs")
+        if dataset is None:
+            return None
+        expression = pc.field("run_id") == run_id
+        if agent is not None:
+            expression = expression & (pc.field("agent") == agent)
+        records = _runs_from_rows(dataset.to_table(filter=expression).to_pylist())
+        return records[0] if records else None
 
-    def decisions(self, agent: str | None = None) -> pa.Table:
+    def samples(self, runs: RunRecord | Iterable[RunRecord]) -> list[SampleRecord]:
+        """The samples of the given committed runs, in stored order.
+
+        Reads only the partitions (agent, date) those runs live in and filters on ``run_id``,
+        so a year of nightly runs costs what the few runs asked for cost.
+        """
+        asked = [runs] if isinstance(runs, RunRecord) else list(runs)
+        # Only committed runs have samples: a run's ``runs`` file is its commit point.
+        wanted = {r.run_id: r for r in asked if self._committed(r)}
+        if not wanted:
+            return []
+        folder = f"{self.base}/samples"
+        files: list[str] = []
+        for agent, date in sorted({(r.agent, r.date) for r in wanted.values()}):
+            selector = pafs.FileSelector(
+                f"{folder}/agent={agent}/date={date}", allow_not_found=True
+            )
+            files.extend(
+                info.path
+                for info in self.fs.get_file_info(selector)
+                if info.type == pafs.FileType.File
+                and info.base_name.endswith(".parquet")
+                and not info.base_name.startswith((".", "_"))
+            )
+        dataset = self._dataset("samples", files)
+        if dataset is None:
+            return []
+        table = dataset.to_table(filter=pc.field("run_id").isin(list(wanted)))
+        return [SampleRecord.from_row(row) for row in table.to_pylist()]
+
+    def _committed(self, run: RunRecord) -> bool:
+        path = f"{self.base}/runs/agent={run.agent}/date={run.date}/{run.run_id}.parquet"
+        return bool(self.fs.get_file_info(path).type == pafs.FileType.File)
+
+    def decisions(self, agent: str | None = None) -> list[Decision]:
         """The audit trail, oldest first."""
-        return self._read("decisions", agent).sort_by("at")
+        return [Decision.from_row(row) for row in self.table("decisions", agent).to_pylist()]

@@ -6,10 +6,11 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from evals.dataset import Case, Usage
+from evals.dataset import Case
+from evals.store import Output
 from evals.targets._secrets import Redactor
 
 __all__ = [
@@ -56,53 +57,6 @@ class AgentVersion:
 
     def __str__(self) -> str:
         return self.label if self.hash.startswith(self.label) else f"{self.label} ({self.hash[:8]})"
-
-
-@dataclass(frozen=True)
-class Output:
-    """What the agent produced for one case, timed; or why it produced nothing."""
-
-    case_id: str
-    text: str | None
-    contexts: tuple[str, ...] | None = None
-    """Passages the agent retrieved for this call; ``None`` means the case's own."""
-    latency_s: float | None = None
-    """Seconds the call that produced the answer took (the attempt that succeeded)."""
-    usage: Usage | None = None
-    cost_usd: float | None = None
-    model: str | None = None
-    error: str | None = None
-    """Why there is no output (after any retries); counts against the error budget."""
-    attempts: int | None = None
-    """Requests it took (retries included); ``None`` for targets that make no requests."""
-    usage_counted: bool = False
-    """The provider reported no token usage, so ``usage`` was counted locally."""
-    tool_calls: tuple[dict[str, Any], ...] | None = None
-    """Tool calls the agent made, as it reported them."""
-    cached: bool = False
-    """Served from the output cache: produced by an earlier run of this exact version on this
-    exact case, with that run's latency, usage and cost."""
-
-    def contexts_for(self, case: Case) -> list[str]:
-        """The passages this answer should be grounded in."""
-        return list(self.contexts) if self.contexts is not None else list(case.contexts)
-
-    def to_record(self) -> dict[str, Any]:
-        """JSON-able form, for the output cache and the run journal."""
-        record = asdict(self)
-        record["usage"] = self.usage.model_dump() if self.usage is not None else None
-        return record
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Output:
-        """Rebuild an output written by :meth:`to_record`."""
-        data = dict(record)
-        if data.get("usage") is not None:
-            data["usage"] = Usage.model_validate(data["usage"])
-        for name in ("contexts", "tool_calls"):
-            if data.get(name) is not None:
-                data[name] = tuple(data[name])
-        return cls(**data)
 
 
 class Target(ABC):

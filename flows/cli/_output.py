@@ -1,4 +1,4 @@
-"""Shared output helpers: JSON on stdout, tables for people, numbers in their units."""
+"""Shared output helpers: JSON on stdout and consoles for people (numbers: evals.metrics)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from evals.metrics import METRICS
-
-__all__ = ["console", "err_console", "fmt_value", "print_json"]
+__all__ = ["console", "err_console", "print_json"]
 
 # Outside a terminal (CI logs, pipes) rich would wrap at 80 columns; a log line can be wider.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -20,15 +18,3 @@ err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isa
 def print_json(data: Any) -> None:
     """Print ``data`` as JSON on stdout, nothing else."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def fmt_value(metric: str, value: float | None) -> str:
-    """A metric value in its unit, or a dash."""
-    if value is None:
-        return "—"
-    unit = METRICS[metric].unit if metric in METRICS else ""
-    if unit == "USD":
-        return f"${value:.5f}"
-    if unit == "s":
-        return f"{value:.3f}s"
-    return f"{value:.3f}"

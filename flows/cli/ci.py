@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
 
-from evals.ci import AgentGate, gate_changes, junit_xml, markdown
-from flows.cli._output import console, err_console, fmt_value, print_json
+from evals.ci import AgentGate, delta_text, gate_changes, junit_xml, markdown, observed_text
+from flows.cli._output import console, err_console, print_json
 
 __all__ = ["ci"]
-
-
-def _delta(d: Any) -> str:
-    if d is None or d.delta is None or d.low is None or d.high is None:
-        return "—"
-    return f"{d.delta:+.4g} [{d.low:+.4g}, {d.high:+.4g}]"
 
 
 def _table(results: list[AgentGate]) -> Table:
@@ -34,10 +27,10 @@ def _table(results: list[AgentGate]) -> Table:
                 if i == 0
                 else "",
                 g.metric,
-                fmt_value(g.metric, g.observed.value if g.observed else None),
+                observed_text(g),
                 str(g.threshold),
                 str(g.verdict),
-                _delta(d),
+                delta_text(g.metric, d),
                 str(d.change) if d else "—",
             )
         table.add_section()

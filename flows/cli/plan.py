@@ -11,29 +11,23 @@ from rich.table import Table
 from evals.contract import LEVELS, Level, level_rank, select_contracts
 from evals.dataset import load_dataset
 from evals.metrics import METRICS, required_samples
-from evals.store import ResultsStore, ledger_for
+from evals.store import ResultsStore, SampleRecord, ledger_for
 from flows.cli._output import console, print_json
 
 __all__ = ["plan"]
 
 
-def _latest_samples(results: str, agent: str) -> list[dict[str, Any]]:
+def _latest_samples(results: str, agent: str) -> list[SampleRecord]:
     """The samples of the agent's latest stored run (none when it has no run)."""
     store = ResultsStore(results)
     runs = store.runs(agent)
-    if runs.num_rows == 0:
-        return []
-    latest = max(runs.to_pylist(), key=lambda r: r["started_at"])["run_id"]
-    samples: list[dict[str, Any]] = store.samples(agent, latest).to_pylist()
-    return samples
+    return store.samples(runs[-1]) if runs else []
 
 
-def _observed_sd(samples: list[dict[str, Any]], scorer: str) -> float | None:
+def _observed_sd(samples: list[SampleRecord], scorer: str) -> float | None:
     """Per-case standard deviation of a scorer in those samples, if it has two values."""
     values = [
-        s["value"]
-        for s in samples
-        if s["metric"] == scorer and s["value"] is not None and s["error"] is None
+        s.value for s in samples if s.metric == scorer and s.value is not None and s.error is None
     ]
     return statistics.pstdev(values) if len(values) >= 2 else None
 

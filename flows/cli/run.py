@@ -11,9 +11,10 @@ from rich.table import Table
 
 from evals.contract import load_contract
 from evals.errors import UserError, display_path
+from evals.metrics import fmt_interval, fmt_value
 from evals.runs import TRIGGERS, check_resumable, open_unfinished_run, prepare
 from evals.store import RunJournal, journal_dir
-from flows.cli._output import console, err_console, fmt_value, print_json
+from flows.cli._output import console, err_console, print_json
 from flows.cli._progress import progress_factory
 
 __all__ = ["run"]
@@ -31,14 +32,6 @@ _VERDICT = {
 }
 
 
-def _interval(metric: str, low: float | None, high: float | None) -> str:
-    if low is None and high is None:
-        return "—"
-    lower = fmt_value(metric, low) if low is not None else "?"
-    upper = fmt_value(metric, high) if high is not None else "∞"
-    return f"[{lower}, {upper}]"
-
-
 def _table(summaries: list[dict[str, Any]]) -> Table:
     table = Table(title="impactgate run", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("agent", "metric", "value", "interval", "threshold", "verdict", "action"):
@@ -54,7 +47,7 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
                 f"{summary['agent']}\n{summary['version']} @ {summary['level']}" if first else "",
                 m["metric"],
                 fmt_value(m["metric"], m["value"]),
-                _interval(m["metric"], m["low"], m["high"]),
+                fmt_interval(m["metric"], m["low"], m["high"]) or "—",
                 m["threshold"] or "",
                 _VERDICT.get(m["verdict"] or "", "[dim]not gated[/dim]"),
                 action if first else "",

@@ -1,72 +1,98 @@
-"""``impactgate status``: each agent's level, active and last good version, latest decision."""
+"""``impactgate status``: each agent's level, versions, readiness, incidents, latest decision."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from evals.store import Incident, ResultsStore, ledger_for
 from flows.cli._output import console, print_json
 
 __all__ = ["status"]
 
 
-def _latest_decisions(results: str) -> dict[str, dict[str, Any]]:
-    table = ResultsStore(results).decisions()
-    latest: dict[str, dict[str, Any]] = {}
-    for row in table.to_pylist():
-        latest[row["agent"]] = row
-    return latest
+def _states(results: str, policies: str) -> list[dict[str, Any]]:
+    from evals.contract import load_contract
+    from evals.errors import UserError
+    from evals.metrics import fmt_time
+    from evals.readiness import incident_line, load_state, readiness
+    from evals.store import ResultsStore, ledger_for
+
+    ledger = ledger_for(results)
+    store = ResultsStore(results)
+    latest_decision = {d.agent: d for d in store.decisions()}
+    runs_by_agent: dict[str, list[Any]] = {}
+    for run in store.runs():
+        runs_by_agent.setdefault(run.agent, []).append(run)
+    rows = []
+    for entry in ledger.entries():
+        path = Path(policies) / f"{entry.agent}.yaml"
+        try:
+            contract = load_contract(path) if path.is_file() else None
+        except UserError:
+            contract = None  # `impactgate validate` says what is wrong with it
+        state = load_state(entry.agent, contract, store, ledger, runs_by_agent.get(entry.agent, []))
+        answer = readiness(state)
+        decision = latest_decision.get(entry.agent)
+        rows.append(
+            {
+                "agent": entry.agent,
+                "level": entry.level,
+                "active_version": entry.active_version,
+                "last_good_version": entry.last_good_version,
+                "last_good_source": entry.last_good_source,
+                "declared_version": entry.declared_version,
+                "updated_at": entry.updated_at.isoformat(),
+                "readiness": answer.to_dict(),
+                "open_incidents": [
+                    {
+                        "id": i.id,
+                        "severity": i.severity,
+                        "metrics": i.metrics,
+                        "level": i.level,
+                        "opened_at": i.opened_at.isoformat(),
+                        "runs": i.runs,
+                        "summary": incident_line(i),
+                    }
+                    for i in state.open_incidents
+                ],
+                "latest_decision": (
+                    {
+                        "kind": decision.kind,
+                        "reason": decision.reason,
+                        "run_id": decision.run_id,
+                        "at": decision.at.isoformat(),
+                        "at_text": fmt_time(decision.at),
+                    }
+                    if decision
+                    else None
+                ),
+            }
+        )
+    return rows
 
 
 @click.command("status")
 @click.option("--results", default="results", show_default=True, help="Results root.")
+@click.option("--policies", default="policies", show_default=True, help="Folder of contracts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger as JSON only.")
-def status(results: str, as_json: bool) -> None:
-    """Show the release ledger: level, active version and last good version of each agent."""
-    ledger = ledger_for(results)
-    entries = ledger.entries()
-    incidents: dict[str, list[Incident]] = {}
-    for incident in ledger.incidents(open_only=True):
-        incidents.setdefault(incident.agent, []).append(incident)
-    decisions = _latest_decisions(results)
-    rows: list[dict[str, Any]] = [
-        {
-            "agent": e.agent,
-            "level": e.level,
-            "active_version": e.active_version,
-            "last_good_version": e.last_good_version,
-            "last_good_source": e.last_good_source,
-            "declared_version": e.declared_version,
-            "updated_at": e.updated_at.isoformat(),
-            "open_incidents": [
-                {
-                    "id": i.id,
-                    "severity": i.severity,
-                    "metrics": i.metrics,
-                    "opened_at": i.opened_at.isoformat(),
-                    "runs": i.runs,
-                }
-                for i in incidents.get(e.agent, [])
-            ],
-            "latest_decision": (
-                {k: decisions[e.agent][k] for k in ("kind", "reason", "run_id", "at")}
-                if e.agent in decisions
-                else None
-            ),
-        }
-        for e in entries
-    ]
+def status(results: str, policies: str, as_json: bool) -> None:
+    """Show each agent's level, active and last good version, readiness and open incidents."""
+    from rich.table import Table
+
+    rows = _states(results, policies)
     if as_json:
+        for row in rows:
+            if row["latest_decision"]:
+                row["latest_decision"].pop("at_text")
         print_json({"results": results, "agents": rows})
         return
     if not rows:
         console.print(f"No agents in the ledger under {results} yet; run `impactgate run` first.")
         return
     table = Table(title=f"impactgate status ({results})")
-    for column in ("agent", "level", "active", "last good", "open incidents", "latest decision"):
+    for column in ("agent", "level", "active", "last good", "ready for more?", "open incidents"):
         table.add_column(column)
     for row in rows:
         decision = row["latest_decision"]
@@ -75,13 +101,12 @@ def status(results: str, as_json: bool) -> None:
             row["level"],
             row["active_version"],
             f"{row['last_good_version'] or '—'}\n[dim]{row['last_good_source'] or 'no version has passed yet'}[/dim]",
-            "\n".join(
-                f"#{i['id']} {i['severity']}: {', '.join(i['metrics'])} ({i['runs']} run(s))"
-                for i in row["open_incidents"]
-            )
-            or "—",
-            f"{decision['kind']} ({decision['at']:%Y-%m-%d %H:%M} UTC)\n[dim]{decision['reason']}[/dim]"
-            if decision
-            else "—",
+            row["readiness"]["headline"]
+            + (
+                f"\n[dim]latest decision: {decision['kind']} ({decision['at_text']})[/dim]"
+                if decision
+                else ""
+            ),
+            "\n".join(i["summary"] for i in row["open_incidents"]) or "—",
         )
-    console.print(table)
+    console.print(table, soft_wrap=True)

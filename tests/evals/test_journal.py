@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from evals.dataset import Usage
-from evals.store import JournalHeader, OutputCache, RunJournal
+from evals.store import RunHeader, OutputCache, RunJournal
 from evals.targets import Output
 
-HEADER = JournalHeader(
+HEADER = RunHeader(
     run_id="20261128T010203Z-abcdef01",
     agent="tiny-agent",
     contract="policies/tiny-agent.yaml",
@@ -18,6 +18,7 @@ HEADER = JournalHeader(
     dataset="datasets/tiny-agent/cases.jsonl",
     dataset_hash="d" * 64,
     trigger="nightly",
+    level="constrained",
     started_at=datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC),
 )
 ANSWER = Output(

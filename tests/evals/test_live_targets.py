@@ -20,7 +20,7 @@ from evals.contract import load_contract
 from evals.dataset import load_dataset
 from evals.errors import UserError
 from evals.runs import evaluate, generate, open_unfinished_run, prepare
-from evals.store import JournalHeader, OutputCache, ResultsStore, RunJournal, journal_dir
+from evals.store import RunHeader, OutputCache, ResultsStore, RunJournal, journal_dir
 from evals.targets import HttpTarget, LiteLLMTarget, Redactor, build_target
 from evals.testing import FakeOpenAIServer, Reply
 from tests.helpers import ANSWER_PROMPT as PROMPT
@@ -284,11 +284,11 @@ def test_a_rerun_of_the_same_version_calls_nothing(
     cache = OutputCache.default()
     first = evaluate(contract, cache=cache)
     assert server.calls == len(CASES)
-    assert first.info.n_cached == 0
+    assert first.record.n_cached == 0
 
     again = evaluate(contract, cache=cache)
     assert server.calls == len(CASES), "zero calls reached the server on the rerun"
-    assert again.info.n_cached == len(CASES)
+    assert again.record.n_cached == len(CASES)
     assert all(c.output.cached for c in again.cases)
     assert [c.output.latency_s for c in again.cases] == [c.output.latency_s for c in first.cases]
     assert [c.output.usage for c in again.cases] == [c.output.usage for c in first.cases]
@@ -328,7 +328,7 @@ def test_a_killed_run_resumes_calling_only_the_missing_cases(
     contract = load_contract(litellm_project(tmp_path, server, cache=False))
     plan = prepare(contract)
     results = tmp_path / "results"
-    header = JournalHeader(
+    header = RunHeader(
         run_id="20261128T000000Z-0badc0de",
         agent=contract.agent,
         contract=str(contract.source),
@@ -337,6 +337,7 @@ def test_a_killed_run_resumes_calling_only_the_missing_cases(
         dataset=contract.evals.dataset,
         dataset_hash=plan.dataset.content_hash,
         trigger="manual",
+        level=contract.autonomy.level,
         started_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
     )
     journal = RunJournal.start(journal_dir(results), header)
@@ -356,7 +357,7 @@ def test_a_killed_run_resumes_calling_only_the_missing_cases(
     assert resumed.resumed == journaled
     result = evaluate(contract, journal=resumed)
     assert server.calls - calls_before == len(CASES) - journaled, "only the missing cases"
-    assert result.info.n_resumed == journaled
+    assert result.record.n_resumed == journaled
     assert [c.case.id for c in result.cases] == [c["id"] for c in CASES]
     assert all(c.output.error is None for c in result.cases)
 
@@ -369,9 +370,9 @@ def test_resume_refuses_unknown_and_committed_runs(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="is not a run id"):
         open_unfinished_run(str(results), "../../etc/passwd")
     result = evaluate(contract)
-    ResultsStore(results).write_run(result)
-    with pytest.raises(UserError, match=f"run {result.info.run_id} .* already committed"):
-        open_unfinished_run(str(results), result.info.run_id)
+    ResultsStore(results).write_run(result.record, result.samples())
+    with pytest.raises(UserError, match=f"run {result.record.run_id} .* already committed"):
+        open_unfinished_run(str(results), result.record.run_id)
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def test_a_key_that_appears_in_a_prompt_is_redacted_everywhere_recorded(
     contract = load_contract(path)
     plan = prepare(contract)
     results = tmp_path / "results"
-    header = JournalHeader(
+    header = RunHeader(
         run_id="20261128T000000Z-5ec2e7aa",
         agent=contract.agent,
         contract=str(path),
@@ -396,6 +397,7 @@ def test_a_key_that_appears_in_a_prompt_is_redacted_everywhere_recorded(
         dataset=contract.evals.dataset,
         dataset_hash=plan.dataset.content_hash,
         trigger="manual",
+        level=contract.autonomy.level,
         started_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
     )
     journal = RunJournal.start(journal_dir(results), header)
@@ -406,12 +408,13 @@ def test_a_key_that_appears_in_a_prompt_is_redacted_everywhere_recorded(
     echoed = result.cases[0].output.text or ""
     assert KEY not in echoed
     assert "[REDACTED:FAKE_LLM_KEY]" in echoed
-    ResultsStore(results).write_run(result)
+    ResultsStore(results).write_run(result.record, result.samples())
     for file in [*results.rglob("*.parquet"), journal.path, *(tmp_path / "cache").rglob("*")]:
         if file.is_file():
             assert KEY.encode() not in file.read_bytes(), file
-    samples = ResultsStore(results).samples()
-    assert any("[REDACTED:FAKE_LLM_KEY]" in (o or "") for o in samples.column("output").to_pylist())
+    store = ResultsStore(results)
+    samples = store.samples(store.runs())
+    assert any("[REDACTED:FAKE_LLM_KEY]" in (s.output or "") for s in samples)
 
     with caplog.at_level(logging.INFO), plan.target.redactor().filtering_logs():
         logging.getLogger("impactgate.test").info("request for %s failed", KEY)

@@ -13,7 +13,7 @@ from tests.helpers import make_project
 def test_leaking_version_fails_its_rollback_gate_and_explains_each_case(tmp_path: Path) -> None:
     contract = load_contract(make_project(tmp_path, leak_every=2))
     result = evaluate(contract)
-    assert result.info.version.label == "v2"
+    assert result.record.version == "v2"
     gates = {g.metric: g for g in result.gates}
     assert gates["policy_violation_rate"].verdict == Verdict.FAIL
     assert gates["policy_violation_rate"].rollback

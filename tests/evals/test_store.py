@@ -9,9 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from evals.contract import load_contract
-from evals.decisions import Decision
 from evals.runs import RunResult, evaluate
-from evals.store import Ledger, NoGoodVersion, ResultsStore
+from evals.store import Decision, Ledger, NoGoodVersion, ResultsStore
 from tests.helpers import make_project
 
 
@@ -23,38 +22,37 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
 
 def test_run_round_trip_with_hive_partitions(tmp_path: Path, result: RunResult) -> None:
     store = ResultsStore(tmp_path / "results")
-    store.write_run(result)
-    runs, samples = store.runs(), store.samples()
-    info = result.info
-    date = info.started_at.strftime("%Y-%m-%d")
+    store.write_run(result.record, result.samples())
+    runs = store.runs()
+    record = result.record
+    date = record.started_at.strftime("%Y-%m-%d")
     assert (
         tmp_path
         / "results"
         / "runs"
-        / f"agent={info.agent}"
+        / f"agent={record.agent}"
         / f"date={date}"
-        / f"{info.run_id}.parquet"
+        / f"{record.run_id}.parquet"
     ).is_file()
-    assert set(runs.column("agent").to_pylist()) == {info.agent}
-    assert set(runs.column("metric").to_pylist()) >= {
-        "faithfulness",
-        "hallucination_rate",
-        "error_rate",
-    }
-    assert samples.num_rows == len(result.cases) * 5
-    assert set(samples.column("metric").to_pylist()) == {
+    assert runs == [record], "a run reads back exactly as it was written"
+    assert set(runs[0].metrics) >= {"faithfulness", "hallucination_rate", "error_rate"}
+    samples = store.samples(runs)
+    assert len(samples) == len(result.cases) * 5
+    assert samples == result.samples()
+    assert {s.metric for s in samples} == {
         "faithfulness", "hallucination", "policy_violation", "cost", "latency",
     }  # fmt: skip
+    assert store.table("samples").num_rows == len(samples), "the raw Arrow view for analysis"
 
 
 def test_runs_never_overwrite_each_other(tmp_path: Path, result: RunResult) -> None:
     store = ResultsStore(tmp_path)
-    store.write_run(result)
+    store.write_run(result.record, result.samples())
     from dataclasses import replace
 
-    second = replace(result, info=replace(result.info, run_id=result.info.run_id + "-2"))
-    store.write_run(second)
-    assert len(set(store.runs().column("run_id").to_pylist())) == 2
+    second = replace(result.record, run_id=result.record.run_id + "-2")
+    store.write_run(second, result.samples())
+    assert len({r.run_id for r in store.runs()}) == 2
 
 
 def test_crash_while_writing_samples_leaves_nothing_visible(
@@ -69,10 +67,10 @@ def test_crash_while_writing_samples_leaves_nothing_visible(
     monkeypatch.setattr(pq, "write_table", half_written)
     store = ResultsStore(tmp_path)
     with pytest.raises(OSError, match="disk full"):
-        store.write_run(result)
+        store.write_run(result.record, result.samples())
     monkeypatch.undo()
-    assert store.samples().num_rows == 0
-    assert store.runs().num_rows == 0
+    assert store.table("samples").num_rows == 0
+    assert store.runs() == []
     leftovers = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert leftovers == [], "the temporary file is removed on failure"
 
@@ -90,11 +88,12 @@ def test_crash_between_samples_and_runs_hides_the_samples(
 
     monkeypatch.setattr(store, "_write", crash_on_runs)
     with pytest.raises(KeyboardInterrupt):
-        store.write_run(result)
+        store.write_run(result.record, result.samples())
     assert any(tmp_path.rglob("samples/**/*.parquet")), "samples were written..."
     fresh = ResultsStore(tmp_path)
-    assert fresh.samples().num_rows == 0, "...but a run without its runs rows is never read back"
-    assert fresh.runs().num_rows == 0
+    assert fresh.table("samples").num_rows == 0, "...but a run without its runs rows is never read"
+    assert fresh.runs() == []
+    assert fresh.samples(result.record) == [], "not even when asked for that run by name"
 
 
 def test_decisions_are_appended_in_time_order(tmp_path: Path) -> None:
@@ -103,14 +102,16 @@ def test_decisions_are_appended_in_time_order(tmp_path: Path) -> None:
     store.write_decisions(
         [Decision("a", "rollback", "second", "test", metrics=["policy_violation_rate"])]
     )
-    table = store.decisions("a")
-    assert table.column("kind").to_pylist() == ["escalate", "rollback"]
-    assert table.column("metrics").to_pylist()[1] == ["policy_violation_rate"]
+    decisions = store.decisions("a")
+    assert [d.kind for d in decisions] == ["escalate", "rollback"]
+    assert decisions[1].metrics == ["policy_violation_rate"]
 
 
 def test_empty_store_reads_as_empty_tables(tmp_path: Path) -> None:
     store = ResultsStore(tmp_path / "nothing-yet")
-    assert store.runs().num_rows == store.samples().num_rows == store.decisions().num_rows == 0
+    assert store.runs() == store.decisions() == []
+    assert store.table("samples").num_rows == 0
+    assert store.run("no-such-run") is None
 
 
 def test_ledger_registers_deploys_and_rolls_back(tmp_path: Path) -> None:

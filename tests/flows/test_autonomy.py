@@ -77,8 +77,8 @@ def test_a_promotion_that_passes_every_gate_waits_for_and_records_its_approver(
     entry = ledger_for(str(tmp_path / "results")).get("tiny-agent")
     assert entry is not None
     assert entry.level == "constrained"
-    [row] = ResultsStore(tmp_path / "results").decisions("tiny-agent").to_pylist()
-    assert (row["kind"], row["approved_by"]) == ("promote", "ann@example.test")
+    [row] = ResultsStore(tmp_path / "results").decisions("tiny-agent")
+    assert (row.kind, row.approved_by) == ("promote", "ann@example.test")
 
 
 def test_a_rejected_promotion_changes_nothing(tmp_path: Path) -> None:

@@ -113,8 +113,8 @@ def test_the_nightly_deployment_escalates_and_rolls_back_on_a_real_server(
         assert "Completed" in run.stdout + run.stderr, run.stdout + run.stderr
         assert sorted(b["kind"] for b in receiver.bodies) == ["escalate", "rollback"]
 
-    decisions = ResultsStore(results).decisions().to_pylist()
-    assert sorted(d["kind"] for d in decisions) == ["escalate", "rollback"]
+    decisions = ResultsStore(results).decisions()
+    assert sorted(d.kind for d in decisions) == ["escalate", "rollback"]
     entry = ledger_for(str(results)).get("account-support")
     assert entry is not None
     assert (entry.active_version, entry.level) == ("v1", "approval")

@@ -48,12 +48,10 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
     assert sorted(b["kind"] for b in receiver.bodies) == ["escalate", "rollback"]
 
     store = ResultsStore(results)
-    samples = store.samples()
-    assert set(samples.column("agent").to_pylist()) == set(first)
+    runs = store.runs()
+    assert {r.agent for r in runs} == set(first)
     for agent in first:
-        metrics = set(
-            samples.filter(samples.column("agent").to_numpy() == agent).column("metric").to_pylist()
-        )
+        metrics = {s.metric for s in store.samples([r for r in runs if r.agent == agent])}
         assert metrics >= {
             "faithfulness",
             "hallucination",
@@ -62,7 +60,7 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
             "latency",
         }, agent
     decisions = store.decisions()
-    assert sorted(decisions.column("kind").to_pylist()) == ["escalate", "rollback"]
+    assert sorted(d.kind for d in decisions) == ["escalate", "rollback"]
 
     ledger = ledger_for(results)
     account = ledger.get("account-support")
@@ -82,7 +80,7 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
     assert second["returns-concierge"]["decision"]["notifications"] == [
         "not paged: incident #2 is already open for this breach"
     ]
-    assert sorted(store.decisions().column("kind").to_pylist()) == [
+    assert sorted(d.kind for d in store.decisions()) == [
         "escalate",
         "escalate",
         "rollback",

@@ -107,14 +107,15 @@ def test_a_rerun_calls_nothing_and_says_the_outputs_were_cached(
     ), "cached outputs keep the latency measured when they were produced"
 
     store = ResultsStore(project.parents[1] / "results")
-    runs = store.runs().to_pylist()
-    assert {(r["run_id"], r["n_cached"]) for r in runs} == {
+    runs = store.runs()
+    assert {(r.run_id, r.n_cached) for r in runs} == {
         (first["run_id"], 0),
         (second["run_id"], len(CASES)),
     }
-    samples = store.samples(run_id=second["run_id"]).to_pylist()
-    assert all(s["cached"] for s in samples)
-    assert {s["model"] for s in samples} == {"openai/gpt-4o-mini"}
+    samples = store.samples([r for r in runs if r.run_id == second["run_id"]])
+    assert samples
+    assert all(s.cached for s in samples)
+    assert {s.model for s in samples} == {"openai/gpt-4o-mini"}
 
     code, out, _ = invoke(*run_args(project, "--json", "--no-cache"))
     assert code == 0
@@ -155,7 +156,7 @@ def test_a_killed_run_resumes_under_its_own_id_calling_only_the_missing_cases(
     journal = RunJournal.open(journal_dir(results), header.run_id)
     journaled = len(journal.outputs())
     assert journaled >= 3
-    assert ResultsStore(results).runs().num_rows == 0, "nothing committed"
+    assert ResultsStore(results).runs() == [], "nothing committed"
     calls = server.calls
 
     # A prompt edited since the run started makes it a different version: refused, exit 2.
@@ -175,10 +176,10 @@ def test_a_killed_run_resumes_under_its_own_id_calling_only_the_missing_cases(
     assert server.calls - calls == len(CASES) - journaled, "only the missing cases were called"
     assert not journal.path.exists(), "the journal goes once the run commits"
     runs = ResultsStore(results).runs()
-    assert set(runs.column("run_id").to_pylist()) == {header.run_id}
-    assert set(runs.column("n_resumed").to_pylist()) == {journaled}
-    samples = ResultsStore(results).samples(run_id=header.run_id)
-    assert sorted(set(samples.column("case_id").to_pylist())) == sorted(c["id"] for c in CASES)
+    assert {r.run_id for r in runs} == {header.run_id}
+    assert {r.n_resumed for r in runs} == {journaled}
+    samples = ResultsStore(results).samples(runs)
+    assert sorted({s.case_id for s in samples}) == sorted(c["id"] for c in CASES)
 
     code, _, err = invoke(*run_args(project, "--resume", header.run_id))
     assert code == 2

@@ -1,10 +1,13 @@
-"""Numbers, intervals and times the way the report shows them (plain text, escaped later)."""
+"""How every surface writes a metric's number: one place, so a value never prints two ways.
+
+Gate reasons, the CLI, the report, the run summary, the PR comment and JUnit all call these.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from evals.metrics import METRICS
+from evals.metrics._registry import METRICS
 
 __all__ = ["fmt_delta", "fmt_interval", "fmt_time", "fmt_value", "unit_of"]
 
@@ -20,6 +23,7 @@ def unit_of(name: str) -> str:
 
 
 def _number(value: float) -> str:
+    # Three decimals, or three significant digits for small numbers (costs per call).
     if value == 0 or abs(value) >= 0.01:
         return f"{value:.3f}"
     return f"{value:.3g}"
@@ -31,28 +35,38 @@ def fmt_value(name: str, value: float | None) -> str:
         return "—"
     unit = unit_of(name)
     if unit == "USD":
-        return f"${_number(value)}"
+        return f"${_number(value)}" if value >= 0 else f"-${_number(-value)}"
     if unit == "s":
         return f"{_number(value)} s"
+    if unit == "h":
+        return f"{_number(value)} h"
     return _number(value)
 
 
-def fmt_delta(name: str, delta: float) -> str:
+def fmt_delta(name: str, delta: float | None) -> str:
     """A signed difference in the metric's unit: ``+0.320``, ``-$0.000011``, ``+0.120 s``."""
+    if delta is None:
+        return "—"
     return ("+" if delta >= 0 else "-") + fmt_value(name, abs(delta))
 
 
-def fmt_interval(name: str, low: float | None, high: float | None) -> str:
-    """``[0.294, 0.558]``; an open side shows as ``?`` or ``∞``; empty when there is none."""
+def fmt_interval(name: str, low: float | None, high: float | None, *, signed: bool = False) -> str:
+    """``[0.294, 0.558]``; an open side shows as ``?`` or ``∞``; empty when there is none.
+
+    With ``signed``, both ends are differences (``[-0.120, +0.020]``).
+    """
     if low is None and high is None:
         return ""
-    lower = fmt_value(name, low) if low is not None else "?"
-    upper = fmt_value(name, high) if high is not None else "∞"
+    show = fmt_delta if signed else fmt_value
+    lower = show(name, low) if low is not None else "?"
+    upper = show(name, high) if high is not None else "∞"
     return f"[{lower}, {upper}]"
 
 
 def fmt_time(moment: datetime | None) -> str:
-    """``2026-11-28 01:05 UTC``."""
+    """``2026-11-28 01:05 UTC``; an em dash when missing."""
     if moment is None:
         return "—"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,449 @@
+"""A run session: one run of one agent, from ledger sync to the recorded decision.
+
+The engine decides everything a run involves (which version, which level, the journal, the
+cache, the record, the verdict, the action); an orchestrator only wraps the pieces::
+
+    with RunSession.open("policies/billing-assistant.yaml", "results") as session:
+        outputs = session.generate()                 # a task, or shards of tasks
+        scores = session.score(session.cases, outputs)
+        result = session.commit(outputs, scores)     # written; the journal is gone
+        decision = session.act(result)               # escalate, roll back, recover or none
+
+or ``session.run()`` for all of it. With ``results=None`` nothing is stored and the ledger is
+not touched: ``evaluate`` is such a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from evals.actions import Action, choose_action, perform
+from evals.contract import Contract, Level, load_contract
+from evals.dataset import Case
+from evals.errors import display_path
+from evals.gates import Verdict
+from evals.runs._resume import check_resumable, open_unfinished_run
+from evals.runs._run import (
+    EvalPlan,
+    RunResult,
+    Trigger,
+    code_version,
+    generate,
+    generation_notes,
+    new_run_id,
+    prepare,
+    score,
+    scoring_fingerprint,
+    summarize,
+)
+from evals.scorers import Score
+from evals.store import (
+    Decision,
+    Ledger,
+    LedgerEntry,
+    OutputCache,
+    ResultsStore,
+    RunHeader,
+    RunJournal,
+    RunRecord,
+    journal_dir,
+    ledger_for,
+)
+from evals.targets import Output, Progress, Redactor, Target
+
+__all__ = ["Perform", "RunOutcome", "RunSession", "evaluate"]
+
+Perform = Callable[[Action], Decision | None]
+"""Carries out an action and returns the decision to record (a flow runs a subflow)."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run did: its result, the decision it caused, and what a reader should know."""
+
+    result: RunResult
+    decision: Decision | None
+    notes: list[str]
+    level_after: str
+    """The agent's level once the action was taken."""
+    called: int = 0
+    """Cases the target was called for in this session."""
+    resumed: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """Plain data for flows' results, ``--json`` and the CLI table (secrets removed)."""
+        record = self.result.record
+        outputs = [c.output for c in self.result.cases]
+        return {
+            **record.to_dict(),
+            "level_after": self.level_after,
+            "action": self.decision.kind if self.decision else "none",
+            "decision": self.decision.to_dict() if self.decision else None,
+            "notes": self.notes,
+            "outputs": {
+                "called": self.called,
+                "cached": record.n_cached,
+                "resumed": record.n_resumed,
+                "errors": sum(o.error is not None for o in outputs),
+            },
+            "resumed": self.resumed,
+        }
+
+
+@dataclass
+class RunSession:
+    """One run of one agent; open it with :meth:`open`, close it (or use ``with``)."""
+
+    contract: Contract
+    contract_file: str
+    """The contract path as given (flows pass it on to action subflows)."""
+    results: str | None
+    """The results root, or ``None``: nothing is stored and the ledger is not touched."""
+    plan: EvalPlan
+    target: Target
+    """The target at the version this run evaluates."""
+    header: RunHeader
+    entry: LedgerEntry | None
+    """The agent's ledger entry after syncing with the contract (``None`` without a ledger)."""
+    notes: list[str]
+    """What changed or what a reader should know, in words (ledger sync, version choice)."""
+    journal: RunJournal | None
+    cache: OutputCache | None
+    redactor: Redactor
+    ledger: Ledger | None
+    baseline_run_id: str | None = None
+    resumed_ids: frozenset[str] = field(default_factory=frozenset)
+    """Cases journaled before this session started (a resumed run)."""
+
+    @classmethod
+    def open(
+        cls,
+        contract: Contract | str | Path,
+        results: str | None,
+        *,
+        trigger: Trigger = "manual",
+        resume: str | None = None,
+        use_cache: bool = True,
+        level: Level | None = None,
+        version: str | None = None,
+        sync_ledger: bool = True,
+        journal: bool = True,
+        baseline_run_id: str | None = None,
+        cache: OutputCache | None = None,
+        started_at: datetime | None = None,
+    ) -> RunSession:
+        """Prepare a run: load, sync the ledger, choose the version, preflight, journal.
+
+        Args:
+            contract: the contract or its path.
+            results: results root (path or URI); ``None`` stores nothing and skips the ledger.
+            trigger: why the run happens.
+            resume: finish this unfinished run (same id, version and dataset).
+            use_cache: reuse outputs of the same version on unchanged cases.
+            level: hold the run against this level's gates (default: the level the agent
+                holds in the ledger, else the contract's).
+            version: evaluate this version (default: the ledger's active version, else the
+                one the target declares).
+            sync_ledger: bring the ledger in line with the contract first (a deployment);
+                off for CI candidates, which are not deployed.
+            journal: journal outputs as they arrive, so a killed run can be resumed.
+            baseline_run_id: for a CI candidate, the baseline run it will be compared with.
+            cache: the output cache to use (default: the user's, when ``use_cache``).
+            started_at: when the run starts (default: now); a replayed history sets it.
+
+        Raises:
+            UserError: the contract, its dataset or target is invalid, a secret is missing,
+                or the run to resume does not match.
+        """
+        if isinstance(contract, Contract):
+            loaded, contract_file = contract, str(contract.source)
+        else:
+            loaded, contract_file = load_contract(contract), str(contract)
+        shown = display_path(loaded.source)
+        plan = prepare(loaded)
+        unfinished = open_unfinished_run(results, resume) if resume and results else None
+        ledger = ledger_for(results) if results is not None and sync_ledger else None
+        notes: list[str] = []
+        entry = None
+        declared = plan.target.version()
+        if ledger is not None:
+            entry, notes = ledger.sync(
+                loaded.agent,
+                declared.label,
+                loaded.autonomy.level,
+                loaded.autonomy.rollback.known_good,
+                shown,
+            )
+        target = plan.target
+        wanted = (
+            unfinished.header.version
+            if unfinished is not None
+            else version or (entry.active_version if entry else declared.label)
+        )
+        if wanted != declared.label:
+            if wanted in target.available_versions():
+                target = target.at_version(wanted)
+            elif unfinished is None and version is None:
+                notes.append(
+                    f"active version {wanted} cannot be produced by this target; "
+                    f"evaluating {declared.label}"
+                )
+            else:
+                target = target.at_version(wanted)  # raises a UserError naming the versions
+        agent_version = target.version()
+        target.preflight()  # a missing secret stops the run before it leaves a journal behind
+        gate_level: str = level or (entry.level if entry else loaded.autonomy.level)
+        if unfinished is not None:
+            check_resumable(unfinished, shown, agent_version, plan.dataset.content_hash)
+            header = unfinished.header
+            run_journal: RunJournal | None = unfinished
+        else:
+            started = started_at or datetime.now(UTC)
+            header = RunHeader(
+                run_id=new_run_id(started),
+                agent=loaded.agent,
+                version=agent_version.label,
+                version_hash=agent_version.hash,
+                dataset=loaded.evals.dataset,
+                dataset_hash=plan.dataset.content_hash,
+                trigger=trigger,
+                level=gate_level,
+                started_at=started,
+                contract=str(loaded.source),
+            )
+            run_journal = (
+                RunJournal.start(journal_dir(results), header)
+                if journal and results is not None
+                else None
+            )
+        if not header.level:
+            header = replace(header, level=gate_level)  # a journal from before levels were kept
+        if cache is None and use_cache and target.cacheable:
+            cache = OutputCache.default()
+        return cls(
+            contract=loaded,
+            contract_file=contract_file,
+            results=results,
+            plan=plan,
+            target=target,
+            header=header,
+            entry=entry,
+            notes=notes,
+            journal=run_journal,
+            cache=cache if target.cacheable else None,
+            redactor=target.redactor(),
+            ledger=ledger,
+            baseline_run_id=baseline_run_id,
+            resumed_ids=frozenset(run_journal.outputs())
+            if run_journal is not None
+            else frozenset(),
+        )
+
+    # -- the pieces a flow wraps ----------------------------------------------------------
+
+    @property
+    def cases(self) -> list[Case]:
+        """The dataset's cases, in order."""
+        return list(self.plan.dataset.cases)
+
+    @property
+    def label(self) -> str:
+        """``<agent> <version>``, for progress and logs."""
+        return f"{self.contract.agent} {self.target.version()}"
+
+    def describe(self) -> str:
+        """One line: what this session evaluates, at which level, on what."""
+        verb = "resuming" if self.resumed_ids else "evaluating"
+        dataset = display_path(self.plan.dataset.path)
+        return (
+            f"{self.contract.agent}: {verb} {self.target.version()} at level {self.header.level} "
+            f"on {len(self.plan.dataset)} cases ({dataset}), run {self.header.run_id}"
+        )
+
+    def generate(
+        self, cases: Sequence[Case] | None = None, progress: Progress | None = None
+    ) -> list[Output]:
+        """Produce (or reuse from the journal and the cache) one output per case."""
+        return generate(
+            self.target,
+            self.cases if cases is None else cases,
+            progress,
+            cache=self.cache,
+            journal=self.journal,
+        )
+
+    def score(self, cases: Sequence[Case], outputs: Sequence[Output]) -> dict[str, list[Score]]:
+        """Every scorer over one batch of cases (a shard: any batch, in any order)."""
+        return score(self.plan.scorers, cases, outputs)
+
+    def summarize(
+        self,
+        outputs: Sequence[Output],
+        scores: dict[str, list[Score]],
+        finished_at: datetime | None = None,
+    ) -> RunResult:
+        """The run's result, held against its level's gates; nothing is written."""
+        header = self.header
+        draft = RunRecord(
+            **{name: getattr(header, name) for name in RunHeader.__dataclass_fields__},
+            finished_at=finished_at or datetime.now(UTC),
+            code_version=code_version(self.contract.root),
+            n_cases=len(outputs),
+            n_cached=sum(o.cached for o in outputs),
+            n_resumed=len(self.resumed_ids),
+            scoring_hash=scoring_fingerprint(self.contract),
+            baseline_run_id=self.baseline_run_id,
+        )
+        return summarize(self.contract, draft, self.cases, outputs, scores, self.redactor)
+
+    def commit(
+        self,
+        outputs: Sequence[Output],
+        scores: dict[str, list[Score]],
+        finished_at: datetime | None = None,
+    ) -> RunResult:
+        """Summarize, write the run to the store, and drop the journal (the run committed)."""
+        result = self.summarize(outputs, scores, finished_at)
+        if self.results is not None:
+            ResultsStore(self.results).write_run(result.record, result.samples())
+        if self.journal is not None:
+            # Committed: from here on the run is in the store, and the journal must go, or a
+            # later --resume would find a run that looks unfinished.
+            self.journal.discard()
+        return result
+
+    def generation_notes(self, outputs: Sequence[Output]) -> list[str]:
+        """Where the outputs came from (cache, journal, local token counts, failures)."""
+        return generation_notes(outputs, len(self.resumed_ids))
+
+    def choose_action(self, result: RunResult) -> Action:
+        """What the run's verdict calls for (see ``evals.actions.choose_action``)."""
+        record = result.record
+        incidents = (
+            self.ledger.incidents(self.contract.agent, open_only=True) if self.ledger else []
+        )
+        return choose_action(
+            self.contract,
+            result.gates,
+            incidents,
+            run_id=record.run_id,
+            version=record.version,
+            level=record.level,
+        )
+
+    def act(
+        self, result: RunResult, perform_action: Perform | None = None, actor: str = ""
+    ) -> RunOutcome:
+        """Carry out the action the run calls for, mark a passing version good, and say so.
+
+        Without a ledger (``results=None``, or a CI candidate) nothing is acted on.
+
+        Args:
+            result: the committed run.
+            perform_action: carries the action out (a flow passes its subflows); default:
+                the engine, in this process, recording the decision in the store.
+            actor: who acts, for the audit trail (default: the run's trigger).
+        """
+        if self.ledger is None or self.entry is None:
+            return self.outcome(result)
+        record = result.record
+        actor = actor or f"{record.trigger} run"
+        action = self.choose_action(result)
+        decision = None
+        if action.kind != "none":
+            decision = (perform_action or (lambda a: self._perform(a, actor)))(action)
+        if result.verdict == Verdict.PASS and record.version == self.entry.active_version:
+            self.ledger.record_pass(self.contract.agent, record.version, record.run_id)
+        return self.outcome(result, decision)
+
+    def outcome(self, result: RunResult, decision: Decision | None = None) -> RunOutcome:
+        """What the run did, with the agent's level as the ledger has it now."""
+        level = result.record.level
+        if self.ledger is not None:
+            after = self.ledger.get(self.contract.agent)
+            level = after.level if after else level
+        called = sum(
+            not c.output.cached and c.case.id not in self.resumed_ids for c in result.cases
+        )
+        notes = [*self.notes, *self.generation_notes([c.output for c in result.cases])]
+        return RunOutcome(result, decision, notes, level, called, bool(self.resumed_ids))
+
+    def _perform(self, action: Action, actor: str) -> Decision | None:
+        assert self.ledger is not None
+        assert self.results is not None
+        decision = perform(self.contract, self.ledger, action, actor)
+        if decision is not None:
+            ResultsStore(self.results).write_decisions([decision])
+        return decision
+
+    def run(self, progress: Progress | None = None, *, act: bool = True) -> RunOutcome:
+        """Everything in this process: generate, score, commit, and act (when asked)."""
+        outputs = self.generate(progress=progress)
+        result = self.commit(outputs, self.score(self.cases, outputs))
+        return self.act(result) if act else self.outcome(result)
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop journaling (the journal stays unless the run committed) and flush the cache."""
+        if self.journal is not None:
+            self.journal.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> RunSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def evaluate(
+    contract: Contract,
+    *,
+    level: Level | None = None,
+    version: str | None = None,
+    trigger: Trigger = "manual",
+    progress: Progress | None = None,
+    cache: OutputCache | None = None,
+    journal: RunJournal | None = None,
+) -> RunResult:
+    """Evaluate a contract's agent end to end, without storing anything or touching a ledger.
+
+    Args:
+        contract: the loaded contract.
+        level: gates of this level are applied; defaults to the contract's level.
+        version: evaluate this version instead of the one the target declares.
+        trigger: why the run happens.
+        progress: called with the number of cases answered so far.
+        cache: reuse (and fill) this output cache (default: none).
+        journal: record outputs as they arrive (and reuse those it already has).
+    """
+    session = RunSession.open(
+        contract,
+        None,
+        trigger=trigger,
+        level=level,
+        version=version,
+        use_cache=cache is not None,
+        cache=cache,
+    )
+    if journal is not None:
+        session.journal = journal
+        session.resumed_ids = frozenset(journal.outputs())
+    try:
+        outputs = session.generate(progress=progress)
+        return session.summarize(outputs, session.score(session.cases, outputs))
+    finally:
+        if session.cache is not None:
+            session.cache.flush()

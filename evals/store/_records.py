@@ -1,0 +1,468 @@
+"""The records the store writes and returns: one type per thing it keeps.
+
+- :class:`Output`: what an agent answered to one case (journal, output cache, ``samples``);
+- :class:`RunHeader`: what a run evaluates, known when it starts (the journal's first line);
+- :class:`RunRecord`: a committed run, its header plus every metric it measured and the gate
+  each met (``runs``);
+- :class:`MetricRecord`: one metric of a run, with its interval and its gate;
+- :class:`SampleRecord`: one case × scorer of a run, with the evidence (``samples``);
+- :class:`Decision`: one entry of the audit trail (``decisions``).
+
+Nothing outside the store reads Parquet rows: everything else works with these.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from evals.contract import Threshold
+from evals.dataset import Case, Usage
+from evals.gates import GateResult, Verdict
+from evals.metrics import MetricValue, fmt_interval, fmt_value
+
+__all__ = [
+    "Decision",
+    "DecisionKind",
+    "MetricRecord",
+    "Output",
+    "RunHeader",
+    "RunRecord",
+    "SampleRecord",
+    "Source",
+]
+
+Source = Literal["golden", "production"]
+"""Where a run's cases came from: a golden dataset, or sampled production traces."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """What the agent produced for one case, timed; or why it produced nothing."""
+
+    case_id: str
+    text: str | None
+    contexts: tuple[str, ...] | None = None
+    """Passages the agent retrieved for this call; ``None`` means the case's own."""
+    latency_s: float | None = None
+    """Seconds the call that produced the answer took (the attempt that succeeded)."""
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    model: str | None = None
+    error: str | None = None
+    """Why there is no output (after any retries); counts against the error budget."""
+    attempts: int | None = None
+    """Requests it took (retries included); ``None`` for targets that make no requests."""
+    usage_counted: bool = False
+    """The provider reported no token usage, so ``usage`` was counted locally."""
+    tool_calls: tuple[dict[str, Any], ...] | None = None
+    """Tool calls the agent made, as it reported them."""
+    cached: bool = False
+    """Served from the output cache: produced by an earlier run of this exact version on this
+    exact case, with that run's latency, usage and cost."""
+
+    def contexts_for(self, case: Case) -> list[str]:
+        """The passages this answer should be grounded in."""
+        return list(self.contexts) if self.contexts is not None else list(case.contexts)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-able form, for the output cache and the run journal."""
+        record = asdict(self)
+        record["usage"] = self.usage.model_dump() if self.usage is not None else None
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Output:
+        """Rebuild an output written by :meth:`to_record`."""
+        data = dict(record)
+        if data.get("usage") is not None:
+            data["usage"] = Usage.model_validate(data["usage"])
+        for name in ("contexts", "tool_calls"):
+            if data.get(name) is not None:
+                data[name] = tuple(data[name])
+        return cls(**data)
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """One metric of one run: the number, its interval, and the gate it met (if gated)."""
+
+    metric: str
+    value: float | None
+    low: float | None
+    high: float | None
+    n: int
+    n_errors: int
+    method: str | None
+    confidence: float | None
+    note: str | None
+    gated: bool = False
+    direction: Literal["min", "max"] | None = None
+    threshold: float | None = None
+    verdict: str | None = None
+    reason: str | None = None
+    rollback: bool = False
+    """A failure of this gate rolls the agent back."""
+
+    @classmethod
+    def of(cls, name: str, value: MetricValue | None, gate: GateResult | None) -> MetricRecord:
+        """Build from what the engine measured and the gate it held the number against."""
+        observed = value if value is not None else (gate.observed if gate else None)
+        return cls(
+            metric=name,
+            value=observed.value if observed else None,
+            low=observed.low if observed else None,
+            high=observed.high if observed else None,
+            n=observed.n if observed else 0,
+            n_errors=observed.n_errors if observed else 0,
+            method=observed.method if observed else None,
+            confidence=observed.confidence if observed else None,
+            note=observed.note if observed else None,
+            gated=gate is not None,
+            direction=gate.threshold.direction if gate else None,
+            threshold=gate.threshold.bound if gate else None,
+            verdict=str(gate.verdict) if gate else None,
+            reason=gate.reason if gate else None,
+            rollback=gate.rollback if gate else False,
+        )
+
+    @property
+    def measured(self) -> bool:
+        """Whether the run measured this metric (a gate on a missing metric is not)."""
+        return self.method is not None or self.value is not None
+
+    def metric_value(self) -> MetricValue:
+        """The stored number as the engine's :class:`MetricValue` (to judge other gates)."""
+        return MetricValue(
+            self.metric,
+            self.value,
+            self.low,
+            self.high,
+            self.n,
+            self.n_errors,
+            self.method or "",
+            self.confidence or 0.95,
+            self.note or "",
+        )
+
+    def threshold_obj(self) -> Threshold | None:
+        """The gate's threshold, or ``None`` when the metric was not gated."""
+        if self.threshold is None or self.direction is None:
+            return None
+        return Threshold(**{self.direction: self.threshold})
+
+    def gate(self) -> GateResult | None:
+        """The gate this metric met, as the engine's :class:`GateResult`."""
+        threshold = self.threshold_obj()
+        if threshold is None or self.verdict is None:
+            return None
+        return GateResult(
+            self.metric,
+            threshold,
+            self.metric_value() if self.measured else None,
+            Verdict(self.verdict),
+            self.reason or "",
+            self.rollback,
+        )
+
+    @property
+    def threshold_text(self) -> str:
+        """``≤ 0.1`` as the contract writes it, or empty when not gated."""
+        threshold = self.threshold_obj()
+        return str(threshold) if threshold is not None else ""
+
+    @property
+    def value_text(self) -> str:
+        """The value in its unit (see ``evals.metrics.fmt_value``)."""
+        return fmt_value(self.metric, self.value)
+
+    @property
+    def interval_text(self) -> str:
+        """The interval in its unit (see ``evals.metrics.fmt_interval``)."""
+        return fmt_interval(self.metric, self.low, self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON output, flow results)."""
+        return {
+            "metric": self.metric,
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "n": self.n,
+            "n_errors": self.n_errors,
+            "threshold": self.threshold_text or None,
+            "verdict": self.verdict,
+            "reason": self.reason if self.gated else (self.note or None),
+            "rollback": self.rollback,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunHeader:
+    """What a run evaluates, known the moment it starts (a resumed run must match it)."""
+
+    run_id: str
+    agent: str
+    version: str
+    """The version label people and the ledger use."""
+    version_hash: str
+    dataset: str
+    """The dataset as the contract names it."""
+    dataset_hash: str
+    trigger: str
+    """``nightly``, ``promotion``, ``ci`` or ``manual``."""
+    level: str
+    """The autonomy level whose gates the run is held against."""
+    started_at: datetime
+    contract: str = ""
+    """The contract file, as given when the run started (journal only)."""
+    source: Source = "golden"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form of the header fields (the journal's first line)."""
+        return {
+            name: getattr(self, name).isoformat() if name == "started_at" else getattr(self, name)
+            for name in RunHeader.__dataclass_fields__
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunHeader:
+        """Parse :meth:`to_dict`'s output."""
+        known = {k: v for k, v in data.items() if k in RunHeader.__dataclass_fields__}
+        known.setdefault("level", "")
+        return RunHeader(**{**known, "started_at": datetime.fromisoformat(data["started_at"])})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord(RunHeader):
+    """A committed run: its header, when it finished, and every metric with its gate."""
+
+    finished_at: datetime | None
+    code_version: str | None
+    n_cases: int
+    n_cached: int = 0
+    """Outputs served from the output cache (produced by an earlier run of this version)."""
+    n_resumed: int = 0
+    """Outputs produced before this run was interrupted and resumed."""
+    scoring_hash: str | None = None
+    """Everything that shapes the scores besides the outputs."""
+    baseline_run_id: str | None = None
+    """For a CI candidate: the baseline run it was compared with."""
+    verdict: str = "fail"
+    """``pass`` when every gate passed, ``fail`` when any failed, else ``inconclusive``."""
+    metrics: dict[str, MetricRecord] = field(default_factory=dict)
+
+    @property
+    def date(self) -> str:
+        """The partition day (UTC) the run's files live under."""
+        return self.started_at.astimezone(UTC).strftime("%Y-%m-%d")
+
+    @property
+    def gated(self) -> list[MetricRecord]:
+        """The metrics this run was gated on, in stored order."""
+        return [m for m in self.metrics.values() if m.gated]
+
+    @property
+    def failing(self) -> list[MetricRecord]:
+        """Gates that did not pass."""
+        return [m for m in self.gated if m.verdict != "pass"]
+
+    def gates(self) -> list[GateResult]:
+        """Every gate of the run as the engine's :class:`GateResult`, in gate order."""
+        return [g for m in self.metrics.values() if (g := m.gate()) is not None]
+
+    def measured(self) -> dict[str, MetricValue]:
+        """Every metric the run measured, as the engine's :class:`MetricValue`."""
+        return {name: m.metric_value() for name, m in self.metrics.items() if m.measured}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: the header, the counts, the verdict and every metric."""
+        return {
+            **{k: v for k, v in super().to_dict().items() if k != "contract"},
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "code_version": self.code_version,
+            "cases": self.n_cases,
+            "n_cached": self.n_cached,
+            "n_resumed": self.n_resumed,
+            "baseline_run_id": self.baseline_run_id,
+            "verdict": self.verdict,
+            "metrics": [m.to_dict() for m in self.metrics.values()],
+        }
+
+
+# --- samples ----------------------------------------------------------------------------------
+
+
+def _evidence(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"raw": text}
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One case × scorer of a run (or the call alone, when no scorer ran)."""
+
+    run_id: str
+    case_id: str
+    metric: str
+    """The scorer's name (``faithfulness``, ``hallucination``, ``policy_violation`` …)."""
+    value: float | None
+    passed: bool | None
+    explanation: str
+    evidence: Any = None
+    """Parsed evidence: claims for grounding scorers, violations for the policy scorer."""
+    output: str | None = None
+    latency_s: float | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    tags: tuple[str, ...] = ()
+    version: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    model: str | None = None
+    attempts: int | None = None
+    usage_counted: bool = False
+    cached: bool = False
+    tool_calls: Any = None
+    """Parsed tool calls the agent reported, if any."""
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``samples`` row (evidence and tool calls as JSON text)."""
+        row = asdict(self)
+        row["tags"] = list(self.tags)
+        row["evidence"] = (
+            json.dumps(self.evidence, default=str) if self.evidence not in (None, {}) else None
+        )
+        row["tool_calls"] = json.dumps(self.tool_calls, default=str) if self.tool_calls else None
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SampleRecord:
+        """Rebuild from a ``samples`` row."""
+        return cls(
+            run_id=row["run_id"],
+            case_id=row["case_id"],
+            metric=row["metric"],
+            value=_number(row.get("value")),
+            passed=row.get("passed"),
+            explanation=row.get("explanation") or "",
+            evidence=_evidence(row.get("evidence")),
+            output=row.get("output"),
+            latency_s=_number(row.get("latency_s")),
+            cost_usd=_number(row.get("cost_usd")),
+            error=row.get("error"),
+            tags=tuple(row.get("tags") or ()),
+            version=row.get("version"),
+            prompt_tokens=row.get("prompt_tokens"),
+            completion_tokens=row.get("completion_tokens"),
+            model=row.get("model"),
+            attempts=row.get("attempts"),
+            usage_counted=bool(row.get("usage_counted")),
+            cached=bool(row.get("cached")),
+            tool_calls=_evidence(row.get("tool_calls")),
+        )
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+DecisionKind = Literal[
+    "escalate",
+    "recover",
+    "rollback",
+    "rollback_refused",
+    "promote",
+    "promotion_failed",
+    "promotion_rejected",
+    "demote",
+    "deploy",
+]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One entry of the audit trail in the ``decisions`` table."""
+
+    agent: str
+    kind: DecisionKind
+    reason: str
+    """Why, with the numbers."""
+    actor: str
+    """Who or what decided: ``nightly flow``, ``impactgate rollback``, an approver."""
+    run_id: str | None = None
+    """The run whose evidence caused it."""
+    metrics: list[str] = field(default_factory=list)
+    """Gated metrics involved."""
+    level_before: str | None = None
+    level_after: str | None = None
+    version_before: str | None = None
+    version_after: str | None = None
+    approved_by: str | None = None
+    notifications: list[str] = field(default_factory=list)
+    """Delivery result per channel (never the secret part of a URL)."""
+    details: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    decision_id: str = field(default_factory=lambda: secrets.token_hex(8))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (flow results, JSON output); the sent notification payload left out."""
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        data["details"] = {k: v for k, v in self.details.items() if k != "payload"}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        """Rebuild from :meth:`to_dict`'s output."""
+        at = data.get("at")
+        return cls(
+            **{k: v for k, v in data.items() if k != "at"},
+            at=datetime.fromisoformat(at) if isinstance(at, str) else (at or datetime.now(UTC)),
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``decisions`` row (details as JSON text)."""
+        row = self.to_dict()
+        row.pop("agent")
+        row["at"] = self.at
+        row["details"] = json.dumps(row["details"], default=str) if row["details"] else None
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Decision:
+        """Rebuild from a ``decisions`` row (with its ``agent`` partition column)."""
+        details = _evidence(row.get("details"))
+        return cls(
+            agent=row["agent"],
+            kind=row.get("kind") or "escalate",
+            reason=row.get("reason") or "",
+            actor=row.get("actor") or "",
+            run_id=row.get("run_id"),
+            metrics=list(row.get("metrics") or ()),
+            level_before=row.get("level_before"),
+            level_after=row.get("level_after"),
+            version_before=row.get("version_before"),
+            version_after=row.get("version_after"),
+            approved_by=row.get("approved_by"),
+            notifications=list(row.get("notifications") or ()),
+            details=details if isinstance(details, dict) else {},
+            at=row["at"],
+            decision_id=row.get("decision_id") or "",
+        )
