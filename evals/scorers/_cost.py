@@ -51,7 +51,10 @@ def price_for(model: str, overrides: Mapping[str, Price]) -> tuple[float, float,
     return None
 
 
-@scorer(name="cost", suite="cost")
+@scorer(
+    name="cost",
+    options=lambda c: {"model": c.evals.cost.model, "prices": c.evals.cost.prices},
+)
 def cost(*, model: str | None = None, prices: Mapping[str, Price] | None = None) -> BatchScorer:
     """USD for one answer. Unknown cost is an error, never a silent zero."""
     overrides = dict(prices or {})

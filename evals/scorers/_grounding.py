@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from evals.contract import GroundingConfig
+from evals.contract import Contract, GroundingConfig
 from evals.dataset import Case
 from evals.judges import GroundingJudge, GroundingVerdict, build_judge
 from evals.scorers._score import BatchScorer, Score, scorer
 from evals.targets import Output
 
-__all__ = ["faithfulness", "grounding_judge", "hallucination"]
+__all__ = ["faithfulness", "grounding_judge", "grounding_options", "hallucination"]
 
 
 _JUDGES: dict[str, GroundingJudge] = {}
@@ -40,6 +41,11 @@ def _describe(verdict: GroundingVerdict, limit: int = 3) -> str:
         )
     more = len(verdict.unsupported) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def grounding_options(contract: Contract) -> dict[str, Any]:
+    """The grounding judge's configuration, for every scorer that reads a verdict."""
+    return {"config": contract.evals.grounding}
 
 
 def _scorer(
@@ -86,13 +92,13 @@ def _hallucination(verdict: GroundingVerdict) -> Score:
     return Score(0.0, True, "every claim is supported", verdict.to_dict())
 
 
-@scorer(name="faithfulness", suite="grounding")
+@scorer(name="faithfulness", options=grounding_options)
 def faithfulness(*, config: GroundingConfig | None = None) -> BatchScorer:
     """Share of an answer's claims that its contexts support."""
     return _scorer(config, _faithfulness)
 
 
-@scorer(name="hallucination", suite="hallucination")
+@scorer(name="hallucination", options=grounding_options)
 def hallucination(*, config: GroundingConfig | None = None) -> BatchScorer:
     """1 when the answer has at least one claim its contexts do not support, else 0."""
     return _scorer(config, _hallucination)

@@ -11,7 +11,7 @@ from evals.targets import Output
 __all__ = ["latency"]
 
 
-@scorer(name="latency", suite="latency")
+@scorer(name="latency")
 def latency() -> BatchScorer:
     """Seconds the call took. Percentiles and their intervals are computed per run."""
 

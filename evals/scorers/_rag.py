@@ -18,7 +18,7 @@ import numpy as np
 from evals.contract import GroundingConfig
 from evals.dataset import Case
 from evals.judges import default_embedder
-from evals.scorers._grounding import grounding_judge
+from evals.scorers._grounding import grounding_judge, grounding_options
 from evals.scorers._score import BatchScorer, Score, scorer
 from evals.targets import Output
 
@@ -33,7 +33,7 @@ def _cosines(left: Sequence[str], right: Sequence[str]) -> list[float]:
     return [float(max(0.0, v)) for v in np.einsum("ij,ij->i", a, b)]
 
 
-@scorer(name="answer_relevance", suite="rag")
+@scorer(name="answer_relevance")
 def answer_relevance() -> BatchScorer:
     """Cosine similarity of the answer to the question (embedding model), clipped at 0."""
 
@@ -44,7 +44,7 @@ def answer_relevance() -> BatchScorer:
     return score
 
 
-@scorer(name="answer_correctness", suite="rag")
+@scorer(name="answer_correctness", options=grounding_options)
 def answer_correctness(*, config: GroundingConfig | None = None) -> BatchScorer:
     """0.75 × F1 of claims (answer vs reference, both ways) + 0.25 × semantic similarity."""
     judge = grounding_judge(config)
@@ -86,7 +86,7 @@ def _average_precision(relevant: Sequence[bool]) -> float:
     return total / hits if hits else 0.0
 
 
-@scorer(name="context_precision", suite="rag")
+@scorer(name="context_precision", options=grounding_options)
 def context_precision(*, config: GroundingConfig | None = None) -> BatchScorer:
     """Average precision of the retrieved contexts.
 
@@ -123,7 +123,7 @@ def context_precision(*, config: GroundingConfig | None = None) -> BatchScorer:
     return score
 
 
-@scorer(name="context_recall", suite="rag")
+@scorer(name="context_recall", options=grounding_options)
 def context_recall(*, config: GroundingConfig | None = None) -> BatchScorer:
     """Share of the reference's claims that the retrieved contexts support."""
     judge = grounding_judge(config)

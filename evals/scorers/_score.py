@@ -6,11 +6,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evals.contract import Contract
 from evals.dataset import Case
-from evals.metrics import Suite
+from evals.metrics import METRICS, Suite
 from evals.targets import Output
 
-__all__ = ["BatchScorer", "Score", "ScorerFactory", "registered_scorers", "run_scorer", "scorer"]
+__all__ = [
+    "BatchScorer",
+    "Options",
+    "RegisteredScorer",
+    "Score",
+    "ScorerFactory",
+    "build_scorers",
+    "registered_scorers",
+    "run_scorer",
+    "scorer",
+]
 
 
 @dataclass(frozen=True)
@@ -40,29 +51,78 @@ BatchScorer = Callable[[Sequence[Case], Sequence[Output]], list[Score]]
 ScorerFactory = Callable[..., BatchScorer]
 
 
+Options = Callable[["Contract"], dict[str, Any]]
+"""A contract → the keyword options its scorer factory is called with."""
+
+
+def _no_options(contract: Contract) -> dict[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
-class _Registered:
+class RegisteredScorer:
+    """A scorer factory with everything needed to build it for a contract."""
+
     name: str
     suite: Suite
+    """The suite that runs it (from the metrics it feeds)."""
+    metrics: tuple[str, ...]
+    """The metrics that aggregate its per-case values."""
     factory: ScorerFactory
+    options: Options
+
+    def build(self, contract: Contract) -> BatchScorer:
+        """The batch scorer configured as the contract says."""
+        return self.factory(**self.options(contract))
 
 
-_REGISTRY: dict[str, _Registered] = {}
+_REGISTRY: dict[str, RegisteredScorer] = {}
 
 
-def scorer(*, name: str, suite: Suite) -> Callable[[ScorerFactory], ScorerFactory]:
-    """Register a scorer factory: keyword-only options in, a batch scoring callable out."""
+def scorer(
+    *, name: str, options: Options = _no_options
+) -> Callable[[ScorerFactory], ScorerFactory]:
+    """Register a scorer factory: keyword-only options in, a batch scoring callable out.
+
+    The metrics registry (``evals.metrics.METRICS``) says which metrics aggregate the scorer
+    and so which suite runs it; ``options`` reads the factory's keyword options from a
+    contract. A new scorer is this decorator on its factory plus the metrics it feeds.
+
+    Raises:
+        ValueError: no metric aggregates a scorer of this name, or it is registered twice.
+    """
+    fed = tuple(spec.name for spec in METRICS.values() if spec.scorer == name)
+    suites = {METRICS[m].suite for m in fed}
+    if not fed or len(suites) != 1 or None in suites:
+        raise ValueError(
+            f"scorer '{name}': exactly one suite's metrics must name it in METRICS "
+            f"(found metrics {list(fed)})"
+        )
 
     def register(factory: ScorerFactory) -> ScorerFactory:
-        _REGISTRY[name] = _Registered(name, suite, factory)
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            raise ValueError(f"scorer '{name}' is registered twice")
+        suite: Suite = suites.pop()  # type: ignore[assignment]
+        _REGISTRY[name] = RegisteredScorer(name, suite, fed, factory, options)
         return factory
 
     return register
 
 
-def registered_scorers() -> dict[str, tuple[Suite, ScorerFactory]]:
-    """Scorer name → (suite, factory)."""
-    return {name: (r.suite, r.factory) for name, r in _REGISTRY.items()}
+def registered_scorers() -> dict[str, RegisteredScorer]:
+    """Every registered scorer by name."""
+    return dict(_REGISTRY)
+
+
+def build_scorers(contract: Contract) -> dict[str, BatchScorer]:
+    """Scorer name → configured batch scorer, for every suite the contract runs, in suite order."""
+    suites = contract.evals.suites
+    return {
+        registered.name: registered.build(contract)
+        for suite in suites
+        for registered in _REGISTRY.values()
+        if registered.suite == suite
+    }
 
 
 def _crash(name: str, exc: BaseException) -> Score:

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from evals.errors import UserError
+from evals.store import _transitions as ledger_rules
 from evals.store._journal import RunJournal, journal_dir, valid_run_id
 from evals.store._ledger import (
     Incident,
@@ -57,6 +58,7 @@ __all__ = [
     "journal_dir",
     "ledger_for",
     "ledger_path",
+    "ledger_rules",
     "valid_run_id",
 ]
 

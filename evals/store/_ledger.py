@@ -1,231 +1,320 @@
-"""The release ledger: each agent's active version, level, and last version that passed.
+"""The release ledger's repository: versions, levels, incidents and history, transactional.
 
-SQLite, one short transaction per change, so concurrent runs on the same agent serialise
-instead of interleaving.
+Each agent's active version, level, last good version, incidents and history live in one
+database.
+
+A thin repository: each change loads the agent's rows inside one transaction that holds the
+agent (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a row lock on the agent), applies one of the
+pure rules of ``_transitions.py`` and saves the result, so concurrent runs on the same agent
+serialise instead of interleaving. SQLite in the results folder is the embedded default; any
+SQLAlchemy URL (``postgresql+psycopg://…``) selects another database.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from evals.contract import LEVELS, Level, level_rank
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from evals.contract import Level
+from evals.store import _transitions as rules
+from evals.store._transitions import (
+    Change,
+    Incident,
+    IncidentUpdate,
+    LedgerEntry,
+    LedgerEvent,
+    NoGoodVersion,
+)
 
 __all__ = ["Incident", "IncidentUpdate", "Ledger", "LedgerEntry", "LedgerEvent", "NoGoodVersion"]
 
-_SEVERITY_RANK = {"medium": 0, "high": 1, "critical": 2}
+_META = sa.MetaData()
+AGENTS = sa.Table(
+    "agents",
+    _META,
+    sa.Column("agent", sa.Text, primary_key=True),
+    sa.Column("active_version", sa.Text, nullable=False),
+    sa.Column("level", sa.Text, nullable=False),
+    sa.Column("last_good_version", sa.Text),
+    sa.Column("last_good_source", sa.Text),
+    sa.Column("declared_version", sa.Text, nullable=False),
+    sa.Column("declared_level", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+INCIDENTS = sa.Table(
+    "incidents",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("agent", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("level", sa.Text, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("opened_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("closed_at", sa.Text),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("last_run_id", sa.Text),
+)
+EVENTS = sa.Table(
+    "events",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("agent", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS agents (
-    agent TEXT PRIMARY KEY,
-    active_version TEXT NOT NULL,
-    level TEXT NOT NULL,
-    last_good_version TEXT,
-    last_good_source TEXT,
-    declared_version TEXT NOT NULL,
-    declared_level TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS incidents (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    agent TEXT NOT NULL,
-    status TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    level TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    opened_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    closed_at TEXT,
-    runs INTEGER NOT NULL,
-    last_run_id TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    agent TEXT NOT NULL,
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-"""
+T = TypeVar("T")
 
-
-class NoGoodVersion(Exception):
-    """A rollback was asked for but no version of the agent has ever passed."""
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """An agent's release state."""
-
-    agent: str
-    active_version: str
-    level: Level
-    last_good_version: str | None
-    last_good_source: str | None
-    """``run <run_id>`` when a run showed it, or where it was declared."""
-    declared_version: str
-    """The version the contract's target last declared (a change means a deployment)."""
-    declared_level: Level
-    updated_at: datetime
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
 
 
-@dataclass(frozen=True)
-class LedgerEvent:
-    """One change to the ledger."""
+def _engine(url: str) -> Engine:
+    """One engine per database, created (with the tables) on first use."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is not None:
+            return engine
+        if url.startswith("sqlite"):
+            # No pooled connections to a file; every transaction takes the write lock up
+            # front (BEGIN IMMEDIATE) so two writers queue instead of failing mid-way.
+            engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"timeout": 60})
 
-    agent: str
-    at: datetime
-    kind: str
-    detail: dict[str, Any]
+            @sa.event.listens_for(engine, "connect")
+            def _connect(dbapi_connection: Any, _: Any) -> None:
+                dbapi_connection.isolation_level = None
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")  # readers never wait
 
+            @sa.event.listens_for(engine, "begin")
+            def _begin(connection: Connection) -> None:
+                reading = connection.get_execution_options().get("reading", False)
+                connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
-@dataclass(frozen=True)
-class Incident:
-    """An open (or closed) breach of one agent, updated night after night until it recovers."""
-
-    id: int
-    agent: str
-    status: str
-    """``open`` or ``closed``."""
-    severity: str
-    level: str
-    """The level the agent held when it opened: a run must pass at that level to close it."""
-    metrics: list[str]
-    opened_at: datetime
-    updated_at: datetime
-    closed_at: datetime | None
-    runs: int
-    """How many runs have breached since it opened."""
-    last_run_id: str | None
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+        _META.create_all(engine, checkfirst=True)
+        _ENGINES[url] = engine
+        return engine
 
 
-@dataclass(frozen=True)
-class IncidentUpdate:
-    """What recording a breach did to the agent's incident."""
-
-    incident: Incident
-    opened: bool
-    """A new incident: page."""
-    worse: bool
-    """An open incident got new metrics or a higher severity: page again."""
-
-    @property
-    def page(self) -> bool:
-        """Whether people should be told (a repeat of the same breach is not news)."""
-        return self.opened or self.worse
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
-def _incident(row: sqlite3.Row) -> Incident:
-    return Incident(
-        id=row["id"],
-        agent=row["agent"],
-        status=row["status"],
-        severity=row["severity"],
-        level=row["level"],
-        metrics=json.loads(row["metrics"]),
-        opened_at=datetime.fromisoformat(row["opened_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
-        closed_at=datetime.fromisoformat(row["closed_at"]) if row["closed_at"] else None,
-        runs=row["runs"],
-        last_run_id=row["last_run_id"],
-    )
+def _text(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="microseconds") if moment is not None else None
 
 
-def _open_row(conn: sqlite3.Connection, agent: str) -> sqlite3.Row | None:
-    """The agent's open incident row (the newest, should there be two)."""
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM incidents WHERE agent = ? AND status = 'open' ORDER BY id DESC", (agent,)
-    ).fetchone()
-    return row
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _entry(row: sqlite3.Row) -> LedgerEntry:
+def _entry(row: Any) -> LedgerEntry:
     return LedgerEntry(
-        agent=row["agent"],
-        active_version=row["active_version"],
-        level=row["level"],
-        last_good_version=row["last_good_version"],
-        last_good_source=row["last_good_source"],
-        declared_version=row["declared_version"],
-        declared_level=row["declared_level"],
-        updated_at=datetime.fromisoformat(row["updated_at"]),
+        agent=row.agent,
+        active_version=row.active_version,
+        level=row.level,
+        last_good_version=row.last_good_version,
+        last_good_source=row.last_good_source,
+        declared_version=row.declared_version,
+        declared_level=row.declared_level,
+        updated_at=datetime.fromisoformat(row.updated_at),
     )
+
+
+def _entry_row(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "agent": entry.agent,
+        "active_version": entry.active_version,
+        "level": entry.level,
+        "last_good_version": entry.last_good_version,
+        "last_good_source": entry.last_good_source,
+        "declared_version": entry.declared_version,
+        "declared_level": entry.declared_level,
+        "updated_at": _text(entry.updated_at),
+    }
+
+
+def _incident(row: Any) -> Incident:
+    return Incident(
+        id=row.id,
+        agent=row.agent,
+        status=row.status,
+        severity=row.severity,
+        level=row.level,
+        metrics=json.loads(row.metrics),
+        opened_at=datetime.fromisoformat(row.opened_at),
+        updated_at=datetime.fromisoformat(row.updated_at),
+        closed_at=datetime.fromisoformat(row.closed_at) if row.closed_at else None,
+        runs=row.runs,
+        last_run_id=row.last_run_id,
+    )
+
+
+def _incident_row(incident: Incident) -> dict[str, Any]:
+    return {
+        "agent": incident.agent,
+        "status": incident.status,
+        "severity": incident.severity,
+        "level": incident.level,
+        "metrics": json.dumps(sorted(incident.metrics)),
+        "opened_at": _text(incident.opened_at),
+        "updated_at": _text(incident.updated_at),
+        "closed_at": _text(incident.closed_at),
+        "runs": incident.runs,
+        "last_run_id": incident.last_run_id,
+    }
+
+
+def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
+    """A conflict the database asks us to retry: serialization failure or deadlock."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in {"40001", "40P01"}
 
 
 class Ledger:
-    """Transactional release state in a SQLite file."""
+    """Transactional release state, incidents and history of every agent.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=60)
-        try:
-            # WAL lets status and reports read while a run writes.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-        finally:
-            conn.close()
+    Args:
+        where: a SQLite file path, or an SQLAlchemy database URL.
+    """
+
+    def __init__(self, where: str | Path) -> None:
+        text = str(where)
+        if "://" in text:
+            self.url = text
+            self.path: Path | None = None
+        else:
+            self.path = Path(text)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.url = f"sqlite:///{self.path.resolve()}"
+        self._engine = _engine(self.url)
+
+    def __repr__(self) -> str:
+        shown = self.path if self.path is not None else sa.make_url(self.url).render_as_string()
+        return f"Ledger({shown})"
+
+    # -- transactions ----------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read: never waits for the write lock (SQLite WAL readers see the last commit)."""
+        with self._engine.connect() as conn:
+            yield conn.execution_options(reading=True)
+
+    def _atomic(self, work: Callable[[Connection], T], attempts: int = 5) -> T:
+        """Run ``work`` in one transaction, retrying when the database reports a conflict."""
+        for attempt in range(attempts):
+            try:
+                with self._transaction() as conn:
+                    return work(conn)
+            except sa.exc.DBAPIError as exc:
+                if attempt == attempts - 1 or not _is_retryable(exc):
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
 
     @staticmethod
-    def _event(conn: sqlite3.Connection, agent: str, kind: str, **detail: Any) -> None:
+    def _lock(conn: Connection, agent: str) -> LedgerEntry | None:
+        """The agent's entry, held until the transaction ends (no-op lock on SQLite)."""
+        query = sa.select(AGENTS).where(AGENTS.c.agent == agent)
+        if conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        return _entry(row) if row is not None else None
+
+    @staticmethod
+    def _save(conn: Connection, change: Change, new: bool = False) -> LedgerEntry:
+        row = _entry_row(change.entry)
+        if new:
+            conn.execute(sa.insert(AGENTS).values(**row))
+        else:
+            conn.execute(
+                sa.update(AGENTS).where(AGENTS.c.agent == change.entry.agent).values(**row)
+            )
+        for kind, detail in change.events:
+            Ledger._event(conn, change.entry.agent, kind, detail)
+        return change.entry
+
+    @staticmethod
+    def _event(conn: Connection, agent: str, kind: str, detail: dict[str, Any]) -> None:
         conn.execute(
-            "INSERT INTO events (agent, at, kind, detail) VALUES (?, ?, ?, ?)",
-            (agent, _now(), kind, json.dumps(detail, default=str)),
+            sa.insert(EVENTS).values(
+                agent=agent, at=_text(_now()), kind=kind, detail=json.dumps(detail, default=str)
+            )
         )
 
-    @staticmethod
-    def _get(conn: sqlite3.Connection, agent: str) -> LedgerEntry | None:
-        row = conn.execute("SELECT * FROM agents WHERE agent = ?", (agent,)).fetchone()
-        return _entry(row) if row else None
+    def _change(
+        self, agent: str, rule: Callable[[LedgerEntry], Change]
+    ) -> tuple[LedgerEntry, LedgerEntry]:
+        """Apply ``rule`` to the agent's entry; the entry before and after.
+
+        Raises:
+            KeyError: the agent is not registered.
+        """
+
+        def work(conn: Connection) -> tuple[LedgerEntry, LedgerEntry]:
+            before = self._lock(conn, agent)
+            if before is None:
+                raise KeyError(f"agent '{agent}' is not in the ledger")
+            return before, self._save(conn, rule(before))
+
+        return self._atomic(work)
+
+    # -- reading ------------------------------------------------------------------------------
 
     def get(self, agent: str) -> LedgerEntry | None:
         """The agent's entry, or ``None`` if it was never registered."""
-        with self._transaction() as conn:
-            return self._get(conn, agent)
+        with self._reading() as conn:
+            row = conn.execute(sa.select(AGENTS).where(AGENTS.c.agent == agent)).first()
+        return _entry(row) if row is not None else None
 
     def entries(self) -> list[LedgerEntry]:
         """Every agent, by name."""
-        with self._transaction() as conn:
-            return [_entry(r) for r in conn.execute("SELECT * FROM agents ORDER BY agent")]
+        with self._reading() as conn:
+            return [_entry(r) for r in conn.execute(sa.select(AGENTS).order_by(AGENTS.c.agent))]
 
     def events(self, agent: str | None = None) -> list[LedgerEvent]:
         """Ledger history, oldest first."""
-        query = "SELECT * FROM events ORDER BY id"
-        args: tuple[str, ...] = ()
+        query = sa.select(EVENTS).order_by(EVENTS.c.id)
         if agent is not None:
-            query, args = "SELECT * FROM events WHERE agent = ? ORDER BY id", (agent,)
-        with self._transaction() as conn:
+            query = query.where(EVENTS.c.agent == agent)
+        with self._reading() as conn:
             return [
-                LedgerEvent(
-                    r["agent"], datetime.fromisoformat(r["at"]), r["kind"], json.loads(r["detail"])
-                )
-                for r in conn.execute(query, args)
+                LedgerEvent(r.agent, datetime.fromisoformat(r.at), r.kind, json.loads(r.detail))
+                for r in conn.execute(query)
             ]
+
+    def open_incident(self, agent: str) -> Incident | None:
+        """The agent's open incident, if any (the newest, should there be two)."""
+        found = self.incidents(agent, open_only=True)
+        return found[0] if found else None
+
+    def incidents(self, agent: str | None = None, open_only: bool = False) -> list[Incident]:
+        """Incidents, newest first."""
+        query = sa.select(INCIDENTS).order_by(INCIDENTS.c.id.desc())
+        if agent is not None:
+            query = query.where(INCIDENTS.c.agent == agent)
+        if open_only:
+            query = query.where(INCIDENTS.c.status == "open")
+        with self._reading() as conn:
+            return [_incident(r) for r in conn.execute(query)]
+
+    # -- release state ------------------------------------------------------------------------
 
     def sync(
         self,
@@ -235,92 +324,31 @@ class Ledger:
         known_good: str | None,
         source: str,
     ) -> tuple[LedgerEntry, list[str]]:
-        """Bring the ledger in line with what the contract declares.
-
-        A new agent is registered at the declared version and level. A changed declared
-        version is a deployment: it becomes active. A level in the contract lower than the
-        ledger's demotes; a higher one is ignored, because autonomy moves up only through a
-        promotion gate. A rollback holds until the contract declares a new version.
+        """Bring the ledger in line with what the contract declares (see ``rules.synced``).
 
         Returns:
             The entry after syncing and what changed, in words.
         """
-        notes: list[str] = []
-        with self._transaction() as conn:
-            entry = self._get(conn, agent)
-            now = _now()
+
+        def work(conn: Connection) -> tuple[LedgerEntry, list[str]]:
+            entry = self._lock(conn, agent)
             if entry is None:
-                conn.execute(
-                    "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        agent,
-                        declared_version,
-                        declared_level,
-                        known_good,
-                        f"declared in {source}" if known_good else None,
-                        declared_version,
-                        declared_level,
-                        now,
-                    ),
+                change = rules.registered(
+                    agent, declared_version, declared_level, known_good, source, _now()
                 )
-                self._event(conn, agent, "register", version=declared_version, level=declared_level)
-                notes.append(f"registered at {declared_level} on {declared_version}")
-            else:
-                if declared_version != entry.declared_version:
-                    conn.execute(
-                        "UPDATE agents SET active_version = ?, declared_version = ?, updated_at = ? "
-                        "WHERE agent = ?",
-                        (declared_version, declared_version, now, agent),
-                    )
-                    self._event(
-                        conn, agent, "deploy", before=entry.active_version, after=declared_version
-                    )
-                    notes.append(f"deployed {declared_version} (was {entry.active_version})")
-                if declared_level != entry.declared_level:
-                    conn.execute(
-                        "UPDATE agents SET declared_level = ?, updated_at = ? WHERE agent = ?",
-                        (declared_level, now, agent),
-                    )
-                    if level_rank(declared_level) < level_rank(entry.level):
-                        conn.execute(
-                            "UPDATE agents SET level = ? WHERE agent = ?", (declared_level, agent)
-                        )
-                        self._event(
-                            conn,
-                            agent,
-                            "demote",
-                            before=entry.level,
-                            after=declared_level,
-                            by=source,
-                        )
-                        notes.append(f"demoted to {declared_level} by the contract")
-                    elif level_rank(declared_level) > level_rank(entry.level):
-                        notes.append(
-                            f"the contract says {declared_level} but the agent holds {entry.level}; "
-                            "levels rise only through a promotion gate"
-                        )
-                if known_good and entry.last_good_version is None:
-                    conn.execute(
-                        "UPDATE agents SET last_good_version = ?, last_good_source = ? WHERE agent = ?",
-                        (known_good, f"declared in {source}", agent),
-                    )
-            synced = self._get(conn, agent)
-        assert synced is not None
-        return synced, notes
+                return self._save(conn, change, new=True), change.notes
+            change = rules.synced(
+                entry, declared_version, declared_level, known_good, source, _now()
+            )
+            if change.entry != entry:
+                self._save(conn, change)
+            return change.entry, change.notes
+
+        return self._atomic(work)
 
     def record_pass(self, agent: str, version: str, run_id: str) -> LedgerEntry:
         """Mark ``version`` as the last good version after a run passed every gate."""
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE agents SET last_good_version = ?, last_good_source = ?, updated_at = ? "
-                "WHERE agent = ?",
-                (version, f"run {run_id}", _now(), agent),
-            )
-            self._event(conn, agent, "pass", version=version, run_id=run_id)
-            entry = self._get(conn, agent)
-        if entry is None:
-            raise KeyError(f"agent '{agent}' is not in the ledger")
-        return entry
+        return self._change(agent, lambda e: rules.with_pass(e, version, run_id, _now()))[1]
 
     def rollback(
         self, agent: str, demote_to: Level, reason: str, run_id: str | None = None
@@ -334,74 +362,37 @@ class Ledger:
             NoGoodVersion: no version has passed, so there is nothing safe to return to.
             KeyError: the agent is not registered.
         """
-        with self._transaction() as conn:
-            before = self._get(conn, agent)
+
+        def work(conn: Connection) -> tuple[LedgerEntry, LedgerEntry] | NoGoodVersion:
+            before = self._lock(conn, agent)
             if before is None:
                 raise KeyError(f"agent '{agent}' is not in the ledger")
-            if before.last_good_version is None:
-                self._event(conn, agent, "rollback_refused", reason=reason, run_id=run_id)
-                raise NoGoodVersion(
-                    f"{agent}: no version has passed its gates, so there is nothing to roll back to"
-                )
-            level = LEVELS[min(level_rank(before.level), level_rank(demote_to))]
-            conn.execute(
-                "UPDATE agents SET active_version = ?, level = ?, updated_at = ? WHERE agent = ?",
-                (before.last_good_version, level, _now(), agent),
-            )
-            self._event(
-                conn, agent, "rollback",
-                version_before=before.active_version, version_after=before.last_good_version,
-                level_before=before.level, level_after=level, reason=reason, run_id=run_id,
-            )  # fmt: skip
-            after = self._get(conn, agent)
-        assert after is not None
-        return before, after
+            try:
+                change = rules.rolled_back(before, demote_to, reason, run_id, _now())
+            except NoGoodVersion as refused:
+                # The refusal is history too: committed, then raised.
+                self._event(conn, agent, "rollback_refused", {"reason": reason, "run_id": run_id})
+                return refused
+            return before, self._save(conn, change)
 
-    # -- promotion and manual moves ----------------------------------------------------------
+        outcome = self._atomic(work)
+        if isinstance(outcome, NoGoodVersion):
+            raise outcome
+        return outcome
 
     def promote(
         self, agent: str, level: Level, version: str, run_id: str, approved_by: str | None
     ) -> tuple[LedgerEntry, LedgerEntry]:
         """Raise the agent to ``level`` on the evidence of ``run_id`` (which passed every gate).
 
-        Returns:
-            The entry before and after.
-
         Raises:
             KeyError: the agent is not registered.
             ValueError: ``level`` is not above the agent's current level, or ``version`` is
-                not the active version (what was evaluated is not what is served).
+                not the active version.
         """
-        with self._transaction() as conn:
-            before = self._get(conn, agent)
-            if before is None:
-                raise KeyError(f"agent '{agent}' is not in the ledger")
-            if level_rank(level) <= level_rank(before.level):
-                raise ValueError(
-                    f"{agent} is already at {before.level}; promotion goes up the ladder"
-                )
-            if version != before.active_version:
-                raise ValueError(
-                    f"{agent} serves {before.active_version}, not the evaluated {version}"
-                )
-            conn.execute(
-                "UPDATE agents SET level = ?, last_good_version = ?, last_good_source = ?, "
-                "updated_at = ? WHERE agent = ?",
-                (level, version, f"run {run_id}", _now(), agent),
-            )
-            self._event(
-                conn,
-                agent,
-                "promote",
-                level_before=before.level,
-                level_after=level,
-                version=version,
-                run_id=run_id,
-                approved_by=approved_by,
-            )
-            after = self._get(conn, agent)
-        assert after is not None
-        return before, after
+        return self._change(
+            agent, lambda e: rules.promoted(e, level, version, run_id, approved_by, _now())
+        )
 
     def repin(
         self, agent: str, version: str, demote_to: Level | None, reason: str, actor: str
@@ -411,124 +402,68 @@ class Ledger:
         Raises:
             KeyError: the agent is not registered.
         """
-        with self._transaction() as conn:
-            before = self._get(conn, agent)
-            if before is None:
-                raise KeyError(f"agent '{agent}' is not in the ledger")
-            level = (
-                before.level
-                if demote_to is None
-                else LEVELS[min(level_rank(before.level), level_rank(demote_to))]
-            )
-            conn.execute(
-                "UPDATE agents SET active_version = ?, level = ?, updated_at = ? WHERE agent = ?",
-                (version, level, _now(), agent),
-            )
-            self._event(
-                conn,
-                agent,
-                "repin",
-                version_before=before.active_version,
-                version_after=version,
-                level_before=before.level,
-                level_after=level,
-                reason=reason,
-                actor=actor,
-            )
-            after = self._get(conn, agent)
-        assert after is not None
-        return before, after
+        return self._change(
+            agent, lambda e: rules.repinned(e, version, demote_to, reason, actor, _now())
+        )
 
-    # -- incidents ---------------------------------------------------------------------------
-
-    def open_incident(self, agent: str) -> Incident | None:
-        """The agent's open incident, if any."""
-        with self._transaction() as conn:
-            row = _open_row(conn, agent)
-        return _incident(row) if row else None
-
-    def incidents(self, agent: str | None = None, open_only: bool = False) -> list[Incident]:
-        """Incidents, newest first."""
-        query = "SELECT * FROM incidents WHERE 1 = 1"
-        args: list[str] = []
-        if agent is not None:
-            query += " AND agent = ?"
-            args.append(agent)
-        if open_only:
-            query += " AND status = 'open'"
-        with self._transaction() as conn:
-            return [_incident(r) for r in conn.execute(query + " ORDER BY id DESC", args)]
+    # -- incidents ----------------------------------------------------------------------------
 
     def record_breach(
         self, agent: str, metrics: list[str], severity: str, run_id: str | None, level: Level
     ) -> IncidentUpdate:
-        """Open an incident for a breach, or update the open one.
+        """Open an incident for a breach, or update the open one (see ``rules.merge_breach``)."""
 
-        The same breach on consecutive runs updates one incident instead of opening another;
-        new metrics or a higher severity make it worse (worth paging again).
-        """
-        with self._transaction() as conn:
-            row = _open_row(conn, agent)
-            now = _now()
-            if row is None:
-                cursor = conn.execute(
-                    "INSERT INTO incidents (agent, status, severity, level, metrics, opened_at, "
-                    "updated_at, runs, last_run_id) VALUES (?, 'open', ?, ?, ?, ?, ?, 1, ?)",
-                    (agent, severity, level, json.dumps(sorted(metrics)), now, now, run_id),
-                )
+        def work(conn: Connection) -> IncidentUpdate:
+            self._lock(conn, agent)  # incidents of one agent change one at a time
+            row = conn.execute(
+                sa.select(INCIDENTS)
+                .where(INCIDENTS.c.agent == agent, INCIDENTS.c.status == "open")
+                .order_by(INCIDENTS.c.id.desc())
+            ).first()
+            current = _incident(row) if row is not None else None
+            update = rules.merge_breach(current, agent, metrics, severity, level, run_id, _now())
+            values = _incident_row(update.incident)
+            if update.opened:
+                inserted = conn.execute(sa.insert(INCIDENTS).values(**values)).inserted_primary_key
+                assert inserted is not None
+                incident = replace(update.incident, id=int(inserted[0]))
                 self._event(
                     conn,
                     agent,
                     "incident_open",
-                    incident=cursor.lastrowid,
-                    metrics=metrics,
-                    severity=severity,
-                    run_id=run_id,
+                    {
+                        "incident": incident.id,
+                        "metrics": metrics,
+                        "severity": severity,
+                        "run_id": run_id,
+                    },
                 )
-                new = conn.execute(
-                    "SELECT * FROM incidents WHERE id = ?", (cursor.lastrowid,)
-                ).fetchone()
-                return IncidentUpdate(_incident(new), opened=True, worse=False)
-            current = _incident(row)
-            merged = sorted(set(current.metrics) | set(metrics))
-            worse_severity = _SEVERITY_RANK.get(severity, 0) > _SEVERITY_RANK.get(
-                current.severity, 0
-            )
-            worse = merged != current.metrics or worse_severity
-            top = severity if worse_severity else current.severity
+                return IncidentUpdate(incident, opened=True, worse=False)
             conn.execute(
-                "UPDATE incidents SET metrics = ?, severity = ?, updated_at = ?, runs = runs + 1, "
-                "last_run_id = ? WHERE id = ?",
-                (json.dumps(merged), top, now, run_id, current.id),
+                sa.update(INCIDENTS).where(INCIDENTS.c.id == update.incident.id).values(**values)
             )
-            updated = conn.execute("SELECT * FROM incidents WHERE id = ?", (current.id,)).fetchone()
-            return IncidentUpdate(_incident(updated), opened=False, worse=worse)
+            return update
+
+        return self._atomic(work)
 
     def close_incidents(self, agent: str, run_id: str | None, level: Level) -> list[Incident]:
-        """Close the incidents a run passing at ``level`` resolves; the closed ones are returned.
+        """Close the incidents a run passing at ``level`` resolves; the closed ones are returned."""
 
-        An incident closes when the agent passes at the level it held when the incident
-        opened: an escalation recovers on the next clean night, a rollback that demoted the
-        agent stays open until it has earned its level back.
-        """
-        with self._transaction() as conn:
-            rows = [
-                r
-                for r in conn.execute(
-                    "SELECT * FROM incidents WHERE agent = ? AND status = 'open'", (agent,)
-                ).fetchall()
-                if level_rank(r["level"]) <= level_rank(level)
-            ]
-            now = _now()
-            for row in rows:
+        def work(conn: Connection) -> list[Incident]:
+            self._lock(conn, agent)
+            open_rows = conn.execute(
+                sa.select(INCIDENTS).where(INCIDENTS.c.agent == agent, INCIDENTS.c.status == "open")
+            )
+            closed = rules.closing([_incident(r) for r in open_rows], level, run_id, _now())
+            for incident in closed:
                 conn.execute(
-                    "UPDATE incidents SET status = 'closed', closed_at = ?, updated_at = ?, "
-                    "last_run_id = ? WHERE id = ?",
-                    (now, now, run_id, row["id"]),
+                    sa.update(INCIDENTS)
+                    .where(INCIDENTS.c.id == incident.id)
+                    .values(**_incident_row(incident))
                 )
-                self._event(conn, agent, "incident_close", incident=row["id"], run_id=run_id)
-            closed = [
-                conn.execute("SELECT * FROM incidents WHERE id = ?", (r["id"],)).fetchone()
-                for r in rows
-            ]
-        return [_incident(r) for r in closed]
+                self._event(
+                    conn, agent, "incident_close", {"incident": incident.id, "run_id": run_id}
+                )
+            return closed
+
+        return self._atomic(work)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from evals.dataset import Usage
-from evals.store import RunHeader, OutputCache, RunJournal
+from evals.store import OutputCache, RunHeader, RunJournal
 from evals.targets import Output
 
 HEADER = RunHeader(

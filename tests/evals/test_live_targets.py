@@ -20,7 +20,7 @@ from evals.contract import load_contract
 from evals.dataset import load_dataset
 from evals.errors import UserError
 from evals.runs import evaluate, generate, open_unfinished_run, prepare
-from evals.store import RunHeader, OutputCache, ResultsStore, RunJournal, journal_dir
+from evals.store import OutputCache, ResultsStore, RunHeader, RunJournal, journal_dir
 from evals.targets import HttpTarget, LiteLLMTarget, Redactor, build_target
 from evals.testing import FakeOpenAIServer, Reply
 from tests.helpers import ANSWER_PROMPT as PROMPT

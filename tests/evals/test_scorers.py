@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,35 @@ def test_rag_scorers_on_plain_cases() -> None:
     assert relevant.value > irrelevant.value
     [missing] = context_recall()([Case(id="x", input="q", contexts=["c"])], [good])
     assert missing.error == "needs a reference answer on the case"
+
+
+def test_every_metric_that_aggregates_a_scorer_has_one_registered() -> None:
+    from evals.metrics import METRICS
+    from evals.scorers import registered_scorers
+
+    registered = registered_scorers()
+    for spec in METRICS.values():
+        if spec.scorer is not None:
+            assert spec.scorer in registered, spec.name
+            assert registered[spec.scorer].suite == spec.suite
+            assert spec.name in registered[spec.scorer].metrics
+
+
+def test_a_scorer_no_metric_aggregates_cannot_be_registered() -> None:
+    import pytest
+
+    from evals.scorers import scorer
+
+    with pytest.raises(ValueError, match="exactly one suite's metrics must name it"):
+        scorer(name="tone")
+
+
+def test_building_a_contracts_scorers_reads_the_registry(tmp_path: Path) -> None:
+    from evals.contract import load_contract
+    from evals.scorers import build_scorers
+    from tests.helpers import make_project
+
+    contract = load_contract(make_project(tmp_path))
+    assert list(build_scorers(contract)) == [
+        "faithfulness", "hallucination", "policy_violation", "cost", "latency",
+    ]  # fmt: skip
