@@ -8,25 +8,31 @@ A plain library with no Prefect import, usable from a notebook, pytest or any or
         print(gate.metric, gate.verdict, gate.reason)
 """
 
-from evals.actions import Breach, breaches_from, escalate, incident_markdown, rollback
-from evals.contract import LEVELS, Contract, Level, Threshold, discover_contracts, load_contract
-from evals.dataset import Case, Dataset, load_dataset
-from evals.errors import Problem, UserError
-from evals.gates import GateResult, Verdict, evaluate_gates, judge_gate
-from evals.metrics import METRICS, MetricSpec, MetricValue, aggregate
-from evals.readiness import AgentState, Readiness, readiness
-from evals.runs import RunOutcome, RunResult, RunSession, Trigger, evaluate
-from evals.scorers import Score, scorer
-from evals.store import (
-    Decision,
-    Ledger,
-    LedgerEntry,
-    NoGoodVersion,
-    ResultsStore,
-    RunRecord,
-    SampleRecord,
-)
-from evals.targets import AgentVersion, Output, Target, build_target
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evals.actions import Breach, breaches_from, escalate, incident_markdown, rollback
+    from evals.contract import LEVELS, Contract, Level, Threshold, discover_contracts, load_contract
+    from evals.dataset import Case, Dataset, load_dataset
+    from evals.errors import Problem, UserError
+    from evals.gates import GateResult, Verdict, evaluate_gates, judge_gate
+    from evals.metrics import METRICS, MetricSpec, MetricValue, aggregate
+    from evals.readiness import AgentState, Readiness, readiness
+    from evals.runs import RunOutcome, RunResult, RunSession, Trigger, evaluate
+    from evals.scorers import Score, scorer
+    from evals.store import (
+        Decision,
+        Ledger,
+        LedgerEntry,
+        NoGoodVersion,
+        ResultsStore,
+        RunRecord,
+        SampleRecord,
+    )
+    from evals.targets import AgentVersion, Output, Target, build_target
 
 __all__ = [
     "LEVELS",
@@ -75,3 +81,65 @@ __all__ = [
     "rollback",
     "scorer",
 ]
+
+# Importing the package is cheap (the CLI's --version and --help import it); each name loads
+# its module on first use.
+_WHERE = {
+    "LEVELS": "evals.contract",
+    "METRICS": "evals.metrics",
+    "AgentState": "evals.readiness",
+    "AgentVersion": "evals.targets",
+    "Breach": "evals.actions",
+    "Case": "evals.dataset",
+    "Contract": "evals.contract",
+    "Dataset": "evals.dataset",
+    "Decision": "evals.store",
+    "GateResult": "evals.gates",
+    "Ledger": "evals.store",
+    "LedgerEntry": "evals.store",
+    "Level": "evals.contract",
+    "MetricSpec": "evals.metrics",
+    "MetricValue": "evals.metrics",
+    "NoGoodVersion": "evals.store",
+    "Output": "evals.targets",
+    "Problem": "evals.errors",
+    "Readiness": "evals.readiness",
+    "ResultsStore": "evals.store",
+    "RunOutcome": "evals.runs",
+    "RunRecord": "evals.store",
+    "RunResult": "evals.runs",
+    "RunSession": "evals.runs",
+    "SampleRecord": "evals.store",
+    "Score": "evals.scorers",
+    "Target": "evals.targets",
+    "Threshold": "evals.contract",
+    "Trigger": "evals.runs",
+    "UserError": "evals.errors",
+    "Verdict": "evals.gates",
+    "aggregate": "evals.metrics",
+    "breaches_from": "evals.actions",
+    "build_target": "evals.targets",
+    "discover_contracts": "evals.contract",
+    "escalate": "evals.actions",
+    "evaluate": "evals.runs",
+    "evaluate_gates": "evals.gates",
+    "incident_markdown": "evals.actions",
+    "judge_gate": "evals.gates",
+    "load_contract": "evals.contract",
+    "load_dataset": "evals.dataset",
+    "readiness": "evals.readiness",
+    "rollback": "evals.actions",
+    "scorer": "evals.scorers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'evals' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -178,7 +178,9 @@ class LLMClient:
                 send, self.retry, classify_litellm_error, limiter=self.limiter
             )
         except CallError as exc:
-            raise LLMCallError(f"{self.model}: {exc}", exc.attempts) from exc.__cause__
+            raise LLMCallError(
+                f"{self.model}: {exc}", exc.attempts, exc.transient
+            ) from exc.__cause__
         raw = response.model_dump()
         usage = raw.get("usage") or {}
         text = raw["choices"][0]["message"].get("content") or ""

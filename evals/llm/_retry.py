@@ -68,9 +68,11 @@ class Failure:
 class CallError(RuntimeError):
     """A call failed for good: after the last attempt, or at once for a permanent error."""
 
-    def __init__(self, message: str, attempts: int) -> None:
+    def __init__(self, message: str, attempts: int, transient: bool = False) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.transient = transient
+        """The last attempt failed for a reason worth trying again later (429, 5xx, timeout)."""
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -152,6 +154,8 @@ async def call_with_retries(
         except Exception as exc:
             failure, cause = classify(exc), exc
         if not failure.transient or attempt == policy.attempts:
-            raise CallError(f"{failure.reason} ({_attempts(attempt)})", attempt) from cause
+            raise CallError(
+                f"{failure.reason} ({_attempts(attempt)})", attempt, failure.transient
+            ) from cause
         await asyncio.sleep(policy.delay(attempt, failure.retry_after))
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

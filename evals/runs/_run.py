@@ -242,7 +242,9 @@ def generate(
 ) -> list[Output]:
     """Produce one output per case (failures recorded, never raised), paying nothing twice.
 
-    Cases already in ``journal`` (a resumed run) are taken from it; then, for targets whose
+    Cases already in ``journal`` (a resumed run) are taken from it, except those whose call
+    failed for a reason that may pass (``Output.retryable``), which are called again; then, for
+    targets whose
     version hash covers everything that shapes an output, cases the ``cache`` has for this
     version and case content. Only the rest are called. Every new output is journaled the
     moment it exists and cached if it succeeded.
@@ -258,7 +260,7 @@ def generate(
     done: dict[str, Output] = {}
     if journal is not None:
         for case_id, (case_hash, output) in journal.outputs().items():
-            if fingerprints.get(case_id) == case_hash:
+            if fingerprints.get(case_id) == case_hash and not output.retryable:
                 done[case_id] = output
     version = target.version().hash
     if not target.cacheable:

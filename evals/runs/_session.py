@@ -62,6 +62,13 @@ Perform = Callable[[Action], Decision | None]
 """Carries out an action and returns the decision to record (a flow runs a subflow)."""
 
 
+def _kept(journal: RunJournal | None) -> frozenset[str]:
+    """Cases a resumed run takes from its journal: all but calls that failed transiently."""
+    if journal is None:
+        return frozenset()
+    return frozenset(k for k, (_, output) in journal.outputs().items() if not output.retryable)
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     """What a run did: its result, the decision it caused, and what a reader should know."""
@@ -239,9 +246,7 @@ class RunSession:
             redactor=target.redactor(),
             ledger=ledger,
             baseline_run_id=baseline_run_id,
-            resumed_ids=frozenset(run_journal.outputs())
-            if run_journal is not None
-            else frozenset(),
+            resumed_ids=_kept(run_journal),
         )
 
     # -- the pieces a flow wraps ----------------------------------------------------------
@@ -440,7 +445,7 @@ def evaluate(
     )
     if journal is not None:
         session.journal = journal
-        session.resumed_ids = frozenset(journal.outputs())
+        session.resumed_ids = _kept(journal)
     try:
         outputs = session.generate(progress=progress)
         return session.summarize(outputs, session.score(session.cases, outputs))

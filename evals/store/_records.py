@@ -64,6 +64,9 @@ class Output:
     cached: bool = False
     """Served from the output cache: produced by an earlier run of this exact version on this
     exact case, with that run's latency, usage and cost."""
+    retryable: bool = False
+    """The call failed for a reason that may pass (rate limit, server error, timeout): a
+    resumed run calls the case again instead of keeping the error."""
 
     def contexts_for(self, case: Case) -> list[str]:
         """The passages this answer should be grounded in."""

@@ -213,7 +213,12 @@ class HttpTarget(LiveTarget[_Session]):
             )
         except CallError as exc:
             return Output(
-                case.id, None, model=self._spec.model, error=str(exc), attempts=exc.attempts
+                case.id,
+                None,
+                model=self._spec.model,
+                error=str(exc),
+                attempts=exc.attempts,
+                retryable=exc.transient,
             )
         return self._read(case, data, latency, attempts)
 

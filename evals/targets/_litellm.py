@@ -4,6 +4,10 @@ The version hash covers the templates (and any template they include), the model
 parameters, so a prompt change is a new version. Templates are rendered with
 ``StrictUndefined`` for every case before the first request: a typo is a user error naming
 the template file, its line and the variable, not a run of garbled prompts.
+
+A template is untrusted data (CI gates pull requests that change it), so it renders in Jinja's
+immutable sandbox, and one that reaches for an attribute the sandbox forbids (``__class__``,
+``__globals__``, ``mro`` …) is refused when it is loaded, naming the file and the line.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.exceptions
 import jinja2.meta
+import jinja2.nodes
+import jinja2.sandbox
 
 from evals._env import apply_offline_defaults
 from evals.contract import Contract, LiteLLMTargetSpec
@@ -40,13 +47,50 @@ def _variables(case: Case, params: dict[str, Any]) -> dict[str, Any]:
     return {"input": case.input, "contexts": list(case.contexts), "case": case, "params": params}
 
 
+_UNSAFE_NAMES = frozenset().union(
+    jinja2.sandbox.UNSAFE_FUNCTION_ATTRIBUTES,
+    jinja2.sandbox.UNSAFE_METHOD_ATTRIBUTES,
+    jinja2.sandbox.UNSAFE_GENERATOR_ATTRIBUTES,
+    jinja2.sandbox.UNSAFE_COROUTINE_ATTRIBUTES,
+    jinja2.sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+    {"mro"},
+)
+"""Attributes the sandbox forbids on some object, besides every name starting with ``_``."""
+
+
+def _unsafe(name: str) -> bool:
+    """Whether the sandbox forbids reading ``name`` (dunders, frames, code objects …)."""
+    return name.startswith("_") or name in _UNSAFE_NAMES
+
+
+def _refuse_unsafe(tree: jinja2.nodes.Template, shown: str) -> None:
+    """Refuse a template that reaches for what the sandbox forbids, before anything renders.
+
+    Raises:
+        UserError: naming the file, the line and the attribute.
+    """
+    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
+        name: object = None
+        if isinstance(node, jinja2.nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
+            name = node.arg.value
+        if isinstance(name, str) and _unsafe(name):
+            raise UserError.single(
+                shown,
+                f"line {node.lineno}",
+                f"reads '{name}', which templates may not touch (internal attributes could run "
+                "code); use input, contexts, case.<field> and params.<name>",
+            )
+
+
 class PromptTemplate:
     """A Jinja template file, strict about undefined variables."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.shown = display_path(path)
-        environment = jinja2.Environment(
+        environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
             loader=jinja2.FileSystemLoader(str(path.parent)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -73,9 +117,11 @@ class PromptTemplate:
             current = todo.pop()
             if current in sources:
                 continue
-            source, _, _ = environment.loader.get_source(environment, current)
+            source, filename, _ = environment.loader.get_source(environment, current)
             sources[current] = source
-            referenced = jinja2.meta.find_referenced_templates(environment.parse(source))
+            tree = environment.parse(source, current, filename)
+            _refuse_unsafe(tree, display_path(Path(filename)) if filename else current)
+            referenced = jinja2.meta.find_referenced_templates(tree)
             todo.extend(r for r in referenced if r is not None)
         return sources
 
@@ -90,6 +136,10 @@ class PromptTemplate:
             return self.template.render(_variables(case, params))
         except jinja2.UndefinedError as exc:
             raise UserError(self._problem(exc, case, params)) from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise UserError(
+                Problem(self.shown, self._line(exc), f"refused by the template sandbox: {exc}")
+            ) from None
         except Exception as exc:
             raise UserError(
                 Problem(self.shown, self._line(exc), f"rendering case '{case.id}' failed: {exc}")
@@ -263,7 +313,14 @@ class LiteLLMTarget(LiveTarget[_Session]):
         try:
             completion = await session.client.complete(messages)
         except LLMCallError as exc:
-            return Output(case.id, None, model=model, error=str(exc), attempts=exc.attempts)
+            return Output(
+                case.id,
+                None,
+                model=model,
+                error=str(exc),
+                attempts=exc.attempts,
+                retryable=exc.transient,
+            )
         # litellm reports 0/0 when the provider sent no usage; no real prompt has 0 tokens.
         counted = not completion.prompt_tokens
         if counted:

@@ -248,6 +248,46 @@ def test_template_mistakes_are_user_errors_before_any_call(
     assert server.calls == 0
 
 
+@pytest.mark.parametrize(
+    ("prompt", "line", "name"),
+    [
+        ("Hi\n{{ cycler.__init__.__globals__.os.popen('touch PWNED').read() }}", 2, "__\\w+__"),
+        ("{{ ''.__class__.__mro__[1].__subclasses__() }}", 1, "__\\w+__"),
+        ("{{ case['__class__'] }}", 1, "__class__"),
+        ("{% set f = lipsum %}{{ f.__globals__ }}", 1, "__globals__"),
+        ("{{ params.mro() }}", 1, "mro"),
+    ],
+)
+def test_a_template_reaching_for_internals_is_refused_before_it_runs(
+    tmp_path: Path,
+    server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    prompt: str,
+    line: int,
+    name: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = litellm_project(tmp_path, server, prompt=prompt)
+    with pytest.raises(
+        UserError, match=rf"answer\.j2: line {line}: reads '{name}', which templates"
+    ):
+        prepare(load_contract(path))
+    assert not (tmp_path / "PWNED").exists(), "nothing in the template ran"
+    assert server.calls == 0
+
+
+def test_the_sandbox_stops_what_the_static_check_cannot_see(
+    tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # The attribute name is built at render time, so only the sandbox can refuse it.
+    prompt = "{{ input|attr('_' ~ '_class' ~ '__') }}"
+    path = litellm_project(tmp_path, server, prompt=prompt)
+    with pytest.raises(UserError, match=r"answer\.j2: line 1: .*(sandbox|unsafe|undefined)"):
+        prepare(load_contract(path))
+    assert server.calls == 0
+
+
 def test_a_missing_key_variable_stops_the_run_before_any_call(
     tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -360,6 +400,42 @@ def test_a_killed_run_resumes_calling_only_the_missing_cases(
     assert result.record.n_resumed == journaled
     assert [c.case.id for c in result.cases] == [c["id"] for c in CASES]
     assert all(c.output.error is None for c in result.cases)
+
+
+def test_a_resumed_run_calls_again_the_cases_whose_calls_failed_transiently(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    contract = load_contract(litellm_project(tmp_path, server, cache=False, concurrency=1))
+    plan = prepare(contract)
+    results = tmp_path / "results"
+    header = RunHeader(
+        run_id="20261128T000000Z-00e7700e",
+        agent=contract.agent,
+        contract=str(contract.source),
+        version=plan.target.version().label,
+        version_hash=plan.target.version().hash,
+        dataset=contract.evals.dataset,
+        dataset_hash=plan.dataset.content_hash,
+        trigger="manual",
+        level=contract.autonomy.level,
+        started_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
+    )
+    journal = RunJournal.start(journal_dir(results), header)
+    # Every attempt of the first three cases fails (HTTP 503); the last answer is a 401.
+    attempts = FAST_RETRY["attempts"]
+    server.enqueue(*[Reply(status=503)] * (3 * attempts), Reply(status=401))
+    outputs = generate(plan.target, list(plan.dataset.cases)[:4], journal=journal)
+    journal.close()
+    assert [o.retryable for o in outputs] == [True, True, True, False]
+    calls = server.calls
+
+    resumed = open_unfinished_run(str(results), header.run_id)
+    result = evaluate(contract, journal=resumed)
+    assert server.calls - calls == len(CASES) - 1, "the 503s were called again, the 401 was not"
+    errors = [c.output.error for c in result.cases if c.output.error]
+    assert len(errors) == 1
+    assert "401" in errors[0]
+    assert result.record.n_resumed == 1
 
 
 def test_resume_refuses_unknown_and_committed_runs(tmp_path: Path) -> None:
