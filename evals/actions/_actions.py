@@ -160,17 +160,21 @@ def _call_hook(contract: Contract, hook: RollbackHook, change: dict[str, Any]) -
     return True, f"{label}: done"
 
 
+HOOK_FAILED = "SERVING NOT ROLLED BACK: the rollback hook failed; roll back by hand"
+
+
 def _apply_hook(
     contract: Contract, before: LedgerEntry, after: LedgerEntry, reason: str, run_id: str | None
-) -> list[str]:
+) -> tuple[list[str], dict[str, Any]]:
+    """Run the rollback hook; its notes, and ``{"action_failed": ...}`` when it failed."""
     hook = contract.autonomy.rollback.hook
     if hook is None:
         return [
             "no rollback hook configured: the ledger records the rollback; "
             "serving is unchanged until someone deploys it"
-        ]
+        ], {}
     if before.active_version == after.active_version:
-        return ["rollback hook not called: the agent already serves that version"]
+        return ["rollback hook not called: the agent already serves that version"], {}
     change = {
         "agent": contract.agent,
         "version_before": before.active_version,
@@ -181,7 +185,9 @@ def _apply_hook(
         "run_id": run_id,
     }
     ok, note = _call_hook(contract, hook, change)
-    return [note] if ok else [note, "SERVING NOT ROLLED BACK: the hook failed; roll back by hand"]
+    if ok:
+        return [note], {}
+    return [note, HOOK_FAILED], {"action_failed": HOOK_FAILED}
 
 
 def rollback(
@@ -232,7 +238,7 @@ def rollback(
         )
         return _notify(contract, decision, breaches, "critical")
     same = before.active_version == after.active_version and before.level == after.level
-    hook_notes = _apply_hook(contract, before, after, reason, run_id)
+    hook_notes, failed = _apply_hook(contract, before, after, reason, run_id)
     decision = Decision(
         agent=contract.agent,
         kind="rollback",
@@ -253,6 +259,7 @@ def rollback(
             "last_good_source": after.last_good_source,
             "severity": "critical",
             **_incident_note(update),
+            **failed,
         },
     )
     if same and not update.page:
@@ -290,7 +297,7 @@ def rollback_to(
             f"{contract.agent}: no version has passed its gates; name one with --to"
         )
     before, after = ledger.repin(contract.agent, target, demote_to, reason, actor)
-    notes = _apply_hook(contract, before, after, reason, None)
+    notes, failed = _apply_hook(contract, before, after, reason, None)
     decision = Decision(
         agent=contract.agent,
         kind="rollback",
@@ -301,7 +308,7 @@ def rollback_to(
         version_before=before.active_version,
         version_after=after.active_version,
         notifications=notes,
-        details={"manual": True},
+        details={"manual": True, **failed},
     )
     return _notify(contract, decision, [], "high")
 

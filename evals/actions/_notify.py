@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from typing import Any
 
+from evals._urls import url_problem
 from evals.contract import SEVERITIES, Channel, EmailChannel, EventChannel, WebhookChannel
 
 __all__ = ["PENDING_EVENT", "deliver", "post_json", "post_webhook", "send_email", "wants"]
@@ -43,8 +44,12 @@ def post_json(
     """POST ``payload`` as JSON, retrying transient failures with backoff.
 
     Returns:
-        Whether it was delivered, and what happened in words safe to store.
+        Whether it was delivered, and what happened in words safe to store (never the URL:
+        it may be a secret from the environment).
     """
+    problem = url_problem(url)
+    if problem is not None:
+        return False, f"{label}: not delivered: {problem}"
     body = json.dumps(payload, default=str).encode("utf-8")
     last = ""
     attempt = 0
@@ -62,6 +67,9 @@ def post_json(
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             last = f"{type(exc).__name__}: {reason}"
+        except Exception as exc:  # delivery never raises: a failure is recorded, not fatal
+            last = f"{type(exc).__name__}: {exc}"
+            break
         if attempt < attempts:
             sleep(0.5 * 2 ** (attempt - 1))
     return False, f"{label}: not delivered after {attempt} attempt(s): {last}"
@@ -118,6 +126,9 @@ def send_email(
             break
         except (smtplib.SMTPException, OSError) as exc:
             last = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # delivery never raises: a failure is recorded, not fatal
+            last = f"{type(exc).__name__}: {exc}"
+            break
         if attempt < attempts:
             sleep(0.5 * 2 ** (attempt - 1))
     return f"{label}: not sent after {attempt} attempt(s): {last}"

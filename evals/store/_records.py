@@ -424,6 +424,12 @@ class Decision:
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
     decision_id: str = field(default_factory=lambda: secrets.token_hex(8))
 
+    @property
+    def action_failed(self) -> str | None:
+        """Why the action did not fully happen (a rollback hook that failed), or ``None``."""
+        failed = self.details.get("action_failed")
+        return str(failed) if failed else None
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (flow results, JSON output); the sent notification payload left out."""
         data = asdict(self)

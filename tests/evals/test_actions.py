@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,43 @@ def test_rollback_with_receiver_down_still_rolls_back_and_runs_the_hook(tmp_path
     assert len(calls_file.read_text().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["https://hooks.example.test/a b", "http://bad host/x", "https://", "ftp://hooks.test/x"],
+)
+def test_a_malformed_webhook_url_never_breaks_a_rollback_halfway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("BROKEN_HOOK_URL", url)
+    monkeypatch.delitem(sys.modules, "malformed_serving", raising=False)
+    calls_file = tmp_path / "project" / "hook_calls.jsonl"
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "malformed_serving.py").write_text(
+        "def switch(change):\n"
+        f"    open({str(calls_file)!r}, 'a').write(change['version_after'] + '\\n')\n"
+    )
+    contract = project(
+        tmp_path / "project",
+        escalation={"owner": "o", "channels": [{"url_env": "BROKEN_HOOK_URL"}]},
+        rollback={
+            "metrics": ["policy_violation_rate"],
+            "demote_to": "approval",
+            "known_good": "v1",
+            "hook": {"kind": "python", "function": "malformed_serving:switch"},
+        },
+    )
+    store = ledger(tmp_path)
+    decision = rollback(contract, store, [LEAK], run_id="r1", actor="t")
+    assert decision.kind == "rollback"
+    assert calls_file.read_text() == "v1\n", "the hook switched serving"
+    [note] = [n for n in decision.notifications if n.startswith("webhook $BROKEN_HOOK_URL")]
+    assert "not delivered" in note
+    assert url not in note, "a URL from the environment is a secret, even a broken one"
+    entry = store.get("tiny-agent")
+    assert entry is not None
+    assert entry.active_version == "v1"
+
+
 def test_a_failing_hook_is_recorded_loudly(tmp_path: Path) -> None:
     with http_receiver() as hook:
         hook.statuses = [400]
@@ -197,7 +235,11 @@ def test_a_failing_hook_is_recorded_loudly(tmp_path: Path) -> None:
             },
         )
         decision = rollback(contract, ledger(tmp_path), [LEAK], run_id="r1", actor="t")
-    assert "SERVING NOT ROLLED BACK: the hook failed; roll back by hand" in decision.notifications
+    assert (
+        "SERVING NOT ROLLED BACK: the rollback hook failed; roll back by hand"
+        in decision.notifications
+    )
+    assert decision.action_failed is not None, "a failed hook is a failed action"
 
 
 def test_rollback_without_good_version_is_refused_loudly(tmp_path: Path) -> None:
