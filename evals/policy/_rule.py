@@ -133,10 +133,10 @@ class Settings:
     """Most tool calls per case; overrides a rule's own limit."""
     tool_schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     """Tool name → JSON Schema of its arguments; overrides a rule's schema for that tool."""
-    system_words: tuple[str, ...] = field(init=False)
+    system_words: tuple[str, ...] = field(init=False, repr=False)
     """The system prompt's words, lower-cased."""
-    _domains: frozenset[str] = field(init=False)
-    _values: tuple[str, ...] = field(init=False)
+    _domains: frozenset[str] = field(init=False, repr=False)
+    _values: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         words = tuple(w.lower() for w in _WORD.findall(self.system_prompt or ""))
@@ -226,6 +226,8 @@ class Rule(BaseModel):
         annotation = cls.model_fields["kind"].annotation
         if get_origin(annotation) is not Literal:
             return
+        if len(get_args(annotation)) != 1:
+            raise TypeError(f"{cls.__name__}.kind must be one literal name, got {annotation}")
         [name] = get_args(annotation)
         if name in RULE_KINDS:
             raise TypeError(f"rule kind '{name}' is defined twice: {RULE_KINDS[name]} and {cls}")
