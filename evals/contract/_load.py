@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Iterable, Sequence
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Discriminator, Tag, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from evals.contract import _model
 from evals.contract._model import Contract
 from evals.errors import Problem, UserError, did_you_mean, display_path
 
@@ -70,66 +73,204 @@ def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     return line
 
 
-def _field_vocabulary(modules: Iterable[Any]) -> set[str]:
-    names: set[str] = set()
-    for module in modules:
-        for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, BaseModel):
-                names.update(obj.model_fields)
-    return names
+@dataclass(frozen=True)
+class _Union:
+    """A discriminated union of models, as an error's location meets it."""
+
+    field: str
+    """The field whose value picks the member (``kind``)."""
+    members: dict[str, type[BaseModel]]
+    """Tag → the model it picks, in declaration order."""
 
 
-_TAGS = {"replay", "python"}
+def _tag_field(members: dict[str, type[BaseModel]]) -> str:
+    """The field every member declares as a literal holding its own tag."""
+    first = next(iter(members.values()))
+    for name in first.model_fields:
+        if all(
+            name in m.model_fields and tag in get_args(m.model_fields[name].annotation)
+            for tag, m in members.items()
+        ):
+            return name
+    return "kind"
 
 
-def _message(error: ErrorDetails, vocabulary: set[str]) -> str:
-    kind, loc = error["type"], error["loc"]
+def _union_of(args: Sequence[Any], discriminator: Any) -> _Union:
+    by_field = discriminator if isinstance(discriminator, str) else None
+    if isinstance(discriminator, Discriminator) and isinstance(discriminator.discriminator, str):
+        by_field = discriminator.discriminator
+    members: dict[str, type[BaseModel]] = {}
+    for arg in args:
+        model, tags = arg, []
+        if get_origin(arg) is Annotated:
+            model, *metadata = get_args(arg)
+            tags = [str(m.tag) for m in metadata if isinstance(m, Tag)]
+        if not tags and by_field is not None:
+            tags = [str(v) for v in get_args(model.model_fields[by_field].annotation)]
+        for tag in tags:
+            members[tag] = model
+    return _Union(by_field or _tag_field(members), members)
+
+
+def _resolve(annotation: Any, discriminator: Any = None) -> tuple[Any, _Union | None]:
+    """The type under ``Annotated`` and ``| None``, and the union when it is discriminated."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation, *metadata = get_args(annotation)
+            for m in metadata:
+                if isinstance(m, Discriminator):
+                    discriminator = m
+                elif isinstance(m, FieldInfo) and m.discriminator is not None:
+                    discriminator = m.discriminator
+            continue
+        if get_origin(annotation) in (Union, UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) == 1:
+                annotation = args[0]
+                continue
+            if discriminator is not None:
+                return annotation, _union_of(args, discriminator)
+        return annotation, None
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where an error is, read along the models rather than pydantic's location alone."""
+
+    loc: tuple[int | str, ...]
+    """The location as the YAML has it: without the union tags pydantic adds."""
+    model: type[BaseModel] | None = None
+    """The model that holds the last part of ``loc`` (for an unknown field: the one that
+    refused it)."""
+    union: _Union | None = None
+    """The union ``model`` was picked from."""
+    tag: str | None = None
+    """The tag that picked ``model``."""
+    at: _Union | None = None
+    """The union at ``loc`` itself (for errors about the tag)."""
+
+
+def _place(root: Any, loc: Sequence[int | str]) -> _Place:
+    """Follow ``loc`` through the model types from ``root``, dropping the tags of unions."""
+    annotation, union = _resolve(root)
+    clean: list[int | str] = []
+    holder: tuple[type[BaseModel] | None, _Union | None, str | None] = (None, None, None)
+    via: tuple[_Union | None, str | None] = (None, None)
+    for part in loc:
+        if union is not None and isinstance(part, str) and part in union.members:
+            via = (union, part)
+            annotation, union = _resolve(union.members[part])
+            continue
+        clean.append(part)
+        origin = get_origin(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            holder = (annotation, *via)
+            field = annotation.model_fields.get(str(part))
+            annotation, union = (
+                _resolve(field.annotation, field.discriminator) if field else (None, None)
+            )
+        elif origin in (list, tuple, set, frozenset):
+            annotation, union = _resolve(get_args(annotation)[0])
+        elif origin is dict:
+            annotation, union = _resolve(get_args(annotation)[1])
+        else:
+            annotation, union = None, None
+        via = (None, None)
+    return _Place(tuple(clean), *holder, at=union)
+
+
+def _choices(name: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for a close choice, else every choice."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (expected one of: {', '.join(repr(c) for c in choices)})"
+
+
+def _what(place: _Place, name: str) -> str:
+    """`` (what the field is)``: the first sentence of its docstring, when it has one."""
+    field = place.model.model_fields.get(name) if place.model is not None else None
+    if field is None or not field.description:
+        return ""
+    text = " ".join(field.description.replace("``", "'").split())
+    summary = re.split(r"(?<=[.;:])\s", text, maxsplit=1)[0].rstrip(".;:")
+    if len(summary) > 100:
+        return ""
+    return f" ({summary[:1].lower() + summary[1:] if not summary[1:2].isupper() else summary})"
+
+
+def _unknown_field(name: str, place: _Place) -> str:
+    model, union = place.model, place.union
+    if union is not None and place.tag is not None:
+        takers = [t for t, m in union.members.items() if m is not model and name in m.model_fields]
+        if takers:
+            which = (
+                f" ({union.field}s that take it: {', '.join(takers)})" if len(takers) <= 5 else ""
+            )
+            return f"'{name}' does not apply to {union.field} '{place.tag}'{which}"
+    known = list(model.model_fields) if model is not None else []
+    return f"unknown field '{name}'" + (did_you_mean(name, known) if known else "")
+
+
+def _problem(error: ErrorDetails, root: Any) -> tuple[tuple[int | str, ...], str]:
+    """The location (as in the YAML) and the message of one validation error."""
+    kind, place = error["type"], _place(root, error["loc"])
+    # A bad mapping key is reported at the key itself, not at pydantic's "[key]" beneath it.
+    loc = place.loc[:-1] if place.loc[-1:] == ("[key]",) else place.loc
+    if kind in {"union_tag_invalid", "union_tag_not_found"} and place.at is not None:
+        loc, tags = (*loc, place.at.field), list(place.at.members)
+        if kind == "union_tag_not_found":
+            return loc, f"required field is missing{_choices('', tags)}"
+        tag = str((error.get("ctx") or {}).get("tag", ""))
+        return loc, f"unknown {place.at.field} '{tag}'{_choices(tag, tags)}"
     if kind == "missing":
-        return "required field is missing"
+        return loc, "required field is missing" + _what(place, str(loc[-1]) if loc else "")
     if kind == "extra_forbidden":
-        name = str(loc[-1]) if loc else "?"
-        return f"unknown field '{name}'{did_you_mean(name, vocabulary)}"
+        return loc, _unknown_field(str(loc[-1]) if loc else "?", place)
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
-    if kind in {"union_tag_invalid", "literal_error", "enum"}:
+    if kind in {"literal_error", "enum"}:
         got = error.get("input")
-        message = f"{message} (got {got!r})"
-    return message
+        expected = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+        close = difflib.get_close_matches(got, expected, n=1) if isinstance(got, str) else []
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        message = f"{message} (got {got!r}{hint})"
+    return loc, message
 
 
 def validation_problems(
-    exc: ValidationError,
-    shown: str,
-    node: yaml.Node | None,
-    modules: Iterable[Any] = (_model,),
+    exc: ValidationError, shown: str, node: yaml.Node | None, model: type[BaseModel]
 ) -> list[Problem]:
-    """Turn a pydantic ``ValidationError`` into ``file:line: field: message`` problems."""
-    vocabulary = _field_vocabulary(modules)
+    """Turn a pydantic ``ValidationError`` into ``file:line: field: message`` problems.
+
+    Args:
+        exc: the error of validating the file's data as ``model``.
+        shown: the file as the user would type it.
+        node: the file's YAML node tree, for line numbers.
+        model: the model validated; its fields (and those of its unions' members) place each
+            error and feed "did you mean" suggestions.
+    """
     problems = []
     for error in exc.errors():
-        # Drop discriminator tags pydantic puts in the location (evals.target.replay.version).
-        loc = [p for i, p in enumerate(error["loc"]) if not (i and p in _TAGS)]
+        loc, message = _problem(error, model)
         line = _line_of(node, loc)
         where = f"{shown}:{line}" if line else shown
         field = ".".join(str(p) for p in loc) or "(top level)"
-        problems.append(Problem(where, field, _message(error, vocabulary)))
+        problems.append(Problem(where, field, message))
     return problems
 
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_yaml_model(
-    path: Path, model: type[M], shape: str, modules: Iterable[Any]
-) -> tuple[M, yaml.Node | None]:
+def load_yaml_model(path: Path, model: type[M], shape: str) -> tuple[M, yaml.Node | None]:
     """Parse a YAML file and validate it as ``model``.
 
     Args:
         path: the file.
         model: the pydantic model of this kind of file.
         shape: what the top level should look like, for the error when it is not a mapping.
-        modules: modules whose models' field names feed "did you mean" suggestions.
 
     Raises:
         UserError: every problem, each as ``file:line: field: message``.
@@ -141,7 +282,7 @@ def load_yaml_model(
     try:
         return model.model_validate(data), node
     except ValidationError as exc:
-        raise UserError(validation_problems(exc, shown, node, modules)) from None
+        raise UserError(validation_problems(exc, shown, node, model)) from None
 
 
 def load_contract(path: str | Path, root: str | Path | None = None) -> Contract:
@@ -158,7 +299,7 @@ def load_contract(path: str | Path, root: str | Path | None = None) -> Contract:
     path = Path(path)
     shown = display_path(path)
     contract, node = load_yaml_model(
-        path, Contract, "a contract: a YAML mapping with 'agent:' at the top", [_model]
+        path, Contract, "a contract: a YAML mapping with 'agent:' at the top"
     )
     if contract.agent != path.stem:
         raise UserError.single(

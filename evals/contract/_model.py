@@ -200,7 +200,8 @@ class LevelPolicy(_Model):
     """What an agent must show to hold one autonomy level."""
 
     gates: dict[str, Threshold] = Field(default_factory=dict)
-    """Metric name → threshold. A level also inherits every gate of the levels below it."""
+    """Metric name (one of the gate metrics) → threshold. A level also inherits every gate of
+    the levels below it."""
     human_approval: bool = False
     """Promotion into this level needs a person's approval as well as passing gates."""
 
@@ -220,13 +221,15 @@ SEVERITIES: tuple[Severity, ...] = ("medium", "high", "critical")
 
 class _Channel(_Model):
     min_severity: Severity = "medium"
-    """Only breaches at least this severe reach this channel."""
+    """Only breaches at least this severe reach this channel: ``medium`` (a gate
+    inconclusive), ``high`` (a gate failed) or ``critical`` (a rollback)."""
 
 
 class WebhookChannel(_Channel):
     """POST a JSON incident (Slack-compatible ``text`` field included) to a URL."""
 
     kind: Literal["webhook"] = "webhook"
+    """A webhook channel; a channel without ``kind`` is one."""
     url: str | None = Field(default=None, pattern=r"^https?://")
     """The URL, when it is not a secret."""
     url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
@@ -245,6 +248,7 @@ class EmailChannel(_Channel):
     """Send the incident by email through an SMTP server."""
 
     kind: Literal["email"]
+    """An email channel."""
     to: list[str] = Field(min_length=1)
     """Recipients."""
     sender: str = Field(min_length=3)
@@ -267,6 +271,7 @@ class EventChannel(_Channel):
     """Emit a Prefect event (``impactgate.<kind>``) that a Prefect automation can act on."""
 
     kind: Literal["event"]
+    """A Prefect event channel."""
     resource: str | None = None
     """Resource id of the event; default ``impactgate.agent.<agent>``."""
 
@@ -290,6 +295,7 @@ class RollbackHook(_Model):
     """What makes a rollback real where the agent is served."""
 
     kind: Literal["python", "webhook"]
+    """Call a Python function (``python``) or POST to a URL (``webhook``)."""
     function: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     """``module:function`` called with one dict (agent, versions and levels before and after,
     reason, run id), importable from the project root (``kind: python``)."""
@@ -312,7 +318,13 @@ class RollbackHook(_Model):
 
 
 class Escalation(_Model):
-    """Who is told, and how, when the agent breaches its current level."""
+    """Who is told, and how, when the agent breaches its current level.
+
+    A breach opens one incident per agent; the same breach the next night updates it without
+    paging again, while new metrics or a higher severity page again. A clean run at the level
+    the agent held when the incident opened closes it, so a rollback's incident stays open until
+    the agent has earned its level back.
+    """
 
     owner: str = Field(min_length=1)
     """Who is accountable for acting on a breach."""
@@ -345,7 +357,16 @@ class Rollback(_Model):
 
 
 class Autonomy(_Model):
-    """The autonomy ladder: current level, the gates of each level, and breach handling."""
+    """The autonomy ladder: current level, the gates of each level, and breach handling.
+
+    Levels are cumulative: ``constrained`` must meet its own gates and those of ``approval``
+    and ``draft``, and a higher level may not loosen a threshold of a lower one. A breach is a
+    ``fail`` of a gate of the agent's current level (or ``inconclusive``, with
+    ``escalation.on_inconclusive``). If a breached metric is in ``rollback.metrics`` the agent
+    is rolled back: the ledger re-pins the last good version and the level drops to the lower
+    of the current one and ``rollback.demote_to``; otherwise the owner is escalated to. Both are
+    recorded in the ``decisions`` table and sent to every channel.
+    """
 
     level: Level
     """The level the agent holds when the contract is first registered."""
@@ -398,9 +419,13 @@ class Autonomy(_Model):
 
 
 class ReplayTargetSpec(_Model):
-    """Outputs recorded earlier, per agent version: in the dataset or in a side file."""
+    """Outputs recorded earlier, per agent version: in the dataset or in a side file.
+
+    The version is the label plus a hash of the recordings, so re-recording is a new version.
+    """
 
     kind: Literal["replay"]
+    """Replay recorded outputs; nothing is called."""
     version: str = Field(min_length=1, max_length=64)
     """The recorded version that is deployed now."""
     outputs: str | None = None
@@ -410,9 +435,15 @@ class ReplayTargetSpec(_Model):
 
 
 class PythonTargetSpec(_Model):
-    """A Python callable ``module:function`` called with each case (sync)."""
+    """A Python callable, called as ``fn(case, **params)`` for each case, sync or async.
+
+    It returns the answer as a string, or a dict with ``output`` and optional ``contexts``,
+    ``usage``, ``cost_usd`` and ``model``. The version is a hash of the module's source and the
+    params, so any change to the code is a new version.
+    """
 
     kind: Literal["python"]
+    """Call a Python function in the project."""
     function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     """``package.module:function``, importable from the project root."""
     params: dict[str, Any] = Field(default_factory=dict)
@@ -465,6 +496,7 @@ class LiteLLMTargetSpec(_LiveTargetSpec):
     """A prompt template plus a model, called through litellm for each case."""
 
     kind: Literal["litellm"]
+    """Call a model through litellm (see ``docs/targets.md``)."""
     model: str = Field(min_length=1)
     """litellm model id, e.g. ``openai/gpt-4o-mini`` or ``anthropic/claude-haiku-4-5``."""
     prompt: str = Field(min_length=1)
@@ -516,6 +548,7 @@ class HttpTargetSpec(_LiveTargetSpec):
     """
 
     kind: Literal["http"]
+    """POST each case to an HTTP endpoint (see ``docs/targets.md``)."""
     url: str = Field(pattern=r"^https?://")
     """The endpoint that answers one case per POST."""
     version: str | None = Field(default=None, min_length=1, max_length=64)
@@ -656,11 +689,15 @@ class Evals(_Model):
     """How the agent is evaluated: dataset, target, suites, judges, schedule."""
 
     dataset: str = Field(min_length=1)
-    """Golden dataset (JSONL, CSV or Parquet), relative to the project root."""
+    """Golden dataset (JSONL, CSV or Parquet), relative to the project root: ``id`` and
+    ``input`` per case, optionally ``contexts``, ``reference``, ``tags``, ``output``, ``usage``
+    (or ``prompt_tokens``/``completion_tokens``), ``latency_s``, ``cost_usd``, ``model`` and
+    ``metadata``."""
     target: TargetSpec
     """How outputs are produced for each case."""
     suites: list[Suite] = Field(min_length=1)
-    """Suites to run: grounding, hallucination, policy, cost, latency."""
+    """Suites to run, each at most once; ``rag`` (answer relevance and correctness, context
+    precision and recall) needs a ``reference`` on every case."""
     grounding: GroundingConfig = Field(default_factory=GroundingConfig)
     """Grounding and hallucination judge settings."""
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
@@ -683,7 +720,7 @@ class CIConfig(_Model):
     """How changes to this agent are gated in CI (``impactgate ci``)."""
 
     tolerance: dict[str, float] = Field(default_factory=dict)
-    """Metric → the largest worsening against the baseline that is not a regression, in the
+    """Metric name → the largest worsening against the baseline that is not a regression, in the
     metric's unit (default 0: any worsening shown with confidence is a regression)."""
     compare: list[str] | None = None
     """Metrics compared with the baseline; default: the gated metrics of the agent's level."""

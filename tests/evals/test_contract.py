@@ -128,3 +128,112 @@ def test_an_explicit_error_rate_gate_cannot_loosen_the_error_budget(tmp_path: Pa
     data["autonomy"]["levels"]["approval"]["gates"]["error_rate"] = {"max": 0.5}
     contract = load_contract(write(tmp_path, data))
     assert contract.gates("approval")["error_rate"] == Threshold(max=0.1)
+
+
+def line_of(path: Path, key: str) -> int:
+    """1-based line of the first ``key:`` in the file."""
+    lines = path.read_text().splitlines()
+    return 1 + next(i for i, text in enumerate(lines) if text.strip().startswith(f"{key}:"))
+
+
+@pytest.mark.parametrize(
+    ("target", "field", "message"),
+    [
+        (
+            {"kind": "replay", "version": "v2", "ouputs": "datasets/tiny-agent/outputs.jsonl"},
+            "ouputs",
+            "unknown field 'ouputs' (did you mean 'outputs'?)",
+        ),
+        (
+            {"kind": "python", "function": "agents.tiny:answer", "parms": {"tone": "brief"}},
+            "parms",
+            "unknown field 'parms' (did you mean 'params'?)",
+        ),
+        (
+            {"kind": "python", "function": "agents.tiny:answer", "version": "v3"},
+            "version",
+            "'version' does not apply to kind 'python' (kinds that take it: replay, http)",
+        ),
+        (
+            {"kind": "litellm", "model": "openai/gpt-4o-mini", "prompt": "p.j2", "concurency": 4},
+            "concurency",
+            "unknown field 'concurency' (did you mean 'concurrency'?)",
+        ),
+        (
+            {"kind": "litellm", "model": "openai/gpt-4o-mini", "prompt": "p.j2", "api_bse": "x"},
+            "api_bse",
+            "unknown field 'api_bse' (did you mean 'api_base'?)",
+        ),
+        (
+            {"kind": "http", "url": "http://127.0.0.1:9/agent", "requests_per_minut": 60},
+            "requests_per_minut",
+            "unknown field 'requests_per_minut' (did you mean 'requests_per_minute'?)",
+        ),
+        (
+            {"kind": "http", "url": "http://127.0.0.1:9/agent", "verison": "2024-06"},
+            "verison",
+            "unknown field 'verison' (did you mean 'version'?)",
+        ),
+        (
+            {"kind": "http", "url": "http://127.0.0.1:9/agent", "response": {"ouput": "answer"}},
+            "response.ouput",
+            "unknown field 'ouput' (did you mean 'output'?)",
+        ),
+        (
+            {"kind": "litellm", "model": "m", "prompt": "p.j2", "retry": {"attemps": 2}},
+            "retry.attemps",
+            "unknown field 'attemps' (did you mean 'attempts'?)",
+        ),
+        (
+            {"kind": "htp", "url": "http://127.0.0.1:9/agent"},
+            "kind",
+            "unknown kind 'htp' (did you mean 'http'?)",
+        ),
+    ],
+    ids=lambda v: v["kind"] if isinstance(v, dict) else (v if " " not in v else ""),
+)
+def test_a_mistake_in_any_target_kind_is_reported_at_its_own_line(
+    tmp_path: Path, target: dict[str, Any], field: str, message: str
+) -> None:
+    path = write(tmp_path, edited(evals__target=target))
+    line = line_of(path, field.rpartition(".")[2])
+    assert problems(path) == [f"{path}:{line}: evals.target.{field}: {message}"]
+
+
+def test_a_mistake_in_a_channel_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    data = edited()
+    data["autonomy"]["escalation"]["channels"] = [
+        {"url": "http://127.0.0.1:9/hook", "timeout": 3},
+        {
+            "kind": "email",
+            "to": ["a@x.test"],
+            "sender": "gate@x.test",
+            "smtp_host": "h",
+            "url": "x",
+        },
+    ]
+    path = write(tmp_path, data)
+    where = "autonomy.escalation.channels"
+    assert problems(path) == [
+        f"{path}:{line_of(path, 'timeout')}: {where}.0.timeout: "
+        "unknown field 'timeout' (did you mean 'timeout_s'?)",
+        f"{path}:{line_of(path, 'smtp_host') + 1}: {where}.1.url: "
+        "'url' does not apply to kind 'email' (kinds that take it: webhook)",
+    ]
+
+
+def test_a_missing_field_says_what_it_is_for(tmp_path: Path) -> None:
+    path = write(tmp_path, edited(evals__target={"kind": "replay"}))
+    assert problems(path) == [
+        f"{path}:{line_of(path, 'kind') - 1}: evals.target.version: "
+        "required field is missing (the recorded version that is deployed now)"
+    ]
+
+
+def test_a_misspelt_level_gets_a_suggestion_at_its_line(tmp_path: Path) -> None:
+    data = edited()
+    data["autonomy"]["levels"]["constraned"] = data["autonomy"]["levels"].pop("constrained")
+    path = write(tmp_path, data)
+    [message] = problems(path)
+    assert message.startswith(f"{path}:{line_of(path, 'constraned')}: autonomy.levels.constraned:")
+    assert message.endswith("(got 'constraned'; did you mean 'constrained'?)")

@@ -122,3 +122,58 @@ def test_a_repeated_rule_id_names_both_rules(tmp_path: Path) -> None:
     path.write_text("name: twice\ndescription: x\nrules:\n" + rule + rule)
     with pytest.raises(UserError, match=r"'r1' is rules\.0 and rules\.1; rename one"):
         load_rule_pack(path)
+
+
+def test_rule_pack_mistakes_point_at_their_line_with_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: bad\n"
+        "description: x\n"
+        "rules:\n"
+        "  - id: r1\n"
+        "    kind: email\n"
+        "    severity: high\n"
+        "    message: m\n"
+        "    phrases: [refund]\n"  # 8: a field of another kind
+        "  - id: r2\n"  # 9
+        "    kind: denylist\n"
+        "    severity: high\n"
+        "    message: m\n"
+        "    phrase: [refund]\n"  # 13: a typo
+        "  - id: r3\n"
+        "    kind: tool_limits\n"
+        "    severity: hihg\n"  # 16
+        "    message: m\n"
+        "  - id: r4\n"
+        "    kind: promt_injection\n"  # 19
+        "    severity: high\n"
+        "    message: m\n"
+    )
+    with pytest.raises(UserError) as info:
+        load_rule_pack(path)
+    assert sorted(str(p) for p in info.value.problems) == sorted(
+        [
+            f"{path}:8: rules.0.phrases: 'phrases' does not apply to kind 'email' "
+            "(kinds that take it: denylist, required)",
+            f"{path}:13: rules.1.phrase: unknown field 'phrase' (did you mean 'phrases'?)",
+            f"{path}:9: rules.1.phrases: required field is missing (phrases the agent must never say)",
+            f"{path}:16: rules.2.severity: Input should be 'low', 'medium', 'high' or 'critical' "
+            "(got 'hihg'; did you mean 'high'?)",
+            f"{path}:19: rules.3.kind: unknown kind 'promt_injection' "
+            "(did you mean 'prompt_injection'?)",
+        ]
+    )
+
+
+def test_an_unknown_kind_far_from_any_lists_every_kind(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: bad\ndescription: x\nrules:\n  - id: r\n    kind: sentiment\n"
+        "    severity: high\n    message: m\n"
+    )
+    with pytest.raises(UserError) as info:
+        load_rule_pack(path)
+    [problem] = info.value.problems
+    assert problem.field == "rules.0.kind"
+    assert "unknown kind 'sentiment' (expected one of: 'email', 'phone'" in problem.message
+    assert "'tool_arguments')" in problem.message

@@ -9,12 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from evals.dataset import Case
 from evals.errors import UserError
 from evals.policy import (
     INJECTION_PATTERNS,
+    RULE_KINDS,
     PolicyEngine,
+    RegexRule,
     Rule,
     RulePack,
     Subject,
@@ -30,6 +33,7 @@ from evals.policy import (
     find_private_keys,
     load_rule_pack,
     normalise_tool_calls,
+    parse_rule,
     verhoeff_valid,
 )
 from evals.scorers import policy_violation, run_scorer
@@ -39,7 +43,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def rule(kind: str, **fields: Any) -> Rule:
-    return Rule(id=f"t.{kind}", kind=kind, severity="high", message="fix it", **fields)  # type: ignore[arg-type]
+    return parse_rule(
+        {"id": f"t.{kind}", "kind": kind, "severity": "high", "message": "fix it", **fields}
+    )
 
 
 def engine(*rules: Rule, **options: Any) -> PolicyEngine:
@@ -245,6 +251,30 @@ def test_json_schema_never_stores_values() -> None:
     assert "'status' is a required property" in policy.check("{}")[0].masked
 
 
+def test_json_schema_file_is_read_relative_to_its_pack(tmp_path: Path) -> None:
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "answer.json").write_text(json.dumps({"type": "object"}))
+    (tmp_path / "schemas" / "broken.json").write_text(json.dumps({"type": "nonsense"}))
+    pack = tmp_path / "format.yaml"
+    body = "name: format\ndescription: x\nrules:\n"
+    rule_text = "  - id: {id}\n    kind: json_schema\n    severity: low\n    message: m\n    schema_file: {file}\n"
+    pack.write_text(body + rule_text.format(id="fmt.json", file="schemas/answer.json"))
+    policy = PolicyEngine([load_rule_pack(pack)])
+    assert fired(policy, '{"ok": true}') == []
+    assert fired(policy, "[1, 2]") == ["fmt.json"]
+    pack.write_text(
+        body
+        + rule_text.format(id="fmt.missing", file="schemas/nowhere.json")
+        + rule_text.format(id="fmt.broken", file="schemas/broken.json")
+    )
+    with pytest.raises(UserError) as info:
+        PolicyEngine([load_rule_pack(pack)])
+    found = sorted(str(p) for p in info.value.problems)
+    assert found[0].startswith(f"{pack}: rule fmt.broken: schema_file: ")
+    assert "broken.json is not a valid JSON Schema" in found[0]
+    assert found[1].startswith(f"{pack}: rule fmt.missing: schema_file: cannot read ")
+
+
 def test_length() -> None:
     policy = engine(rule("length", max_words=5, min_chars=3))
     assert fired(policy, "one two three") == []
@@ -420,14 +450,28 @@ def test_rules_that_need_settings_say_which(tmp_path: Path) -> None:
 
 
 def test_kind_fields_are_checked() -> None:
-    with pytest.raises(ValueError, match="'phrases' does not apply to kind 'email'"):
+    with pytest.raises(ValidationError, match=r"phrases\n  Extra inputs are not permitted"):
         rule("email", phrases=["x"])
-    with pytest.raises(ValueError, match="takes no 'scope'"):
+    with pytest.raises(ValidationError, match=r"scope\n  Extra inputs are not permitted"):
         rule("tool_allowlist", scope=["output"])
-    with pytest.raises(ValueError, match="not a valid JSON Schema"):
+    with pytest.raises(ValidationError, match="not a valid JSON Schema"):
         rule("json_schema", json_schema={"type": "nonsense"})
-    with pytest.raises(ValueError, match="unknown national id"):
+    with pytest.raises(ValidationError, match="unknown national id 'xx_id'"):
         rule("national_id", countries=["xx_id"])
+    with pytest.raises(
+        ValidationError, match="needs exactly one of 'json_schema' or 'schema_file'"
+    ):
+        rule("json_schema")
+    with pytest.raises(ValidationError, match="needs at least one of min/max_chars"):
+        rule("length")
+
+
+def test_every_kind_is_a_class_and_the_base_classes_are_not_rules() -> None:
+    assert len(RULE_KINDS) == 22
+    assert all(cls.model_fields["kind"].default == name for name, cls in RULE_KINDS.items())
+    assert type(rule("leakage", canaries=["x"])) is RULE_KINDS["leakage"]
+    with pytest.raises(TypeError, match=r"build RegexRule\(\.\.\.\)"):
+        Rule(id="r", kind="regex", severity="low", message="m")
 
 
 # --- the scorer: cases, outputs, masked evidence --------------------------------------------
@@ -518,11 +562,11 @@ def test_injection_evidence_masks_the_personal_data_it_quotes() -> None:
 def test_a_later_pack_replaces_a_rule_with_the_same_id() -> None:
     first = RulePack(
         name="a", description="a",
-        rules=[Rule(id="custom.ids", kind="regex", severity="low", message="a", pattern=r"ORD-\d{4}")],
+        rules=[RegexRule(id="custom.ids", severity="low", message="a", pattern=r"ORD-\d{4}")],
     )  # fmt: skip
     second = RulePack(
         name="b", description="b",
-        rules=[Rule(id="custom.ids", kind="regex", severity="high", message="b", pattern=r"TKT-\d{4}")],
+        rules=[RegexRule(id="custom.ids", severity="high", message="b", pattern=r"TKT-\d{4}")],
     )  # fmt: skip
     found = PolicyEngine([first, second]).check("See ORD-1234 and TKT-5678")
     assert [(v.rule, v.severity, v.start) for v in found] == [("custom.ids", "high", 17)]

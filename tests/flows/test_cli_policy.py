@@ -94,7 +94,8 @@ def test_a_broken_rule_pack_is_a_user_error(tmp_path: Path) -> None:
         "--rules", str(pack),
     )  # fmt: skip
     assert code == 2
-    assert "needs at least one sentence in 'examples'" in stderr
+    assert "bad.yaml:4: rules.0.examples: required field is missing" in stderr
+    assert "sentences that describe the denied topic" in stderr
 
 
 def test_bad_paths_and_rows_are_refused_before_any_scoring(tmp_path: Path) -> None:
