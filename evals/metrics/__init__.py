@@ -6,6 +6,7 @@ from evals.metrics._power import SampleSizePlan, required_samples
 from evals.metrics._registry import METRICS, SUITES, MetricKind, MetricSpec, Suite, metric_names
 from evals.metrics._stats import (
     binomial_cdf,
+    binomial_sf,
     bootstrap_mean_interval,
     quantile_interval,
     wilson_interval,
@@ -23,6 +24,7 @@ __all__ = [
     "Suite",
     "aggregate",
     "binomial_cdf",
+    "binomial_sf",
     "bootstrap_mean_interval",
     "compare_paired",
     "mcnemar_worse_p",
