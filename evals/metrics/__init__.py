@@ -3,6 +3,7 @@
 from evals.metrics._aggregate import MetricValue, aggregate
 from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_worse_p
 from evals.metrics._power import SampleSizePlan, required_samples
+from evals.metrics._quality import Confusion, roc_auc
 from evals.metrics._registry import METRICS, SUITES, MetricKind, MetricSpec, Suite, metric_names
 from evals.metrics._stats import (
     binomial_cdf,
@@ -16,6 +17,7 @@ __all__ = [
     "METRICS",
     "SUITES",
     "Change",
+    "Confusion",
     "MetricKind",
     "MetricSpec",
     "MetricValue",
@@ -31,5 +33,6 @@ __all__ = [
     "metric_names",
     "quantile_interval",
     "required_samples",
+    "roc_auc",
     "wilson_interval",
 ]
