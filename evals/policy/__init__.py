@@ -28,6 +28,14 @@ from evals.policy._ids import (
     verhoeff_valid,
 )
 from evals.policy._injection import INJECTION_PATTERNS, find_injections
+from evals.policy._labelled import (
+    CheckedRow,
+    PolicyRow,
+    PolicyRowsSummary,
+    check_policy_rows,
+    default_scopes,
+    read_policy_rows,
+)
 from evals.policy._ner import Entity, find_addresses, find_dates_of_birth, find_person_names
 from evals.policy._pack import (
     NATIONAL_IDS,
@@ -46,12 +54,15 @@ __all__ = [
     "INJECTION_PATTERNS",
     "NATIONAL_IDS",
     "SECRET_SHAPES",
+    "CheckedRow",
     "Classifier",
     "Embedder",
     "Entity",
     "Match",
     "NerBackend",
     "PolicyEngine",
+    "PolicyRow",
+    "PolicyRowsSummary",
     "Rule",
     "RuleKind",
     "RulePack",
@@ -61,7 +72,9 @@ __all__ = [
     "ToolCall",
     "Violation",
     "bsn_valid",
+    "check_policy_rows",
     "codice_fiscale_valid",
+    "default_scopes",
     "find_addresses",
     "find_api_keys",
     "find_cards",
@@ -80,6 +93,7 @@ __all__ = [
     "luhn_valid",
     "mask",
     "normalise_tool_calls",
+    "read_policy_rows",
     "tool_schemas_from_files",
     "verhoeff_valid",
 ]
