@@ -16,6 +16,13 @@ from evals.judges._base import (
 )
 from evals.judges._embedding import Embedder, default_embedder
 from evals.judges._factory import build_judge
+from evals.judges._labelled import (
+    GroundingRow,
+    GroundingRowsSummary,
+    JudgedRow,
+    judge_grounding_rows,
+    read_grounding_rows,
+)
 from evals.judges._offline import OfflineGroundingJudge
 from evals.judges._text import content_words, names, numbers, split_sentences
 
@@ -24,14 +31,19 @@ __all__ = [
     "ClaimVerdict",
     "Embedder",
     "GroundingJudge",
+    "GroundingRow",
+    "GroundingRowsSummary",
     "GroundingVerdict",
+    "JudgedRow",
     "OfflineGroundingJudge",
     "build_judge",
     "content_words",
     "default_embedder",
     "is_claim",
+    "judge_grounding_rows",
     "names",
     "numbers",
+    "read_grounding_rows",
     "split_claims",
     "split_sentences",
 ]

@@ -4,9 +4,11 @@ from evals.metrics._aggregate import MetricValue, aggregate
 from evals.metrics._format import fmt_delta, fmt_interval, fmt_time, fmt_value, unit_of
 from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_worse_p
 from evals.metrics._power import SampleSizePlan, required_samples
+from evals.metrics._quality import Confusion, roc_auc
 from evals.metrics._registry import METRICS, SUITES, MetricKind, MetricSpec, Suite, metric_names
 from evals.metrics._stats import (
     binomial_cdf,
+    binomial_sf,
     bootstrap_mean_interval,
     quantile_interval,
     wilson_interval,
@@ -16,6 +18,7 @@ __all__ = [
     "METRICS",
     "SUITES",
     "Change",
+    "Confusion",
     "MetricKind",
     "MetricSpec",
     "MetricValue",
@@ -24,6 +27,7 @@ __all__ = [
     "Suite",
     "aggregate",
     "binomial_cdf",
+    "binomial_sf",
     "bootstrap_mean_interval",
     "compare_paired",
     "fmt_delta",
@@ -34,6 +38,7 @@ __all__ = [
     "metric_names",
     "quantile_interval",
     "required_samples",
+    "roc_auc",
     "unit_of",
     "wilson_interval",
 ]

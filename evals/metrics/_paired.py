@@ -14,7 +14,6 @@ a regression in at most (1 − confidence) / 2 of trials.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,7 +23,7 @@ import numpy as np
 
 from evals.metrics._format import fmt_delta, fmt_interval
 from evals.metrics._registry import MetricSpec
-from evals.metrics._stats import binomial_cdf
+from evals.metrics._stats import _seed, binomial_sf
 
 __all__ = ["Change", "PairedDelta", "compare_paired", "mcnemar_worse_p"]
 
@@ -78,14 +77,7 @@ def mcnemar_worse_p(base_events: np.ndarray, candidate_events: np.ndarray) -> fl
     c = int(np.sum(base_events & ~candidate_events))
     if b + c == 0:
         return 1.0
-    return 1.0 - binomial_cdf(b - 1, b + c, 0.5)
-
-
-def _seed(*arrays: np.ndarray) -> int:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-    return int.from_bytes(digest.digest()[:8], "little")
+    return binomial_sf(b - 1, b + c, 0.5)
 
 
 def _statistic(spec: MetricSpec, values: np.ndarray) -> np.ndarray:

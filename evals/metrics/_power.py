@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from statistics import NormalDist
 
 from evals.metrics._registry import MetricSpec
-from evals.metrics._stats import binomial_cdf, wilson_interval
+from evals.metrics._stats import _z, binomial_cdf, wilson_interval
 
 __all__ = ["SampleSizePlan", "required_samples"]
 
@@ -74,7 +73,7 @@ def required_samples(
             have (0.5), or must be given for unbounded metrics.
     """
     truth = threshold + margin if direction == "min" else threshold - margin
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    z = _z(confidence)
 
     def plan(n: int | None, assumption: str) -> SampleSizePlan:
         return SampleSizePlan(spec.name, threshold, direction, margin, confidence, n, assumption)

@@ -2,6 +2,11 @@
 
 All functions are deterministic: the bootstrap seeds itself from the data, so an identical
 rerun produces an identical interval and therefore an identical verdict.
+
+Binomial probabilities come from ``scipy.special`` (``bdtr``/``bdtrc``, the functions
+``scipy.stats.binom`` evaluates, without the second it takes to import ``scipy.stats``), imported
+on first use so that commands that never need a tail start without scipy. The Wilson interval is
+its closed form, and the bootstrap is plain numpy, seeded from the data.
 """
 
 from __future__ import annotations
@@ -13,10 +18,17 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["binomial_cdf", "bootstrap_mean_interval", "quantile_interval", "wilson_interval"]
+__all__ = [
+    "binomial_cdf",
+    "binomial_sf",
+    "bootstrap_mean_interval",
+    "quantile_interval",
+    "wilson_interval",
+]
 
 
 def _z(confidence: float) -> float:
+    """The standard normal quantile of a two-sided ``confidence`` (1.96 for 0.95)."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     return NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
@@ -48,9 +60,12 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return low, high
 
 
-def _seed(values: np.ndarray) -> int:
-    digest = hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).digest()
-    return int.from_bytes(digest[:8], "little")
+def _seed(*arrays: np.ndarray) -> int:
+    """A bootstrap seed from the data itself: identical data, identical resamples."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return int.from_bytes(digest.digest()[:8], "little")
 
 
 def bootstrap_mean_interval(
@@ -83,17 +98,6 @@ def bootstrap_mean_interval(
     return float(low), float(high)
 
 
-def _binomial_cdf_table(n: int, p: float) -> np.ndarray:
-    """``table[k] = P(X <= k)`` for ``X ~ Binomial(n, p)``, ``k = 0..n``, in log space."""
-    k = np.arange(n + 1, dtype=np.float64)
-    steps = np.log(n - k[:-1]) - np.log(k[:-1] + 1) + math.log(p) - math.log1p(-p)
-    log_pmf = np.concatenate(([n * math.log1p(-p)], n * math.log1p(-p) + np.cumsum(steps)))
-    shift = log_pmf.max()
-    pmf = np.exp(log_pmf - shift)
-    cdf: np.ndarray = np.minimum(np.cumsum(pmf) / pmf.sum(), 1.0)
-    return cdf
-
-
 def binomial_cdf(k: int, n: int, p: float) -> float:
     """P(X <= k) for X ~ Binomial(n, p)."""
     if k < 0:
@@ -102,7 +106,22 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
         return 1.0
     if p >= 1.0:
         return 0.0
-    return float(_binomial_cdf_table(n, p)[k])
+    from scipy.special import bdtr
+
+    return float(bdtr(k, n, p))
+
+
+def binomial_sf(k: int, n: int, p: float) -> float:
+    """P(X > k) for X ~ Binomial(n, p), computed directly (no ``1 - cdf`` cancellation)."""
+    if k < 0:
+        return 1.0
+    if k >= n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    from scipy.special import bdtrc
+
+    return float(bdtrc(k, n, p))
 
 
 def quantile_interval(
@@ -126,7 +145,9 @@ def quantile_interval(
     if not 0.0 < q < 1.0:
         raise ValueError(f"q must be in (0, 1), got {q}")
     tail = (1.0 - confidence) / 2.0
-    cdf = _binomial_cdf_table(n, q)  # cdf[j] = P(B <= j)
+    from scipy.special import bdtr
+
+    cdf = bdtr(np.arange(n + 1), n, q)  # cdf[j] = P(B <= j)
     # Largest 1-based l with P(B <= l - 1) <= tail; 0 when even l = 1 fails (unbounded below).
     low_index = int(np.searchsorted(cdf, tail, side="right"))
     # Smallest 1-based u with P(B <= u - 1) >= 1 - tail; n + 1 when none (unbounded above).

@@ -52,6 +52,14 @@ from evals.policy._kinds import (
     ToolLimitsRule,
     TopicRule,
 )
+from evals.policy._labelled import (
+    CheckedRow,
+    PolicyRow,
+    PolicyRowsSummary,
+    check_policy_rows,
+    default_scopes,
+    read_policy_rows,
+)
 from evals.policy._ner import Entity, find_addresses, find_dates_of_birth, find_person_names
 from evals.policy._pack import AnyRule, RulePack, load_rule_pack, parse_rule
 from evals.policy._rule import (
@@ -79,6 +87,7 @@ __all__ = [
     "AddressRule",
     "AnyRule",
     "ApiKeyRule",
+    "CheckedRow",
     "Classifier",
     "Context",
     "DateOfBirthRule",
@@ -99,6 +108,8 @@ __all__ = [
     "PersonNameRule",
     "PhoneRule",
     "PolicyEngine",
+    "PolicyRow",
+    "PolicyRowsSummary",
     "PrivateKeyRule",
     "PromptInjectionRule",
     "RegexRule",
@@ -119,7 +130,9 @@ __all__ = [
     "TopicRule",
     "Violation",
     "bsn_valid",
+    "check_policy_rows",
     "codice_fiscale_valid",
+    "default_scopes",
     "find_addresses",
     "find_api_keys",
     "find_cards",
@@ -139,6 +152,7 @@ __all__ = [
     "mask",
     "normalise_tool_calls",
     "parse_rule",
+    "read_policy_rows",
     "tool_schemas_from_files",
     "verhoeff_valid",
 ]

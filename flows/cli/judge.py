@@ -1,111 +1,34 @@
-"""``impactgate judge``: run a judge over labelled rows, so anyone can benchmark a tier."""
+"""``impactgate judge``: run a judge over labelled rows, so anyone can benchmark a tier.
+
+The commands parse options and print; reading, judging and summarising rows is the engine's
+(``evals.judges.judge_grounding_rows``, ``evals.policy.check_policy_rows``).
+"""
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import click
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from evals._io import atomic_open
 from evals.contract import GroundingConfig
 from evals.errors import Problem, UserError, display_path
-from evals.judges import build_judge
-from evals.policy import PolicyEngine, Subject, load_rule_pack, normalise_tool_calls
+from evals.judges import build_judge, judge_grounding_rows, read_grounding_rows
+from evals.policy import (
+    CheckedRow,
+    PolicyEngine,
+    PolicyRowsSummary,
+    check_policy_rows,
+    default_scopes,
+    load_rule_pack,
+    read_policy_rows,
+)
 from flows.cli._output import err_console
 from flows.cli._progress import progress
 
 __all__ = ["judge"]
-
-_BATCH = 64
-
-
-class _GroundingRow(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    question: str = ""
-    context: str | list[str]
-    answer: str = Field(min_length=0)
-
-
-class _PolicyRow(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    text: str
-    input: str = ""
-    contexts: str | list[str] = Field(default_factory=list)
-    tool_calls: list[dict[str, Any]] = Field(default_factory=list)
-
-
-def _read_rows(
-    path: Path,
-    row_model: type[BaseModel] = _GroundingRow,
-    expected: str = "question, context, answer",
-    binary_label: bool = False,
-) -> list[dict[str, Any]]:
-    shown = display_path(path)
-    if path.is_dir():
-        raise UserError.single(shown, "--input", "is a folder; pass a JSONL file")
-    if not path.is_file():
-        raise UserError.single(shown, "--input", "file not found")
-    rows: list[dict[str, Any]] = []
-    problems: list[Problem] = []
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is fine
-    except UnicodeDecodeError as exc:
-        raise UserError.single(
-            shown, f"byte {exc.start}", "is not UTF-8 text; save the file as UTF-8"
-        ) from exc
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                problems.append(
-                    Problem(
-                        shown,
-                        f"line {line_no}",
-                        f"is a JSON {type(data).__name__}; each line must be an object "
-                        f"with {expected}",
-                    )
-                )
-                continue
-            row_model.model_validate(data)
-            if binary_label and data.get("label") not in (0, 1, True, False, None):
-                problems.append(
-                    Problem(
-                        shown,
-                        f"line {line_no}: field 'label'",
-                        f"must be 0 or 1 (or true/false), got {data['label']!r}",
-                    )
-                )
-                continue
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(shown, f"line {line_no}", f"invalid JSON: {exc.msg}"))
-        except ValidationError as exc:
-            for error in exc.errors():
-                field = ".".join(str(p) for p in error["loc"])
-                problems.append(
-                    Problem(
-                        shown,
-                        f"line {line_no}: field '{field}'",
-                        "required" if error["type"] == "missing" else error["msg"],
-                    )
-                )
-        else:
-            rows.append(data)
-        if len(problems) >= 20:
-            break
-    if problems:
-        raise UserError(problems)
-    if not rows:
-        raise UserError.single(shown, "", f"no rows; expected JSON lines with {expected}")
-    return rows
 
 
 def _check_output(input_path: Path, output_path: Path) -> None:
@@ -130,19 +53,6 @@ def _check_output(input_path: Path, output_path: Path) -> None:
                     f"cannot write in {display_path(parent)}; choose another path",
                 )
             break
-
-
-def _write_atomically(output_path: Path, lines: Iterator[str]) -> None:
-    """Write lines to a temporary file beside ``output_path``, then rename it into place."""
-    temporary = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with temporary.open("w", encoding="utf-8") as out:
-            for line in lines:
-                out.write(line)
-        temporary.replace(output_path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 @click.group("judge")
@@ -210,50 +120,14 @@ def grounding(
             "command line", "--judge/--model", exc.errors()[0]["msg"].removeprefix("Value error, ")
         ) from None
     _check_output(input_path, output_path)
-    rows = _read_rows(input_path)
+    rows = read_grounding_rows(input_path, field="--input")
     grounding_judge = build_judge(config)
-    temporary = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with (
-            temporary.open("w", encoding="utf-8") as out,
-            progress(len(rows), f"judging with {tier}") as advance,
-        ):
-            for start in range(0, len(rows), _BATCH):
-                batch = rows[start : start + _BATCH]
-                items = [
-                    (
-                        str(r["answer"]),
-                        [r["context"]] if isinstance(r["context"], str) else list(r["context"]),
-                    )
-                    for r in batch
-                ]
-                for row, verdict in zip(batch, grounding_judge.judge(items), strict=True):
-                    result = dict(row)
-                    if verdict.error:
-                        result.update(score=None, label_pred=None, claims=[], error=verdict.error)
-                    else:
-                        result.update(
-                            score=round(verdict.support_score, 6),
-                            label_pred=int(bool(verdict.unsupported)),
-                            claims=verdict.to_dict()["claims"],
-                        )
-                    result["judge"] = verdict.judge or tier
-                    out.write(json.dumps(result, default=str) + "\n")
-                advance(len(batch))
-        temporary.replace(output_path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _subject(row: dict[str, Any]) -> Subject:
-    contexts = row.get("contexts") or []
-    return Subject(
-        output=str(row["text"]),
-        input=str(row.get("input") or ""),
-        contexts=(contexts,) if isinstance(contexts, str) else tuple(str(c) for c in contexts),
-        tool_calls=normalise_tool_calls(row.get("tool_calls") or []),
-    )
+    with (
+        atomic_open(output_path) as out,
+        progress(len(rows), f"judging with {tier}") as advance,
+    ):
+        for judged in judge_grounding_rows(grounding_judge, rows, on_batch=advance):
+            out.write(judged.to_json() + "\n")
 
 
 _BUNDLED_PACKS = Path(__file__).resolve().parents[2] / "policies" / "rules"
@@ -370,60 +244,20 @@ def policy(
             ]
         ) from exc
     _check_output(input_path, output_path)
-    rows = _read_rows(
-        input_path,
-        _PolicyRow,
-        "text (and optionally input, contexts, tool_calls, label)",
-        binary_label=True,
-    )
+    rows = read_policy_rows(input_path, field="--input")
     if scopes is None:
-        carries = any(r.get("input") or r.get("contexts") or r.get("tool_calls") for r in rows)
-        scopes = "declared" if carries else "all"
+        scopes = default_scopes(rows)
         err_console.print(
             f"--scopes {scopes}: "
             + (
                 "rows carry input, contexts or tool calls, so each rule reads its own field"
-                if carries
+                if scopes == "declared"
                 else "every text rule reads `text`"
             )
         )
-    counts = {"flagged": 0, "tp": 0, "fp": 0, "fn": 0, "labelled": 0}
-    by_rule: dict[str, int] = {}
-
-    def lines() -> Iterator[str]:
-        with progress(len(rows), "applying rule packs") as advance:
-            for start in range(0, len(rows), _BATCH):
-                batch = rows[start : start + _BATCH]
-                found = engine.check_many([_subject(r) for r in batch], all_scopes=scopes == "all")
-                for row, violations in zip(batch, found, strict=True):
-                    flagged = int(bool(violations))
-                    rules = sorted({v.rule for v in violations})
-                    counts["flagged"] += flagged
-                    for rule in rules:
-                        by_rule[rule] = by_rule.get(rule, 0) + 1
-                    if row.get("label") in (0, 1, True, False):
-                        label = int(row["label"])
-                        counts["labelled"] += 1
-                        counts["tp"] += flagged and label
-                        counts["fp"] += flagged and not label
-                        counts["fn"] += label and not flagged
-                    result = dict(row)
-                    result.update(
-                        violation=flagged,
-                        score=max((v.confidence for v in violations), default=0.0),
-                        rules=rules,
-                        violations=[asdict(v) for v in violations],
-                    )
-                    yield json.dumps(result, default=str, ensure_ascii=False) + "\n"
-                advance(len(batch))
-
-    _write_atomically(output_path, lines())
-    summary = f"{len(rows)} rows, {counts['flagged']} flagged"
-    if by_rule:
-        summary += " (" + ", ".join(f"{r} {n}" for r, n in sorted(by_rule.items())) + ")"
-    if counts["labelled"]:
-        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        summary += f"; on {counts['labelled']} labelled rows precision {precision:.3f}, recall {recall:.3f}"
-    err_console.print(summary, soft_wrap=True)
+    checked: list[CheckedRow] = []
+    with atomic_open(output_path) as out, progress(len(rows), "applying rule packs") as advance:
+        for row in check_policy_rows(engine, rows, all_scopes=scopes == "all", on_batch=advance):
+            out.write(row.to_json() + "\n")
+            checked.append(row)
+    err_console.print(PolicyRowsSummary.of(checked).describe(), soft_wrap=True)

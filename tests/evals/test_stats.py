@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,10 +13,14 @@ from evals.metrics import (
     METRICS,
     aggregate,
     binomial_cdf,
+    binomial_sf,
     bootstrap_mean_interval,
+    mcnemar_worse_p,
     quantile_interval,
     wilson_interval,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -57,16 +65,58 @@ def test_binomial_cdf_exact_values() -> None:
     assert binomial_cdf(5, 5, 0.2) == 1.0
 
 
-def test_quantile_interval_matches_order_statistic_tables() -> None:
-    values = np.arange(1, 101, dtype=float)
-    # The 95% interval for the median of 100 values is the 40th to the 61st order statistic.
-    assert quantile_interval(values, 0.5, 0.95) == (40.0, 61.0)
+def test_binomial_tails_are_exact_far_into_the_tail() -> None:
+    assert binomial_sf(2, 10, 0.5) == pytest.approx(1 - 56 / 1024)
+    # P(X > 99) for 100 fair coins is 0.5**100; 1 - P(X <= 99) would round it to 0.
+    assert binomial_sf(99, 100, 0.5) == pytest.approx(0.5**100, rel=1e-9)
+    assert binomial_sf(-1, 5, 0.2) == 1.0
+    assert binomial_sf(5, 5, 0.2) == 0.0
+    for k, n, p in [(0, 1, 0.5), (3, 10, 0.5), (17, 40, 0.3), (95, 100, 0.95)]:
+        assert binomial_cdf(k, n, p) + binomial_sf(k, n, p) == pytest.approx(1.0)
+
+
+def test_mcnemar_keeps_a_tiny_p_value_instead_of_rounding_it_to_zero() -> None:
+    worse = np.ones(60, dtype=bool)
+    assert mcnemar_worse_p(~worse, worse) == pytest.approx(0.5**60, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("n", "confidence", "expected"),
+    [
+        # Order-statistic intervals for the median, as tabulated (Conover, Practical
+        # Nonparametric Statistics, table A3): the r-th to the (n + 1 - r)-th value.
+        (10, 0.95, (2.0, 9.0)),
+        (20, 0.95, (6.0, 15.0)),
+        (30, 0.95, (10.0, 21.0)),
+        (50, 0.95, (18.0, 33.0)),
+        (100, 0.95, (40.0, 61.0)),
+        (20, 0.99, (4.0, 17.0)),
+    ],
+)
+def test_quantile_interval_matches_order_statistic_tables(
+    n: int, confidence: float, expected: tuple[float, float]
+) -> None:
+    values = np.arange(1, n + 1, dtype=float)
+    assert quantile_interval(values, 0.5, confidence) == expected
 
 
 def test_quantile_interval_is_unbounded_when_the_data_cannot_bound_it() -> None:
     low, high = quantile_interval(np.arange(1, 41, dtype=float), 0.95, 0.95)
     assert low is not None
     assert high is None
+
+
+def test_scipy_is_imported_only_when_a_binomial_tail_is_needed() -> None:
+    # A fresh process: scipy costs a fraction of a second to import, which commands that
+    # never need a tail (`impactgate --version`, rate and mean gates) should not pay.
+    code = (
+        "import sys, evals.metrics as m\n"
+        "m.wilson_interval(3, 10); m.bootstrap_mean_interval([0.1, 0.5, 0.9])\n"
+        "assert 'scipy' not in sys.modules, 'scipy imported too early'\n"
+        "m.quantile_interval([1.0, 2.0, 3.0], 0.5)\n"
+        "assert 'scipy' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 def test_bootstrap_is_deterministic_and_brackets_the_mean() -> None:
