@@ -33,6 +33,7 @@ __all__ = [
     "atomic_open",
     "atomic_write_text",
     "cache_dir",
+    "jsonl_lines",
     "read_jsonl_rows",
 ]
 
@@ -106,6 +107,39 @@ def atomic_write_text(path: str | Path, text: str | Iterable[str]) -> None:
                 handle.write(chunk)
 
 
+def jsonl_lines(path: Path) -> Iterator[tuple[int, int, dict[str, Any] | str]]:
+    """Each non-blank line of a JSON-lines file: ``(row, line, object or what is wrong)``.
+
+    Lines are decoded one by one, so a line that is not UTF-8 is reported with its number
+    instead of failing the whole file; a UTF-8 byte-order mark on the first line is accepted.
+    """
+    with path.open("rb") as handle:
+        row = 0
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                row += 1
+                yield (
+                    row,
+                    line_no,
+                    f"not UTF-8 text (byte {exc.start + 1} of the line); save the file as UTF-8",
+                )
+                continue
+            if not line.strip():
+                continue
+            row += 1
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield row, line_no, f"invalid JSON: {exc.msg} at column {exc.colno}"
+                continue
+            if not isinstance(value, dict):
+                yield row, line_no, f"is a JSON {type(value).__name__}; each line must be an object"
+                continue
+            yield row, line_no, value
+
+
 def read_jsonl_rows(
     path: Path, row_model: type[BaseModel], *, expected: str, field: str = ""
 ) -> list[dict[str, Any]]:
@@ -126,7 +160,7 @@ def read_jsonl_rows(
         The rows, in file order; at least one.
 
     Raises:
-        UserError: the path is not a readable UTF-8 file, a line is not a JSON object or fails
+        UserError: the path is not a readable file, a line is not a UTF-8 JSON object or fails
             ``row_model`` (up to 20 problems, each naming its line), or there are no rows.
     """
     shown = display_path(path)
@@ -134,45 +168,28 @@ def read_jsonl_rows(
         raise UserError.single(shown, field, "is a folder; pass a JSONL file")
     if not path.is_file():
         raise UserError.single(shown, field, "file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is fine
-    except UnicodeDecodeError as exc:
-        raise UserError.single(
-            shown, f"byte {exc.start}", "is not UTF-8 text; save the file as UTF-8"
-        ) from exc
     rows: list[dict[str, Any]] = []
     problems: list[Problem] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                problems.append(
-                    Problem(
-                        shown,
-                        f"line {line_no}",
-                        f"is a JSON {type(data).__name__}; each line must be an object "
-                        f"with {expected}",
-                    )
-                )
-                continue
-            row_model.model_validate(data)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(shown, f"line {line_no}", f"invalid JSON: {exc.msg}"))
-        except ValidationError as exc:
-            for error in exc.errors():
-                name = ".".join(str(p) for p in error["loc"])
-                message = error["msg"].removeprefix("Value error, ")
-                problems.append(
-                    Problem(
-                        shown,
-                        f"line {line_no}: field '{name}'",
-                        "required" if error["type"] == "missing" else message,
-                    )
-                )
+    for _, line_no, data in jsonl_lines(path):
+        if isinstance(data, str):
+            message = data if "object" not in data else f"{data} with {expected}"
+            problems.append(Problem(shown, f"line {line_no}", message))
         else:
-            rows.append(data)
+            try:
+                row_model.model_validate(data)
+            except ValidationError as exc:
+                for error in exc.errors():
+                    name = ".".join(str(p) for p in error["loc"])
+                    message = error["msg"].removeprefix("Value error, ")
+                    problems.append(
+                        Problem(
+                            shown,
+                            f"line {line_no}: field '{name}'",
+                            "required" if error["type"] == "missing" else message,
+                        )
+                    )
+            else:
+                rows.append(data)
         if len(problems) >= _MAX_PROBLEMS:
             break
     if problems:

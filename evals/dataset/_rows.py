@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from evals._io import jsonl_lines
 from evals.errors import Problem, UserError, did_you_mean, display_path
 
 __all__ = ["SUPPORTED_SUFFIXES", "read_models"]
@@ -24,22 +25,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _jsonl(path: Path, shown: str) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
-    with path.open(encoding="utf-8") as handle:
-        row = 0
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            row += 1
-            where = f"row {row} (line {line_no})"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield where, Problem(shown, where, f"invalid JSON: {exc.msg} at column {exc.colno}")
-                continue
-            if not isinstance(value, dict):
-                yield where, Problem(shown, where, "each line must be a JSON object {...}")
-                continue
-            yield where, value
+    for row, line_no, value in jsonl_lines(path):
+        where = f"row {row} (line {line_no})"
+        yield where, Problem(shown, where, value) if isinstance(value, str) else value
 
 
 def _csv_cell(column: str, cell: str) -> Any:

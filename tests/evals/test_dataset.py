@@ -94,3 +94,12 @@ def test_recordings_must_point_at_known_cases(tmp_path: Path) -> None:
     )
     with pytest.raises(UserError, match="'zzz' is not a case in"):
         load_recordings(outputs, dataset)
+
+
+def test_a_line_that_is_not_utf8_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "cases.jsonl"
+    path.write_bytes(
+        b'{"id": "a", "input": "fine"}\n\n{"id": "b", "input": "caf\xe9"}\n{"id": "c", "input": "ok"}\n'
+    )
+    with pytest.raises(UserError, match=r"row 2 \(line 3\): not UTF-8 text"):
+        load_dataset(path)

@@ -71,7 +71,7 @@ def test_each_bad_line_is_named_and_at_most_twenty_are_reported(tmp_path: Path) 
     assert [(p.field, p.message) for p in problems[:4]] == [
         ("line 1: field 'text'", "Input should be a valid string"),
         ("line 2", "is a JSON list; each line must be an object with text"),
-        ("line 3", "invalid JSON: Expecting property name enclosed in double quotes"),
+        ("line 3", "invalid JSON: Expecting property name enclosed in double quotes at column 2"),
         ("line 4: field 'text'", "required"),
     ]
 
@@ -81,7 +81,11 @@ def test_each_bad_line_is_named_and_at_most_twenty_are_reported(tmp_path: Path) 
     [
         (None, "--input", "file not found"),
         ("", "", "no rows; expected JSON lines with text"),
-        (b'{"text": "caf\xe9"}\n', "byte 13", "is not UTF-8 text; save the file as UTF-8"),
+        (
+            b'{"text": "caf\xe9"}\n',
+            "line 1",
+            "not UTF-8 text (byte 14 of the line); save the file as UTF-8",
+        ),
     ],
 )
 def test_missing_empty_and_non_utf8_files_are_user_errors(

@@ -120,7 +120,7 @@ def test_bad_paths_and_rows_are_refused_before_any_scoring(tmp_path: Path) -> No
         "judge", "policy", "--input", str(latin1), "--output", str(tmp_path / "o.jsonl")
     )
     assert code == 2
-    assert "is not UTF-8 text; save the file as UTF-8" in stderr
+    assert "line 1: not UTF-8 text (byte 14 of the line); save the file as UTF-8" in stderr
 
     odd = tmp_path / "odd.jsonl"
     odd.write_text('["text"]\n{"text": "a", "label": "1"}\n', encoding="utf-8")
