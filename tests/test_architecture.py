@@ -95,3 +95,19 @@ def test_only_the_store_reads_parquet() -> None:
         and any(i.startswith(("pyarrow.parquet", "pyarrow.dataset")) for i in _imports(path, name))
     ]
     assert readers == [], "the store owns its records: read them through evals.store"
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["run", "--help"]])
+def test_the_cli_answers_version_and_help_without_loading_the_engine(args: list[str]) -> None:
+    probe = (
+        "import sys\n"
+        "from flows.cli.main import cli\n"
+        f"try:\n    cli({args!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = ('pyarrow', 'pydantic', 'numpy', 'prefect', 'litellm', 'torch', 'evals.contract')\n"
+        "print(sorted({m.split('.')[0] if not m.startswith('evals') else m for m in sys.modules"
+        " if m.startswith(heavy)}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", "the CLI imports the engine lazily"

@@ -8,8 +8,8 @@ import pytest
 
 from evals.contract import discover_contracts, load_contract
 from evals.policy import load_rule_pack
+from evals.reference import schemas
 from evals.runs import prepare
-from flows.cli.schema import schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 

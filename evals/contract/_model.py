@@ -25,6 +25,7 @@ from pydantic import (
 
 from evals.errors import did_you_mean
 from evals.metrics import METRICS, Suite
+from evals.vocab import LEVELS, SEVERITIES, JudgeTier, Level, Severity, level_rank
 
 __all__ = [
     "LEVELS",
@@ -64,16 +65,9 @@ __all__ = [
     "level_rank",
 ]
 
-Level = Literal["draft", "approval", "constrained", "expanded"]
-LEVELS: tuple[Level, ...] = ("draft", "approval", "constrained", "expanded")
 
 _WINDOW = r"^[1-9][0-9]*(d|w|mo)$"
 _AGENT = r"^[a-z0-9][a-z0-9-]{0,62}$"
-
-
-def level_rank(level: Level) -> int:
-    """Position of a level on the ladder: draft 0 … expanded 3."""
-    return LEVELS.index(level)
 
 
 class _Model(BaseModel):
@@ -214,8 +208,6 @@ class LevelPolicy(_Model):
         return gates
 
 
-Severity = Literal["medium", "high", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("medium", "high", "critical")
 """Breach severities: an inconclusive gate is medium, a failed gate high, a rollback critical."""
 
 
@@ -575,7 +567,7 @@ TargetSpec = Annotated[
 class GroundingConfig(_Model):
     """The judge behind the grounding, hallucination and rag suites."""
 
-    judge: Literal["offline", "nli", "llm", "ragas"] = "offline"
+    judge: JudgeTier = "offline"
     """``offline``: the bundled embedding model plus text evidence (no keys, no downloads);
     ``nli``: a CrossEncoder NLI model; ``llm``: a model through litellm judging each claim;
     ``ragas``: ragas's Faithfulness through litellm."""

@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from evals.contract import Contract
 from evals.dataset import Case, Dataset, load_dataset
@@ -32,6 +32,7 @@ from evals.targets import (
     build_target,
     case_fingerprint,
 )
+from evals.vocab import TRIGGERS, Trigger
 
 __all__ = [
     "TRIGGERS",
@@ -49,9 +50,6 @@ __all__ = [
     "scoring_fingerprint",
     "summarize",
 ]
-
-Trigger = Literal["nightly", "promotion", "ci", "manual"]
-TRIGGERS: tuple[Trigger, ...] = ("nightly", "promotion", "ci", "manual")
 
 
 def new_run_id(now: datetime | None = None) -> str:

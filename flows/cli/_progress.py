@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from flows.cli._output import err_console
 
 __all__ = ["progress", "progress_factory"]
@@ -23,6 +21,14 @@ def progress(total: int, label: str, every_s: float = 10.0) -> Iterator[Advance]
     The plain lines say how far, how fast and how long is left, e.g.
     ``billing-assistant 3f2a…: 640/2000 (151.2/s, ~9 s left)``, and always end with the total.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     if sys.stderr.isatty():
         with Progress(
             TextColumn(label),

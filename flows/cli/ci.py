@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from evals.ci import AgentGate, delta_text, gate_changes, junit_xml, markdown, observed_text
 from flows.cli._output import console, err_console, print_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from evals.ci import AgentGate
+
 
 __all__ = ["ci"]
 
 
 def _table(results: list[AgentGate]) -> Table:
+    from rich.table import Table
+
+    from evals.ci import delta_text, observed_text
+
     table = Table(title="impactgate ci")
     for column in ("agent", "metric", "candidate", "threshold", "gate", "Δ vs baseline", "change"):
         table.add_column(column)
@@ -84,6 +93,8 @@ def ci(
     goes to $GITHUB_STEP_SUMMARY when it is set. Exit 0 when every gate passes, 1 when one
     fails, 2 on a usage or config error.
     """
+    from evals.ci import gate_changes, junit_xml, markdown
+
     ref, verdicts = gate_changes(
         policies,
         results,

@@ -8,31 +8,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from pydantic import ValidationError
 
-from evals._io import atomic_open
-from evals.contract import GroundingConfig
-from evals.errors import Problem, UserError, display_path
-from evals.judges import build_judge, judge_grounding_rows, read_grounding_rows
-from evals.policy import (
-    CheckedRow,
-    PolicyEngine,
-    PolicyRowsSummary,
-    check_policy_rows,
-    default_scopes,
-    load_rule_pack,
-    read_policy_rows,
-)
+from evals.vocab import JUDGE_TIERS
 from flows.cli._output import err_console
-from flows.cli._progress import progress
+
+if TYPE_CHECKING:
+    from evals.policy import CheckedRow
+
 
 __all__ = ["judge"]
 
 
 def _check_output(input_path: Path, output_path: Path) -> None:
     """Refuse an output path that cannot be written, before any scoring is done."""
+    from evals.errors import UserError, display_path
+
     shown = display_path(output_path)
     if output_path.is_dir():
         raise UserError.single(shown, "--output", "is a folder; name a file such as out.jsonl")
@@ -78,7 +71,7 @@ def judge() -> None:
 @click.option(
     "--judge",
     "tier",
-    type=click.Choice(["offline", "nli", "llm", "ragas"]),
+    type=click.Choice(JUDGE_TIERS),
     default="offline",
     show_default=True,
 )
@@ -107,6 +100,14 @@ def grounding(
     `score` is the support probability of the answer's weakest claim; `label_pred` is 1 when
     the answer is unsupported.
     """
+    from pydantic import ValidationError
+
+    from evals._io import atomic_open
+    from evals.contract import GroundingConfig
+    from evals.errors import UserError
+    from evals.judges import build_judge, judge_grounding_rows, read_grounding_rows
+    from flows.cli._progress import progress
+
     try:
         config = GroundingConfig(
             judge=tier,
@@ -141,6 +142,8 @@ def _default_pack() -> Path:
 
 def _pack_path(given: Path) -> Path:
     """A rule pack file: the path as given, or a bundled pack by name ("pii")."""
+    from evals.errors import UserError, display_path
+
     if given.is_file():
         return given
     bundled = _BUNDLED_PACKS / f"{given.stem if given.suffix == '.yaml' else given.name}.yaml"
@@ -218,6 +221,18 @@ def policy(
     `--rules` takes a file or the name of a bundled pack (default, pii, injection, leakage,
     trajectory).
     """
+    from evals._io import atomic_open
+    from evals.errors import Problem, UserError
+    from evals.policy import (
+        PolicyEngine,
+        PolicyRowsSummary,
+        check_policy_rows,
+        default_scopes,
+        load_rule_pack,
+        read_policy_rows,
+    )
+    from flows.cli._progress import progress
+
     try:
         engine = PolicyEngine(
             [load_rule_pack(_pack_path(p)) for p in packs or (_default_pack(),)],

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from evals.errors import UserError
 from flows.cli import (
     ci,
     judge,
@@ -29,6 +28,8 @@ class _Group(click.Group):
     """Prints user errors as ``file: field: message`` lines, without a traceback, exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from evals.errors import UserError
+
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -59,3 +60,7 @@ cli.add_command(serve.serve)
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

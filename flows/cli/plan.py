@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 
-from evals.contract import LEVELS, Level, level_rank, select_contracts
-from evals.dataset import load_dataset
-from evals.metrics import METRICS, required_samples
-from evals.store import ResultsStore, SampleRecord, ledger_for
+from evals.vocab import LEVELS
 from flows.cli._output import console, print_json
+
+if TYPE_CHECKING:
+    from evals.contract import Level
+    from evals.store import SampleRecord
+
 
 __all__ = ["plan"]
 
 
 def _latest_samples(results: str, agent: str) -> list[SampleRecord]:
     """The samples of the agent's latest stored run (none when it has no run)."""
+    from evals.store import ResultsStore
+
     store = ResultsStore(results)
     runs = store.runs(agent)
     return store.samples(runs[-1]) if runs else []
@@ -84,6 +87,13 @@ def plan(
     A gate passes only when its whole interval clears the threshold; with too few cases that
     cannot happen however good the agent is, and the gate stays inconclusive.
     """
+    from rich.table import Table
+
+    from evals.contract import level_rank, select_contracts
+    from evals.dataset import load_dataset
+    from evals.metrics import METRICS, required_samples
+    from evals.store import ledger_for
+
     [path] = select_contracts(policies, [agent])
     from evals.contract import load_contract
 

@@ -11,9 +11,7 @@ from typing import Any
 
 import click
 
-from evals.contract import LEVELS, load_contract, select_contracts
-from evals.errors import UserError, display_path
-from evals.runs import prepare
+from evals.vocab import LEVELS
 from flows.cli._output import console, err_console, print_json
 
 __all__ = ["promote"]
@@ -70,6 +68,10 @@ def promote(
     --reject, --approver and --reason, interactively on a terminal, or in the Prefect UI for a
     deployment). Exit 0 when promoted, 1 when the promotion failed or was rejected.
     """
+    from evals.contract import load_contract, select_contracts
+    from evals.errors import UserError, display_path
+    from evals.runs import prepare
+
     [path] = select_contracts(policies, [agent])
     contract = load_contract(path)
     prepare(contract)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from evals.errors import display_path
-from evals.report import DEFAULT_RUN_PAGES, build_report
+from evals.vocab import DEFAULT_RUN_PAGES
 from flows.cli._output import console, err_console, print_json
 
 __all__ = ["report"]
@@ -45,6 +44,9 @@ def report(
     escalation and rollback paths), trends against the thresholds, and the failing cases of
     recent runs with the judges' evidence. Open OUT/index.html; it needs no network.
     """
+    from evals.errors import display_path
+    from evals.report import build_report
+
     written = build_report(
         results, out, policies=policies, agents=list(agents), run_pages=run_pages
     )

@@ -6,10 +6,7 @@ import getpass
 
 import click
 
-from evals.actions import rollback_to
-from evals.contract import LEVELS, load_contract, select_contracts
-from evals.errors import UserError, display_path
-from evals.store import NoGoodVersion, ResultsStore, ledger_for
+from evals.vocab import LEVELS
 from flows.cli._output import console, print_json
 
 __all__ = ["rollback"]
@@ -40,6 +37,11 @@ def rollback(
 
     Idempotent: rolling back to the version already served changes nothing and calls no hook.
     """
+    from evals.actions import rollback_to
+    from evals.contract import load_contract, select_contracts
+    from evals.errors import UserError, display_path
+    from evals.store import NoGoodVersion, ResultsStore, ledger_for
+
     [path] = select_contracts(policies, [agent])
     contract = load_contract(path)
     ledger = ledger_for(results)

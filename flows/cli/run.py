@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich import box
-from rich.table import Table
 
-from evals.contract import load_contract
-from evals.errors import UserError, display_path
-from evals.metrics import fmt_interval, fmt_value
-from evals.runs import TRIGGERS, check_resumable, open_unfinished_run, prepare
-from evals.store import RunJournal, journal_dir
+from evals.vocab import TRIGGERS
 from flows.cli._output import console, err_console, print_json
-from flows.cli._progress import progress_factory
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
 
 __all__ = ["run"]
 
@@ -33,6 +30,11 @@ _VERDICT = {
 
 
 def _table(summaries: list[dict[str, Any]]) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    from evals.metrics import fmt_interval, fmt_value
+
     table = Table(title="impactgate run", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("agent", "metric", "value", "interval", "threshold", "verdict", "action"):
         table.add_column(column, no_wrap=column in {"agent", "metric"})
@@ -86,6 +88,8 @@ def _footer(summaries: list[dict[str, Any]], results: str) -> list[str]:
 
 
 def _hint_unfinished(results: str, agents: list[str], resuming: str | None) -> None:
+    from evals.store import RunJournal, journal_dir
+
     for header in RunJournal.in_progress(journal_dir(results)):
         if header.agent in agents and header.run_id != resuming:
             err_console.print(
@@ -128,8 +132,11 @@ def run(
     rolls back on a breach. Outputs of an unchanged version on unchanged cases come from the
     output cache; an interrupted run resumes with --resume RUN_ID.
     """
-    from evals.contract import select_contracts
+    from evals.contract import load_contract, select_contracts
+    from evals.errors import UserError, display_path
+    from evals.runs import check_resumable, open_unfinished_run, prepare
     from flows._prefect import local_prefect
+    from flows.cli._progress import progress_factory
     from flows.evaluate import reporting_progress
     from flows.nightly_suite import nightly
 

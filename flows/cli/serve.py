@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from evals.contract import discover_contracts, load_contract
 from flows.cli._output import err_console
 
 __all__ = ["serve"]
@@ -14,6 +13,7 @@ def build_deployments(policies: str, results: str) -> list[object]:
     """One nightly deployment per distinct schedule in the contracts, plus the on-demand ones."""
     from prefect.schedules import Cron
 
+    from evals.contract import discover_contracts, load_contract
     from flows.ci_gate import ci_gate
     from flows.nightly_suite import nightly
     from flows.promotion import promotion

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from evals.contract import discover_contracts, load_contract
-from evals.errors import Problem, UserError, display_path
-from evals.policy import load_rule_pack
-from evals.runs import prepare
 from flows.cli._output import console, err_console, print_json
+
+if TYPE_CHECKING:
+    from evals.errors import Problem
+
 
 __all__ = ["validate"]
 
@@ -24,6 +25,11 @@ def validate(policies: str, as_json: bool) -> None:
     Each contract is checked with its dataset, recordings, target and rule packs. Problems
     print as `file: field: message`; the exit code is 2 if there are any.
     """
+    from evals.contract import discover_contracts, load_contract
+    from evals.errors import UserError, display_path
+    from evals.policy import load_rule_pack
+    from evals.runs import prepare
+
     problems: list[Problem] = []
     checked: list[dict[str, object]] = []
     for path in discover_contracts(policies):

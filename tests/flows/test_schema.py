@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from evals.contract import LiteLLMTargetSpec
 from evals.policy import RULE_KINDS
+from evals.reference import reference_pages
 from flows.cli.main import cli
-from flows.cli.schema import reference_pages
 
 ROOT = Path(__file__).resolve().parents[2]
 
