@@ -238,7 +238,10 @@ class FakeOpenAIServer:
         """Listen on a free port on 127.0.0.1."""
         server = _Server(("127.0.0.1", 0), self._handler())
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        # A short poll interval: shutting the server down waits for at most one poll.
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
