@@ -497,8 +497,12 @@ def _incident(incident: Incident, agent: AgentReport, links: Links) -> IncidentV
     acting = [d for d in decisions if d.kind != "recover"]
     opened = acting[0] if acting else None
     latest = acting[-1] if acting else None
-    run_id = incident.last_run_id
     is_open = incident.status == "open"
+    # The run behind the latest breach; once closed, the ledger's last run is the closing one.
+    evidence = (
+        latest.run_id if latest and latest.run_id else (incident.last_run_id if is_open else None)
+    )
+    closed_by = f"closed by run {incident.last_run_id}" if incident.last_run_id else "closed"
     facts = _facts(
         [
             ("metrics", ", ".join(incident.metrics)),
@@ -508,7 +512,7 @@ def _incident(incident: Incident, agent: AgentReport, links: Links) -> IncidentV
                 f"{opened.version_before} → {latest.version_after}" if opened and latest else "",
             ),
             ("level", f"{opened.level_before} → {latest.level_after}" if opened and latest else ""),
-            ("evidence", _run_part(links, agent.agent, run_id, 1) if run_id else None),
+            ("evidence", _run_part(links, agent.agent, evidence, 1) if evidence else None),
             ("notified", "; ".join(latest.notifications) or "no channels" if latest else None),
             ("closes when", f"a run passes every gate at {incident.level}" if is_open else None),
         ]
@@ -518,7 +522,7 @@ def _incident(incident: Incident, agent: AgentReport, links: Links) -> IncidentV
         kind=latest.kind if latest else "",
         severity=incident.severity,
         open=is_open,
-        status=_badge("fail", "open") if is_open else _badge("pass", f"closed by run {run_id}"),
+        status=_badge("fail", "open") if is_open else _badge("pass", closed_by),
         title=incident_title(incident),
         summary=latest.reason if latest else incident_line(incident),
         facts=facts,

@@ -482,6 +482,7 @@ def test_the_agent_page_shows_the_ledger_incident_until_a_run_passes_at_its_leve
         assert page.open_incidents == []
         (shown,) = page.closed_incidents
         assert shown.status.text == f"closed by run r{len(later)}"
+        assert {f.label: f.text for f in shown.facts}["evidence"] == "r0"  # the breach
         # The decisions that opened and closed it, from the audit trail.
         assert f"· {KIND_WORDS[kind]}: " in shown.trail[0]
         assert "· recovery: " in shown.trail[-1]
