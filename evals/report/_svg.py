@@ -1,27 +1,43 @@
-"""Trend charts as inline SVG, drawn in Python: no chart library, no script, no network.
+"""Trend charts as inline SVG: the geometry is computed here, ``chart.html.j2`` draws it.
 
 One chart per gated metric: the value of each run with its interval as a band, the threshold
 lines of the current and the next level, dotted lines where the version changed, and the
 decisions (escalations, rollbacks, promotions) as markers on the time axis below. Every mark
 carries a ``<title>``, which browsers show as a tooltip; points link to their run's page.
+
+No chart library, no script, no network: a :class:`TrendChart` is plain data (coordinates as
+strings, titles as plain text), and the template escapes every text in it like any other.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from evals.metrics import fmt_value, unit_of
-from evals.report._html import Html, el, join
 
-__all__ = ["EventMark", "ThresholdLine", "TrendPoint", "VersionMark", "trend_chart"]
+__all__ = [
+    "Band",
+    "EventMark",
+    "Label",
+    "Mark",
+    "Segment",
+    "ThresholdLine",
+    "TrendChart",
+    "TrendPoint",
+    "VersionMark",
+    "trend_chart",
+]
 
 WIDTH, HEIGHT = 760, 236
 LEFT, RIGHT, TOP, BOTTOM = 64, 616, 24, 176
 """Plot area; the threshold labels go right of it, the time axis and event lane below."""
 EVENT_Y = 214
+
+
+# --- what the caller gives ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,77 @@ class EventMark:
     kind: str
     title: str
     href: str | None = None
+
+
+# --- what the template draws ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A ``<line>``; ``title`` becomes its tooltip."""
+
+    x1: str
+    y1: str
+    x2: str
+    y2: str
+    cls: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Label:
+    """A ``<text>``."""
+
+    x: str
+    y: str
+    text: str
+    cls: str
+    anchor: str = "start"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A run's point (a ``<circle>``) or a ``<path>`` when ``d`` is set, with its tooltip."""
+
+    cls: str
+    title: str
+    href: str | None = None
+    d: str = ""
+    cx: str = ""
+    cy: str = ""
+    r: str = ""
+
+
+@dataclass(frozen=True)
+class Band:
+    """The interval band: a ``<path>`` through the runs, or a ``<rect>`` for a single run."""
+
+    d: str = ""
+    x: str = ""
+    y: str = ""
+    width: str = ""
+    height: str = ""
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    """One metric over time, ready to draw."""
+
+    metric: str
+    title: str
+    points: list[Mark]
+    """One per run, oldest first: a circle coloured by its verdict, a cross when not measured."""
+    width: int = WIDTH
+    height: int = HEIGHT
+    axes: list[Segment] = field(default_factory=list)
+    """Grid lines, the time axis and its ticks."""
+    band: Band | None = None
+    line: str = ""
+    """The value line's path; empty when no run measured the metric."""
+    thresholds: list[Segment] = field(default_factory=list)
+    versions: list[Segment] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
+    events: list[Mark] = field(default_factory=list)
 
 
 def _nice_step(span: float) -> float:
@@ -140,19 +227,22 @@ def trend_chart(
     versions: Sequence[VersionMark],
     events: Sequence[EventMark],
     title: str,
-) -> Html:
-    """One metric over time as an ``<svg>`` element (empty-state text when nothing to draw)."""
+) -> TrendChart | None:
+    """One metric over time, laid out; ``None`` when there is no run to draw."""
     points = sorted(points, key=lambda p: p.at)
     if not points:
-        return el("p", f"{metric}: no runs measured it yet.", cls="empty")
+        return None
     start = points[0].at.timestamp()
     shown_events = [e for e in events if e.at.timestamp() >= start]
     end = max([points[-1].at.timestamp(), *(e.at.timestamp() for e in shown_events)])
 
-    def x_of(moment: datetime) -> float:
+    def x_at(moment: float) -> float:
         if end <= start:
             return (LEFT + RIGHT) / 2
-        return LEFT + (moment.timestamp() - start) / (end - start) * (RIGHT - LEFT)
+        return LEFT + (moment - start) / (end - start) * (RIGHT - LEFT)
+
+    def x_of(moment: datetime) -> float:
+        return x_at(moment.timestamp())
 
     numbers = [
         v for p in points for v in (p.value, p.low, p.high) if v is not None and math.isfinite(v)
@@ -165,48 +255,36 @@ def trend_chart(
         clipped = min(max(value, y_low), y_high)
         return BOTTOM - (clipped - y_low) / (y_high - y_low) * (BOTTOM - TOP)
 
-    parts: list[Html] = [el("title", title)]
+    axes: list[Segment] = []
+    labels: list[Label] = []
     # Grid and y axis.
     for i in range(round((y_high - y_low) / step) + 1):
         tick = y_low + i * step
-        y = y_of(tick)
-        parts.append(el("line", x1=LEFT, x2=RIGHT, y1=_f(y), y2=_f(y), cls="grid"))
-        parts.append(
-            el(
-                "text",
-                fmt_value(metric, tick),
-                x=LEFT - 6,
-                y=_f(y + 4),
-                cls="tick",
-                text_anchor="end",
-            )
+        grid_y = _f(y_of(tick))
+        axes.append(Segment(str(LEFT), grid_y, str(RIGHT), grid_y, "grid"))
+        labels.append(
+            Label(str(LEFT - 6), _f(y_of(tick) + 4), fmt_value(metric, tick), "tick", "end")
         )
-    parts.append(el("line", x1=LEFT, x2=RIGHT, y1=BOTTOM, y2=BOTTOM, cls="axis"))
-    for at, label in _time_labels(start, end):
-        x = (
-            LEFT + (at - start) / (end - start) * (RIGHT - LEFT)
-            if end > start
-            else (LEFT + RIGHT) / 2
-        )
-        parts.append(el("line", x1=_f(x), x2=_f(x), y1=BOTTOM, y2=BOTTOM + 4, cls="axis"))
-        parts.append(el("text", label, x=_f(x), y=BOTTOM + 17, cls="tick", text_anchor="middle"))
+    axes.append(Segment(str(LEFT), str(BOTTOM), str(RIGHT), str(BOTTOM), "axis"))
+    for at, text in _time_labels(start, end):
+        tick_x = _f(x_at(at))
+        axes.append(Segment(tick_x, str(BOTTOM), tick_x, str(BOTTOM + 4), "axis"))
+        labels.append(Label(tick_x, str(BOTTOM + 17), text, "tick", "middle"))
 
     # The interval band (an open side reaches the edge of the plot) and the value line.
+    band = None
     measured = [p for p in points if p.value is not None]
     if len(measured) > 1:
         upper = [(x_of(p.at), y_of(p.high if p.high is not None else y_high)) for p in measured]
         lower = [(x_of(p.at), y_of(p.low if p.low is not None else y_low)) for p in measured]
         outline = upper + lower[::-1]
-        d = "M" + " L".join(f"{_f(x)},{_f(y)}" for x, y in outline) + " Z"
-        parts.append(el("path", d=d, cls="band"))
+        band = Band(d="M" + " L".join(f"{_f(x)},{_f(y)}" for x, y in outline) + " Z")
     elif measured:
         p = measured[0]
         x = x_of(p.at)
         y1 = y_of(p.high if p.high is not None else y_high)
         y2 = y_of(p.low if p.low is not None else y_low)
-        parts.append(
-            el("rect", x=_f(x - 5), y=_f(y1), width=10, height=_f(max(y2 - y1, 1)), cls="band")
-        )
+        band = Band(x=_f(x - 5), y=_f(y1), width="10", height=_f(max(y2 - y1, 1)))
     segments: list[str] = []
     pen_down = False
     for p in points:
@@ -215,74 +293,68 @@ def trend_chart(
             continue
         segments.append(f"{'L' if pen_down else 'M'}{_f(x_of(p.at))},{_f(y_of(p.value))}")
         pen_down = True
-    if segments:
-        parts.append(el("path", d=" ".join(segments), cls="line"))
 
     # Threshold lines, labels kept apart so they stay readable.
+    lines: list[Segment] = []
     placed: list[float] = []
-    for line in sorted(thresholds, key=lambda t: y_of(t.bound)):
-        y = y_of(line.bound)
-        parts.append(el("line", x1=LEFT, x2=RIGHT, y1=_f(y), y2=_f(y), cls=f"thr {line.kind}"))
+    for threshold in sorted(thresholds, key=lambda t: y_of(t.bound)):
+        y = y_of(threshold.bound)
+        lines.append(Segment(str(LEFT), _f(y), str(RIGHT), _f(y), f"thr {threshold.kind}"))
         label_y = max(y + 4, (placed[-1] + 13) if placed else -math.inf)
         placed.append(label_y)
-        parts.append(
-            el("text", line.label, x=RIGHT + 6, y=_f(label_y), cls=f"thr-label {line.kind}")
+        labels.append(
+            Label(str(RIGHT + 6), _f(label_y), threshold.label, f"thr-label {threshold.kind}")
         )
 
     # Versions: the first one named at the start, each change as a dotted line, labelled where
     # there is room (a year of weekly deployments would not fit).
-    parts.append(
-        el("text", points[0].version, x=LEFT, y=TOP - 9, cls="ver-label", text_anchor="start")
-    )
+    labels.append(Label(str(LEFT), str(TOP - 9), points[0].version, "ver-label"))
+    changes: list[Segment] = []
     last_label: float = LEFT + 6 * len(points[0].version)
     for version in versions:
         if version.at.timestamp() < start:
             continue
         x = x_of(version.at)
-        parts.append(
-            el("line", el("title", f"version {version.label} from here"), x1=_f(x), x2=_f(x),
-               y1=TOP - 6, y2=BOTTOM, cls="ver")
+        changes.append(
+            Segment(_f(x), str(TOP - 6), _f(x), str(BOTTOM), "ver",
+                    f"version {version.label} from here")
         )  # fmt: skip
         if x - last_label >= 40:
-            parts.append(
-                el("text", version.label, x=_f(x), y=TOP - 9, cls="ver-label", text_anchor="middle")
-            )
+            labels.append(Label(_f(x), str(TOP - 9), version.label, "ver-label", "middle"))
             last_label = x + 3 * len(version.label)
 
     # Points: one per run, coloured by the verdict of that run's own gate.
-    radius = 3.5 if len(points) <= 60 else 2.2
+    radius = "3.5" if len(points) <= 60 else "2.2"
+    marks = []
     for p in points:
         x = x_of(p.at)
         if p.value is None:
-            mark = el("path", el("title", p.title), d=_event_path("rollback_refused", x, BOTTOM - 6),
-                      cls="pt nodata")  # fmt: skip
+            marks.append(
+                Mark("pt nodata", p.title, p.href, d=_event_path("rollback_refused", x, BOTTOM - 6))
+            )
         else:
-            mark = el(
-                "circle", el("title", p.title), cx=_f(x), cy=_f(y_of(p.value)), r=radius,
-                cls=f"pt {p.verdict or 'ungated'}",
+            marks.append(
+                Mark(f"pt {p.verdict or 'ungated'}", p.title, p.href,
+                     cx=_f(x), cy=_f(y_of(p.value)), r=radius)
             )  # fmt: skip
-        parts.append(el("a", mark, href=p.href) if p.href else mark)
 
-    # Decisions on the time axis.
-    parts.append(el("text", "events", x=LEFT - 6, y=EVENT_Y + 4, cls="tick", text_anchor="end"))
-    # A nightly escalation for months would merge into a bar: smaller marks when crowded.
+    # Decisions on the time axis; a nightly escalation for months would merge into a bar, so
+    # the marks get smaller when crowded.
+    labels.append(Label(str(LEFT - 6), str(EVENT_Y + 4), "events", "tick", "end"))
     size = 6.0 if len(shown_events) <= 40 else 3.5
-    for event in shown_events:
-        mark = el(
-            "path", el("title", event.title), d=_event_path(event.kind, x_of(event.at), EVENT_Y, size),
-            cls=f"ev {event.kind}",
-        )  # fmt: skip
-        parts.append(el("a", mark, href=event.href) if event.href else mark)
-
-    return el(
-        "svg",
-        join(parts),
-        xmlns="http://www.w3.org/2000/svg",
-        viewBox=f"0 0 {WIDTH} {HEIGHT}",
-        width=WIDTH,
-        height=HEIGHT,
-        role="img",
-        cls="trend",
-        data_metric=metric,
-        data_points=len(points),
+    event_marks = [
+        Mark(f"ev {e.kind}", e.title, e.href, d=_event_path(e.kind, x_of(e.at), EVENT_Y, size))
+        for e in shown_events
+    ]
+    return TrendChart(
+        metric=metric,
+        title=title,
+        points=marks,
+        axes=axes,
+        band=band,
+        line=" ".join(segments),
+        thresholds=lines,
+        versions=changes,
+        labels=labels,
+        events=event_marks,
     )

@@ -25,7 +25,6 @@ from tests.evals.test_report_history import (
     HOSTILE,
     ROOT,
     History,
-    baseline_column,
     hostile_project,
     write_history,
 )
@@ -64,9 +63,8 @@ class Loaded:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     tmp = tmp_path_factory.mktemp("browser")
-    with baseline_column():
-        history = write_history(tmp / "results", nights=6, ci=True)
-        report = build_report(history.results, tmp / "site", policies=ROOT / "policies")
+    history = write_history(tmp / "results", nights=6, ci=True)
+    report = build_report(history.results, tmp / "site", policies=ROOT / "policies")
     policies, results = hostile_project(tmp / "hostile")
     hostile = build_report(results, tmp / "hostile-site", policies=policies)
     return Site(history, report, hostile)
@@ -195,5 +193,6 @@ def test_an_output_with_a_script_tag_renders_as_text(site: Site, browser: Any) -
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert HOSTILE in page.locator("article.case pre.text").nth(1).inner_text()
     assert page.locator("article.case img").count() == 0
+    assert page.locator("a[href^='javascript:']").count() == 0
     screenshot(loaded, "hostile-output")
     assert loaded.errors == []  # and no blocked script either: nothing tried to run

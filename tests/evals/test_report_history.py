@@ -1,47 +1,49 @@
 """A results store with a history, written the way the nightly flow writes it, and the report's
-reading of it: runs, decisions, open incidents, failing cases, candidate vs baseline.
+reading of it: runs, decisions, the ledger's incidents, failing cases, candidate vs baseline.
 
 ``write_history`` runs the example agents' real contracts, datasets, recorded outputs and the
-real policy, cost and latency scorers, aggregates and gates with the engine, applies the real
-escalation and rollback actions on a real ledger and commits through ``ResultsStore``; only
-the grounding judge is replaced by a word-overlap stand-in (the embedding model takes ~20 s
-to load) whose evidence has the real judges' shape. The benchmark uses it too.
+real policy, cost and latency scorers through ``evals.runs.RunSession``, the session the
+evaluate flow wraps (ledger sync, version choice, gates, the store, the action and the
+ledger's incidents), at simulated times. Only the grounding judge is replaced by a word-overlap
+stand-in (the embedding model takes ~20 s to load) whose evidence has the real judges' shape,
+and each version's outputs are scored once and replayed night after night with jittered
+latencies. The benchmark uses it too.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 import random
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+import yaml
 
-from evals.actions import breaches_from, escalate, recover, rollback
-from evals.contract import Contract, load_contract
+from evals.actions import Action, choose_action, perform
+from evals.contract import Contract, Level, load_contract
 from evals.dataset import Case
 from evals.errors import UserError
+from evals.gates import evaluate_gates
 from evals.judges import content_words, split_sentences
+from evals.metrics import MetricValue
 from evals.report import compare_runs, failing_cases, load_agents
-from evals.report._data import (
-    DecisionView,
-    MetricRow,
-    RunView,
-    SampleView,
-    incidents,
-    mask_spans,
-    read_samples,
-)
-from evals.runs import RunInfo, RunResult, code_version, generate, new_run_id, prepare, summarize
+from evals.report._data import mask_spans
+from evals.report._views import KIND_WORDS, Links, agent_page
+from evals.runs import RunResult, RunSession, Trigger
 from evals.scorers import Score
-from evals.store import ResultsStore, ledger_for
-from evals.store import _parquet as parquet_module
-from evals.targets import Output, Target
+from evals.store import (
+    Decision,
+    Ledger,
+    MetricRecord,
+    ResultsStore,
+    RunRecord,
+    SampleRecord,
+    ledger_for,
+)
+from evals.targets import Output
 from tests.helpers import CASES, CONTRACT, make_project, recordings, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,11 +113,11 @@ def rag_scores(cases: Sequence[Case], outputs: Sequence[Output]) -> dict[str, li
 
 @dataclass
 class Plan:
-    """One agent's scripted history: the version declared each night."""
+    """One agent's scripted history: the version its contract declares each night."""
 
     agent: str
     versions: list[str | None]
-    """Declared version per night; ``None`` keeps the target's own version."""
+    """Declared version per night; ``None`` keeps the contract's own."""
 
 
 @dataclass
@@ -124,7 +126,7 @@ class History:
 
     results: Path
     runs: dict[str, list[str]] = field(default_factory=dict)
-    """Agent → run ids, oldest first."""
+    """Agent → nightly run ids, oldest first."""
     ci_run: str | None = None
     baseline_run: str | None = None
 
@@ -141,27 +143,35 @@ def _scripted(nights: int) -> list[Plan]:
 
 
 class Agent:
-    """An agent made ready once: its contract, plan, and outputs and scores per version."""
+    """An agent's contract, and each version's outputs and scores, computed once."""
 
     def __init__(self, contract: Path) -> None:
         self.contract: Contract = load_contract(contract)
-        self.plan = prepare(self.contract)
-        self.cases = list(self.plan.dataset.cases)
-        self._outputs: dict[str, tuple[Target, list[Output], dict[str, list[Score]]]] = {}
+        self._scored: dict[str, tuple[list[Output], dict[str, list[Score]]]] = {}
 
-    def at(self, version: str) -> tuple[Target, list[Output], dict[str, list[Score]]]:
-        if version not in self._outputs:
-            target = self.plan.target
-            if version != target.version().label:
-                target = target.at_version(version)
-            outputs = generate(target, self.cases)
-            scores = grounding_scores(self.cases, outputs)
+    def declaring(self, version: str | None) -> Contract:
+        """The contract as committed on a night its target declared ``version``."""
+        if version is None:
+            return self.contract
+        evals = self.contract.evals
+        target = evals.target.model_copy(update={"version": version})
+        return self.contract.model_copy(
+            update={"evals": evals.model_copy(update={"target": target})}
+        )
+
+    def scored(self, session: RunSession) -> tuple[list[Output], dict[str, list[Score]]]:
+        """The outputs of the version the session evaluates and every score but latency."""
+        label = session.target.version().label
+        if label not in self._scored:
+            cases = session.cases
+            outputs = session.generate()
+            scores = grounding_scores(cases, outputs)
             for name in ("policy_violation", "cost"):
-                scores[name] = self.plan.scorers[name](self.cases, outputs)
-            if "rag" in self.contract.evals.suites:
-                scores |= rag_scores(self.cases, outputs)
-            self._outputs[version] = (target, outputs, scores)
-        return self._outputs[version]
+                scores[name] = session.plan.scorers[name](cases, outputs)
+            if "rag" in session.contract.evals.suites:
+                scores |= rag_scores(cases, outputs)
+            self._scored[label] = (outputs, scores)
+        return self._scored[label]
 
 
 def _jitter(outputs: list[Output], rng: random.Random) -> list[Output]:
@@ -179,73 +189,54 @@ def run_night(
     started: datetime,
     declared: str | None,
     rng: random.Random,
-    trigger: str = "nightly",
+    trigger: Trigger = "nightly",
     version: str | None = None,
-    act: bool = True,
+    baseline_run_id: str | None = None,
 ) -> RunResult:
-    """One evaluate-agent flow run, as flows/evaluate.py does it, without Prefect."""
-    contract = agent.contract
-    ledger = ledger_for(results)
-    declared = declared or agent.plan.target.version().label
-    entry, _ = ledger.sync(
-        contract.agent, declared, contract.autonomy.level, contract.autonomy.rollback.known_good,
-        f"policies/{contract.agent}.yaml",
-    )  # fmt: skip
-    target, outputs, scores = agent.at(version or entry.active_version)
-    outputs = _jitter(outputs, rng)
-    scores = dict(scores) | {"latency": agent.plan.scorers["latency"](agent.cases, outputs)}
-    info = RunInfo(
-        run_id=new_run_id(started),
-        agent=contract.agent,
-        version=target.version(),
-        dataset=contract.evals.dataset,
-        dataset_hash=agent.plan.dataset.content_hash,
-        trigger=trigger,  # type: ignore[arg-type]
-        level=entry.level,
+    """One evaluate-agent flow run at a simulated time: the flow's session, without Prefect.
+
+    A ``ci`` run evaluates a candidate: the ledger is left alone and nothing is acted on, as
+    in ``impactgate ci``.
+    """
+    contract = agent.declaring(declared)
+    candidate = trigger == "ci"
+    level: Level | None = None
+    if candidate:
+        entry = ledger_for(results).get(contract.agent)
+        level = entry.level if entry else None
+    session = RunSession.open(
+        contract,
+        str(results),
+        trigger=trigger,
+        level=level,
+        version=version,
+        sync_ledger=not candidate,
+        journal=False,
+        use_cache=False,
+        baseline_run_id=baseline_run_id,
         started_at=started,
-        finished_at=started + timedelta(seconds=40),
-        code_version=code_version(),
     )
-    ordered = {name: scores[name] for name in agent.plan.scorers}
-    result = summarize(contract, info, agent.cases, outputs, ordered)
-    store = ResultsStore(results)
-    store.write_run(result)
-    if not act:
-        return result
-    breaches = breaches_from(result.gates, contract.autonomy.escalation.on_inconclusive)
-    actor = f"evaluate-agent flow ({trigger} run)"
-    if breaches:
-        if any(b.rollback for b in breaches):
-            decision = rollback(contract, ledger, breaches, run_id=info.run_id, actor=actor)
-        else:
-            decision = escalate(
-                contract, ledger, breaches, run_id=info.run_id, version=info.version.label,
-                level=info.level, actor=actor,
-            )  # fmt: skip
-        store.write_decisions([replace(decision, at=info.finished_at + timedelta(seconds=1))])
-    elif str(result.verdict) == "pass":
-        ledger.record_pass(contract.agent, info.version.label, info.run_id)
-        recovered = recover(
-            contract,
-            ledger,
-            run_id=info.run_id,
-            version=info.version.label,
-            level=info.level,
-            actor=actor,
-        )
-        if recovered is not None:
-            store.write_decisions([replace(recovered, at=info.finished_at + timedelta(seconds=1))])
+    with session:
+        outputs, scores = agent.scored(session)
+        outputs = _jitter(outputs, rng)
+        scores = scores | {"latency": session.plan.scorers["latency"](session.cases, outputs)}
+        ordered = {name: scores[name] for name in session.plan.scorers}
+        finished = started + timedelta(seconds=40)
+        result = session.commit(outputs, ordered, finished_at=finished)
+        actor = f"evaluate-agent flow ({trigger} run)"
+
+        def perform_at(action: Action) -> Decision | None:
+            # The engine's action, recorded at the simulated time (a second after the run).
+            assert session.ledger is not None
+            decision = perform(session.contract, session.ledger, action, actor)
+            if decision is None:
+                return None
+            decision = replace(decision, at=finished + timedelta(seconds=1))
+            ResultsStore(str(results)).write_decisions([decision])
+            return decision
+
+        session.act(result, perform_action=perform_at, actor=actor)
     return result
-
-
-def add_baseline_column(results: Path, run_id: str, baseline: str) -> None:
-    """Set ``baseline_run_id`` on a committed run's rows, as the CI-gating change will."""
-    for path in (results / "runs").rglob(f"{run_id}.parquet"):
-        table = pq.read_table(path)
-        column = pa.array([baseline] * table.num_rows, pa.string())
-        if "baseline_run_id" in table.column_names:  # the store already writes the column
-            table = table.drop_columns(["baseline_run_id"])
-        pq.write_table(table.append_column("baseline_run_id", column), path)
 
 
 def write_history(
@@ -256,65 +247,72 @@ def write_history(
     start: datetime = START,
     seed: int = 7,
 ) -> History:
-    """Nightly runs of the three example agents; with ``ci``, a CI candidate vs baseline run.
+    """Nightly runs of the three example agents; with ``ci``, a CI candidate vs baseline pair.
 
-    The CI run evaluates returns-concierge v2 (candidate) against its v1 run (baseline); its
-    rows carry ``baseline_run_id``, which the store reads only where its schema has the column
-    (see ``baseline_column``).
+    The CI pair evaluates returns-concierge v1 (the baseline) and v2 (the candidate, whose
+    record names the baseline run) after the last night.
     """
     rng = random.Random(seed)
     agents = {p.agent: Agent(ROOT / "policies" / f"{p.agent}.yaml") for p in _scripted(nights)}
     history = History(results)
+    with pytest.MonkeyPatch.context() as patch:
+        # account-support's rollback hook switches the example serving file: keep it here.
+        patch.setenv("IMPACTGATE_SERVING_FILE", str(results.parent / "serving.json"))
+        _write_nights(agents, history, nights, start, rng, ci)
+    return history
+
+
+def _write_nights(
+    agents: dict[str, Agent],
+    history: History,
+    nights: int,
+    start: datetime,
+    rng: random.Random,
+    ci: bool,
+) -> None:
+    results = history.results
     for night in range(nights):
         for i, plan in enumerate(_scripted(nights)):
             started = start + timedelta(days=night, minutes=3 * i)
             result = run_night(agents[plan.agent], results, started, plan.versions[night], rng)
-            history.runs.setdefault(plan.agent, []).append(result.info.run_id)
+            history.runs.setdefault(plan.agent, []).append(result.record.run_id)
     if ci:
         concierge = agents["returns-concierge"]
         when = start + timedelta(days=nights, hours=3)
-        baseline = run_night(concierge, results, when, None, rng, "ci", "v1", act=False)
+        baseline = run_night(concierge, results, when, None, rng, "ci", "v1")
         candidate = run_night(
-            concierge, results, when + timedelta(minutes=5), None, rng, "ci", "v2", act=False
-        )
-        add_baseline_column(results, candidate.info.run_id, baseline.info.run_id)
-        history.ci_run, history.baseline_run = candidate.info.run_id, baseline.info.run_id
-    return history
+            concierge, results, when + timedelta(minutes=5), None, rng, "ci", "v2",
+            baseline_run_id=baseline.record.run_id,
+        )  # fmt: skip
+        history.ci_run, history.baseline_run = candidate.record.run_id, baseline.record.run_id
 
 
-@contextmanager
-def baseline_column(present: bool = True) -> Iterator[None]:
-    """The store's ``runs`` schema with (or without) the nullable ``baseline_run_id``.
-
-    The CI-gating work adds the column; the report must work with and without it, and a store
-    whose schema lacks it drops it on read.
-    """
-    schema = parquet_module._SCHEMAS["runs"]
-    has = "baseline_run_id" in schema.names
-    with pytest.MonkeyPatch.context() as patch:
-        if present and not has:
-            field = pa.field("baseline_run_id", pa.string())
-            patch.setitem(parquet_module._SCHEMAS, "runs", schema.append(field))
-        elif has and not present:
-            index = schema.get_field_index("baseline_run_id")
-            patch.setitem(parquet_module._SCHEMAS, "runs", schema.remove(index))
-        yield
-
-
-HOSTILE = '<script>window.__pwned = "output"</script><img src=x onerror="window.__pwned = 1">'
+HOSTILE = (
+    '<script>window.__pwned = "output"</script><img src=x onerror="window.__pwned = 1">'
+    '<a href="javascript:window.__pwned = 8">open</a>'
+)
 """Text an agent might produce; on a page it must be text, never markup."""
 
 
 def hostile_project(tmp: Path, nights: int = 2) -> tuple[Path, Path]:
-    """A tiny agent whose outputs, inputs, contexts, tags, ids and contract carry markup.
+    """A tiny agent whose outputs, inputs, contexts, tags, ids, rules and contract carry markup.
 
     Returns:
         The policies folder and the results root, with ``nights`` nightly runs written.
     """
-    data = json.loads(json.dumps(CONTRACT))
+    data = copy.deepcopy(CONTRACT)
     data["description"] = 'A tiny agent <b onmouseover="window.__pwned = 2">for</b> tests.'
+    data["owner"] = 'owner@example.test <a href="javascript:window.__pwned = 9">me</a>'
     data["outcome"]["business"][0]["name"] = "Cost </td><script>window.__pwned = 3</script>"
     contract = make_project(tmp, data)
+    rules = tmp / "policies" / "rules" / "default.yaml"
+    pack = yaml.safe_load(rules.read_text(encoding="utf-8"))
+    for rule in pack["rules"]:
+        if rule["id"] == "pii.email":
+            rule["message"] = (
+                '<script>window.__pwned = 10</script> <a href="javascript:x()">fix</a>'
+            )
+    rules.write_text(yaml.safe_dump(pack, sort_keys=False), encoding="utf-8")
     cases = []
     for i, case in enumerate(CASES, start=1):
         cases.append(
@@ -346,7 +344,7 @@ def hostile_project(tmp: Path, nights: int = 2) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> History:
-    return write_history(tmp_path_factory.mktemp("history") / "results", nights=4)
+    return write_history(tmp_path_factory.mktemp("history") / "results", nights=4, ci=True)
 
 
 def test_the_history_is_the_demo_story(history: History) -> None:
@@ -363,35 +361,92 @@ def test_the_history_is_the_demo_story(history: History) -> None:
     concierge = by_name["returns-concierge"]
     assert [d.kind for d in concierge.decisions] == ["escalate", "escalate"]
     assert concierge.latest.version == "v2"  # type: ignore[union-attr]
+    # Decisions carry the simulated time of the run that caused them.
+    assert all(START <= d.at < START + timedelta(days=4) for d in concierge.decisions)
 
 
 def test_open_incidents_wait_for_a_passing_run_at_the_level_held_before(history: History) -> None:
     agents, _ = load_agents(history.results, ROOT / "policies")
     by_name = {a.agent: a for a in agents}
     # Two nightly escalations for the same breach are one incident, open: nothing passed since.
-    (escalation,) = by_name["returns-concierge"].open_incidents
-    assert escalation.kind == "escalate"
-    assert len(escalation.decisions) == 2
+    concierge = by_name["returns-concierge"]
+    (escalation,) = concierge.open_incidents
+    assert escalation.runs == 2
+    assert [d.kind for d in concierge.decisions_of(escalation)] == ["escalate", "escalate"]
     # v1 passes at approval after the rollback, but the agent has not earned constrained back.
     account = by_name["account-support"]
     assert account.latest.verdict == "pass"  # type: ignore[union-attr]
     (rolled_back,) = account.open_incidents
-    assert rolled_back.kind == "rollback"
-    assert rolled_back.first.level_before == "constrained"
+    assert [d.kind for d in account.decisions_of(rolled_back)] == ["rollback"]
+    assert rolled_back.level == "constrained"
     assert by_name["billing-assistant"].open_incidents == []
 
 
-def _run(run_id: str, at: datetime, verdict: str, level: str, trigger: str = "nightly") -> RunView:
-    return RunView(
-        run_id, "a", "v1", None, None, None, trigger, level, at, None, None, 10, verdict,
-        at.strftime("%Y-%m-%d"), None, {},
+def test_a_passing_ci_run_does_not_close_an_incident(tmp_path: Path) -> None:
+    agent = Agent(make_project(tmp_path))
+    results = tmp_path / "results"
+    rng = random.Random(3)
+    run_night(agent, results, START, "v1", rng)  # v1 deployed, passing
+    ledger = ledger_for(results)
+    store = ResultsStore(str(results))
+    _act(agent.contract, ledger, store, "r-breach", "constrained", BREACHES["escalate"])
+    # A CI run of the same version passes every gate, but it evaluates a candidate.
+    ci = run_night(agent, results, START + timedelta(hours=1), None, rng, "ci", "v1")
+    assert (ci.record.trigger, ci.record.verdict) == ("ci", "pass")
+    (before,), _ = load_agents(results, tmp_path / "policies")
+    assert [i.status for i in before.incidents] == ["open"]
+    # The next passing nightly run of the deployed version closes it.
+    nightly = run_night(agent, results, START + timedelta(days=1), "v1", rng)
+    (after,), _ = load_agents(results, tmp_path / "policies")
+    assert after.open_incidents == []
+    (closed,) = after.incidents
+    assert closed.last_run_id == nightly.record.run_id
+
+
+def _measured(**values: float) -> dict[str, MetricValue]:
+    out = {}
+    for name, value in values.items():
+        low, high = max(value - 0.04, 0.0), min(value + 0.04, 1.0)
+        out[name] = MetricValue(name, value, low, high, 40, 0, "wilson", 0.95)
+    return out
+
+
+CLEAN = {"faithfulness": 0.95, "policy_violation_rate": 0.0, "error_rate": 0.0}
+RUNS = {
+    "pass": CLEAN,
+    "fail": CLEAN | {"faithfulness": 0.3},
+    "inconclusive": CLEAN | {"faithfulness": 0.52},
+}
+BREACHES = {
+    "escalate": CLEAN | {"faithfulness": 0.3},
+    "rollback": CLEAN | {"policy_violation_rate": 0.6},
+    "rollback_refused": CLEAN | {"policy_violation_rate": 0.6},
+}
+
+
+def _act(
+    contract: Contract,
+    ledger: Ledger,
+    store: ResultsStore,
+    run_id: str,
+    level: Level,
+    values: dict[str, float],
+) -> Decision | None:
+    autonomy = contract.autonomy
+    gates = evaluate_gates(
+        contract.gates(level), _measured(**values), autonomy.min_samples,
+        frozenset(autonomy.rollback.metrics),
     )  # fmt: skip
-
-
-def _decision(kind: str, at: datetime, before: str, after: str) -> DecisionView:
-    return DecisionView(
-        "d", "r0", kind, at, before, after, "v2", "v1", ("m",), "why", "flow", None, ()
-    )
+    entry = ledger.get(contract.agent)
+    assert entry is not None
+    action = choose_action(
+        contract, gates, ledger.incidents(contract.agent, open_only=True), run_id=run_id,
+        version=entry.active_version, level=level,
+    )  # fmt: skip
+    decision = perform(contract, ledger, action, "test")
+    if decision is not None:
+        store.write_decisions([decision])
+    return decision
 
 
 @pytest.mark.parametrize(
@@ -404,22 +459,38 @@ def _decision(kind: str, at: datetime, before: str, after: str) -> DecisionView:
         ("rollback_refused", [("pass", "constrained")], True),
     ],
 )
-def test_recovery_rule(kind: str, later: list[tuple[str, str]], closed: bool) -> None:
-    t0 = START
-    after = "approval" if kind == "rollback" else "constrained"
-    decisions = [_decision(kind, t0 + timedelta(minutes=1), "constrained", after)]
-    runs = [_run("r0", t0, "fail", "constrained")] + [
-        _run(f"r{i}", t0 + timedelta(days=i), verdict, level)
-        for i, (verdict, level) in enumerate(later, start=1)
-    ]
-    (incident,) = incidents(decisions, runs)
-    assert incident.open is not closed
-
-
-def test_a_passing_ci_run_does_not_close_an_incident() -> None:
-    decisions = [_decision("escalate", START, "constrained", "constrained")]
-    runs = [_run("c1", START + timedelta(hours=1), "pass", "constrained", trigger="ci")]
-    assert incidents(decisions, runs)[0].open
+def test_the_agent_page_shows_the_ledger_incident_until_a_run_passes_at_its_level(
+    tmp_path: Path, kind: str, later: list[tuple[str, Level]], closed: bool
+) -> None:
+    data = copy.deepcopy(CONTRACT)
+    if kind == "rollback_refused":
+        del data["autonomy"]["rollback"]["known_good"]
+    contract = load_contract(make_project(tmp_path, data))
+    results = tmp_path / "results"
+    results.mkdir()
+    ledger = ledger_for(results)
+    ledger.sync(contract.agent, "v2", "constrained", contract.autonomy.rollback.known_good, "test")
+    store = ResultsStore(str(results))
+    opened = _act(contract, ledger, store, "r0", "constrained", BREACHES[kind])
+    assert opened is not None
+    assert opened.kind == kind
+    for i, (verdict, level) in enumerate(later, start=1):
+        _act(contract, ledger, store, f"r{i}", level, RUNS[verdict])
+    (agent,), _ = load_agents(results, tmp_path / "policies")
+    page = agent_page(agent, Links({}))
+    if closed:
+        assert page.open_incidents == []
+        (shown,) = page.closed_incidents
+        assert shown.status.text == f"closed by run r{len(later)}"
+        assert {f.label: f.text for f in shown.facts}["evidence"] == "r0"  # the breach
+        # The decisions that opened and closed it, from the audit trail.
+        assert f"· {KIND_WORDS[kind]}: " in shown.trail[0]
+        assert "· recovery: " in shown.trail[-1]
+    else:
+        (shown,) = page.open_incidents
+        assert shown.kind == kind
+        assert shown.status.text == "open"
+        assert page.closed_incidents == []
 
 
 def test_unknown_agent_and_missing_results_are_user_errors(
@@ -439,23 +510,21 @@ def test_reading_never_creates_a_ledger(tmp_path: Path) -> None:
     assert not (tmp_path / "results" / "ledger.sqlite").exists()
 
 
-def test_read_samples_reads_only_the_runs_asked_for(history: History) -> None:
+def test_the_report_reads_only_the_samples_of_the_runs_it_shows(history: History) -> None:
     agents, _ = load_agents(history.results, ROOT / "policies")
     account = next(a for a in agents if a.agent == "account-support")
     rolled_back = next(r for r in account.runs if r.version == "v2")
-    samples = read_samples(ResultsStore(history.results), [rolled_back])
-    assert list(samples) == [rolled_back.run_id]
-    rows = samples[rolled_back.run_id]
-    assert len({s.case_id for s in rows}) == rolled_back.n_cases == 50
-    assert len(rows) == 50 * 5  # five scorers, nothing from the other runs of that day
+    samples = ResultsStore(str(history.results)).samples([rolled_back])
+    assert {s.run_id for s in samples} == {rolled_back.run_id}
+    assert len({s.case_id for s in samples}) == rolled_back.n_cases == 50
+    assert len(samples) == 50 * 5  # five scorers, nothing from the other runs of that day
 
 
 def test_failing_cases_of_the_rolled_back_run_carry_masked_violations(history: History) -> None:
     agents, _ = load_agents(history.results, ROOT / "policies")
     account = next(a for a in agents if a.agent == "account-support")
     run = next(r for r in account.runs if r.version == "v2")
-    samples = read_samples(ResultsStore(history.results), [run])[run.run_id]
-    failures = failing_cases(run, samples)
+    failures = failing_cases(run, ResultsStore(str(history.results)).samples(run))
     leaking = [f for f in failures if "policy_violation" in f.metrics]
     assert leaking, "v2 repeats customers' personal data; the policy scorer must catch it"
     for failure in leaking:
@@ -465,21 +534,28 @@ def test_failing_cases_of_the_rolled_back_run_carry_masked_violations(history: H
         assert all(raw in (failure.output or "") for raw, _ in pairs)
 
 
-def _row(metric: str, verdict: str, threshold: float) -> MetricRow:
-    return MetricRow(
-        metric, 2.0, 1.8, 2.2, 10, 0, "order-statistic", 0.95, None, True, "max", threshold,
-        verdict, "why", False,
+def _run(run_id: str, at: datetime, verdict: str, level: str) -> RunRecord:
+    return RunRecord(
+        run_id=run_id, agent="a", version="v1", version_hash="h", dataset="d",
+        dataset_hash="dh", trigger="nightly", level=level, started_at=at, finished_at=None,
+        code_version=None, n_cases=10, verdict=verdict,
+    )  # fmt: skip
+
+
+def _row(metric: str, verdict: str, threshold: float) -> MetricRecord:
+    return MetricRecord(
+        metric, 2.0, 1.8, 2.2, 10, 0, "order-statistic", 0.95, None, gated=True,
+        direction="max", threshold=threshold, verdict=verdict, reason="why",
     )  # fmt: skip
 
 
 def _sample(
     case: str, metric: str, value: float | None, passed: bool | None, **kw: object
-) -> SampleView:
+) -> SampleRecord:
     fields: dict[str, object] = {
-        "explanation": f"{metric} {value}", "evidence": None, "output": f"answer {case}",
-        "latency_s": None, "cost_usd": None, "error": None, "tags": ("t",),
+        "explanation": f"{metric} {value}", "output": f"answer {case}", "tags": ("t",),
     } | kw  # fmt: skip
-    return SampleView(case, metric, value, passed, **fields)  # type: ignore[arg-type]
+    return SampleRecord("r", case, metric, value, passed, **fields)  # type: ignore[arg-type]
 
 
 def test_measured_scorers_fail_a_case_only_beyond_a_gate_that_did_not_pass() -> None:
@@ -490,8 +566,10 @@ def test_measured_scorers_fail_a_case_only_beyond_a_gate_that_did_not_pass() -> 
         _sample("wrong", "faithfulness", 0.5, False),
         _sample("broken", "faithfulness", None, None, error="judge timed out"),
     ]
-    failing = _run("r", START, "fail", "constrained")
-    failing.metrics["latency_p50_s"] = _row("latency_p50_s", "fail", 2.5)
+    failing = replace(
+        _run("r", START, "fail", "constrained"),
+        metrics={"latency_p50_s": _row("latency_p50_s", "fail", 2.5)},
+    )
     assert [f.case_id for f in failing_cases(failing, samples)] == ["broken", "slow", "wrong"]
     passing = replace(failing, metrics={"latency_p50_s": _row("latency_p50_s", "pass", 2.5)})
     assert [f.case_id for f in failing_cases(passing, samples)] == ["broken", "wrong"]
@@ -514,10 +592,10 @@ def test_compare_runs_pairs_by_case_and_lists_what_got_worse() -> None:
         _sample("b", "latency", 0.5, None),
     ]
     by_metric = {c.metric: c for c in compare_runs(baseline, candidate)}
-    hallucination = by_metric["hallucination"]
+    hallucination = by_metric["hallucination_rate"]
     assert [(w.case_id, w.newly_failing) for w in hallucination.worse] == [("a", True)]
     assert hallucination.n_better == 1
-    latency = by_metric["latency"]
+    latency = by_metric["latency_p50_s"]
     assert [w.case_id for w in latency.worse] == ["a"]
     assert latency.n_better == 1
     assert latency.only_baseline == 1

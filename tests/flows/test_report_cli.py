@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from evals.report import site_pages
 from flows.cli.main import cli
 from tests.evals.test_report_history import ROOT, History, write_history
 
@@ -47,7 +48,10 @@ def test_report_json_names_every_page_and_prints_nothing_else(
     pages = [Path(p) for p in data["pages"]]
     assert all(p.is_file() for p in pages)
     # One run page with --runs 1: the latest run, which is also the latest incident's.
-    assert len([p for p in pages if p.parent.name == "returns-concierge"]) == 1
+    run_pages = [p for p in pages if p.parent.name == "returns-concierge"]
+    site = site_pages(history.results, policies=POLICIES, agents=["returns-concierge"], run_pages=1)
+    assert [p.stem for p in run_pages] == [r.run_id for r in site.runs]
+    assert [r.run_id for r in site.runs] == history.runs["returns-concierge"][-1:]
 
 
 @pytest.mark.parametrize(
