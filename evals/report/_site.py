@@ -46,11 +46,10 @@ from evals.report._views import (
     run_page,
 )
 from evals.store import ResultsStore, RunRecord, SampleRecord, valid_run_id
+from evals.vocab import DEFAULT_RUN_PAGES
 
 __all__ = ["DEFAULT_RUN_PAGES", "MARKER", "Report", "Site", "build_report", "site_pages"]
 
-DEFAULT_RUN_PAGES = 10
-"""Run pages per agent: the latest runs, the latest CI runs and the latest incidents' runs."""
 
 MARKER = ".impactgate-report"
 """Marks a folder as a report, so a rebuild may replace it (and nothing else)."""
