@@ -9,14 +9,15 @@ baseline, is a failed test whose message is the verdict with its numbers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from evals.ci import AgentGate, gate_changes
-from evals.errors import UserError
-from evals.gates import Verdict
-from evals.metrics import Change
+if TYPE_CHECKING:
+    from evals.ci import AgentGate
+
+# Installed with impactgate, this plugin loads in every pytest session of the environment:
+# the engine is imported only when --impactgate asks for it.
 
 __all__ = ["GateFailed", "GateItem"]
 
@@ -35,6 +36,9 @@ class GateItem(pytest.Item):
 
     def runtest(self) -> None:
         """Fail with the verdict's numbers when the gate or the comparison says so."""
+        from evals.gates import Verdict
+        from evals.metrics import Change
+
         problems = []
         gate = next((g for g in self.verdict.gates if g.metric == self.metric), None)
         if gate is not None and gate.verdict != Verdict.PASS:
@@ -88,6 +92,9 @@ def pytest_collection_modifyitems(
     """Append one item per agent × gated or compared metric."""
     if not config.getoption("impactgate"):
         return
+    from evals.ci import gate_changes
+    from evals.errors import UserError
+
     try:
         _, verdicts = gate_changes(
             config.getoption("impactgate_policies"),

@@ -135,10 +135,6 @@ def run(
     from evals.contract import load_contract, select_contracts
     from evals.errors import UserError, display_path
     from evals.runs import check_resumable, open_unfinished_run, prepare
-    from flows._prefect import local_prefect
-    from flows.cli._progress import progress_factory
-    from flows.evaluate import reporting_progress
-    from flows.nightly_suite import nightly
 
     if not verbose:
         # One line per task run drowns the flow-level progress; keep warnings and errors.
@@ -171,6 +167,12 @@ def run(
             f"{len(paths)} agent(s); Prefect's local API starts first (slower on the first run "
             "of a machine)"
         )
+    # Prefect is imported only once everything checks out: a typo fails fast.
+    from flows._prefect import local_prefect
+    from flows.cli._progress import progress_factory
+    from flows.evaluate import reporting_progress
+    from flows.nightly_suite import nightly
+
     with local_prefect(), reporting_progress(progress_factory()):
         state = nightly(
             policies=policies,

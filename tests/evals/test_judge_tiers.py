@@ -16,6 +16,8 @@ from evals.judges._llm import LLMGroundingJudge, parse_verdicts
 from evals.llm import CallCache, LLMClient, RetryPolicy
 from evals.testing import FakeOpenAIServer, Reply
 
+pytestmark = pytest.mark.model
+
 CONTEXTS = ["Refunds are issued within 5 business days.", "Store credit is available immediately."]
 ANSWER = "Refunds are issued within 5 business days. Refunds also include a 10% bonus."
 

@@ -6,6 +6,8 @@ import pytest
 
 from evals.judges import OfflineGroundingJudge, numbers, split_sentences
 
+pytestmark = pytest.mark.model
+
 CONTEXTS = [
     "Refunds are issued to the original payment method within 5 business days. "
     "Store credit is available immediately after the return is scanned.",

@@ -27,6 +27,8 @@ from tests.helpers import ANSWER_PROMPT as PROMPT
 from tests.helpers import CASES, CONTRACT, make_project, write_jsonl
 from tests.helpers import litellm_project as make_litellm_project
 
+pytestmark = pytest.mark.model
+
 KEY = "sk-live-test-0123456789abcdef"
 FAST_RETRY = {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 2, "timeout_s": 2}
 

@@ -12,6 +12,8 @@ import pytest
 from evals.llm import CallCache, LLMCallError, LLMClient, RetryPolicy
 from evals.testing import FakeOpenAIServer, Reply
 
+pytestmark = pytest.mark.model
+
 FAST = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=5, timeout_s=2)
 MESSAGES = [{"role": "user", "content": "hello"}]
 

@@ -25,6 +25,8 @@ from evals.policy._injection import (
     sentence_spans,
 )
 
+pytestmark = pytest.mark.model
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "benchmarks"
 

@@ -39,6 +39,8 @@ from evals.policy import (
 from evals.scorers import policy_violation, run_scorer
 from evals.targets import Output
 
+pytestmark = pytest.mark.model
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

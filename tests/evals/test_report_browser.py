@@ -40,11 +40,14 @@ FLAGS = [
     "--no-first-run",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian's chromium is not installed at /usr/bin/chromium "
-    "(apt-get install -y chromium); the report's browser test needs it",
-)
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium "
+        "(apt-get install -y chromium); the report's browser test needs it",
+    ),
+]
 
 
 @dataclass

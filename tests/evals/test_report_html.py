@@ -7,8 +7,6 @@ import base64
 import hashlib
 import json
 import random
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -509,9 +507,3 @@ def test_markdown_summary_escapes_untrusted_text(tmp_path: Path) -> None:
 def test_markdown_summary_of_an_unknown_run_is_a_user_error(built: Built) -> None:
     with pytest.raises(UserError, match="no committed run 'nope'"):
         run_summary_markdown(built.history.results, "nope", policies=POLICIES)
-
-
-def test_the_report_engine_never_imports_prefect() -> None:
-    probe = "import sys, evals.report; print('prefect' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
-    assert done.stdout.strip() == "False", done.stderr

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from evals.contract import load_contract
 from evals.gates import Verdict
 from evals.runs import evaluate
 from tests.helpers import make_project
+
+pytestmark = pytest.mark.model
 
 
 def test_leaking_version_fails_its_rollback_gate_and_explains_each_case(tmp_path: Path) -> None:

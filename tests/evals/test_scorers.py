@@ -12,6 +12,8 @@ from evals.dataset import Case, Usage
 from evals.scorers import Score, cost, latency, litellm_price_table, run_scorer
 from evals.targets import Output
 
+pytestmark = pytest.mark.model
+
 CASE = Case(id="c1", input="q", contexts=["x"])
 
 

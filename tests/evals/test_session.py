@@ -1,8 +1,14 @@
-"""The run session: everything a run decides, in the engine, without Prefect."""
+"""The run session: everything a run decides, in the engine, without Prefect.
+
+The project here gates on policy, cost and latency only: no model loads, so these tests run
+in the fast subset and cover what the evaluate-agent flow does around its tasks.
+"""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +17,16 @@ from evals.errors import UserError
 from evals.runs import RunSession, evaluate
 from evals.scorers import Score
 from evals.store import Output, ResultsStore, RunJournal, journal_dir, ledger_for
-from tests.helpers import make_project
+from tests.helpers import CONTRACT
+from tests.helpers import make_project as make_full_project
+
+
+def make_project(tmp: Path, leak_every: int = 2) -> Path:
+    """The test project without the grounding suites (so without the embedding model)."""
+    contract: dict[str, Any] = copy.deepcopy(CONTRACT)
+    contract["evals"]["suites"] = ["policy", "cost", "latency"]
+    contract["autonomy"]["levels"]["constrained"] = {"gates": {"latency_p50_s": {"max": 5}}}
+    return make_full_project(tmp, contract, leak_every=leak_every)
 
 
 class Killed(Exception):

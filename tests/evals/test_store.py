@@ -13,6 +13,8 @@ from evals.runs import RunResult, evaluate
 from evals.store import Decision, Ledger, NoGoodVersion, ResultsStore
 from tests.helpers import make_project
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> RunResult:

@@ -14,6 +14,9 @@ from click.testing import CliRunner
 from flows.cli.main import cli
 from tests.helpers import CONTRACT, make_project
 
+QUIET = ("-p", "no:cacheprovider", "-p", "no:faker", "-p", "no:langsmith_plugin")
+"""Plugins an inner pytest session does without (as the project's own pytest does)."""
+
 
 def git(repo: Path, *args: str) -> None:
     subprocess.run(
@@ -25,8 +28,12 @@ def git(repo: Path, *args: str) -> None:
 
 
 def project(tmp_path: Path, **autonomy: object) -> Path:
+    """The test project gated on policy, cost and latency: what these gates are about, and no
+    embedding model to load."""
     data = json.loads(json.dumps(CONTRACT))
     data["evals"]["target"]["version"] = "v1"
+    data["evals"]["suites"] = ["policy", "cost", "latency"]
+    data["autonomy"]["levels"]["constrained"] = {"gates": {"latency_p50_s": {"max": 5}}}
     data["autonomy"].update(autonomy)
     repo = tmp_path / "repo"
     contract = make_project(repo, data, leak_every=2)
@@ -134,8 +141,7 @@ def test_the_pytest_plugin_reports_a_failing_gate_as_a_failed_test(
         "--impactgate-baseline=HEAD",
         f"--impactgate-policies={contract.parent}",
         f"--impactgate-results={tmp_path / 'results'}",
-        "-p",
-        "no:cacheprovider",
+        *QUIET,
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 1
@@ -150,5 +156,5 @@ def test_the_pytest_plugin_reports_a_failing_gate_as_a_failed_test(
 
 def test_the_pytest_plugin_is_off_without_its_flag(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_nothing():\n    assert True\n")
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=1)

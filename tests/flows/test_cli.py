@@ -122,6 +122,7 @@ def test_run_json_fail_on_breach_and_status(tmp_path: Path) -> None:
     assert "policy_violation_rate" in out
 
 
+@pytest.mark.model
 def test_judge_grounding_scores_labelled_rows(tmp_path: Path) -> None:
     rows = [
         {

@@ -1,6 +1,6 @@
 """The deployments on a real Prefect server: deploy prefect.yaml, run the nightly from a worker.
 
-Slow (about two minutes): a `prefect server` and a process worker are started on 127.0.0.1,
+About a minute: a `prefect server` and a process worker are started on 127.0.0.1,
 `prefect deploy --all` registers the project's prefect.yaml, and the nightly deployment runs;
 its escalation and rollback subflows must complete and the webhook must be received.
 """
@@ -25,7 +25,7 @@ from tests.helpers import http_receiver
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 
 def free_port() -> int:
