@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evals import metrics
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "faithfulness"
 DATASETS = ("begin_true", "halueval_qa", "qags", "summedits")
 PUBLISHED = {
@@ -69,37 +71,20 @@ def load(data: Path = DATA, datasets: Sequence[str] = DATASETS) -> list[Row]:
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """ROC AUC of ``scores`` for label 1 (Mann–Whitney, ties counted half)."""
-    y, s = np.asarray(labels), np.asarray(scores, dtype=float)
-    pos, neg = s[y == 1], s[y == 0]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    ranks = np.empty(len(order))
-    values = np.concatenate([pos, neg])[order]
-    i = 0
-    while i < len(values):  # average ranks over ties
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    """ROC AUC of ``scores`` for label 1 (``evals.metrics.roc_auc``; NaN with one class)."""
+    auc = metrics.roc_auc(np.asarray(labels).tolist(), np.asarray(scores, dtype=float).tolist())
+    return float("nan") if auc is None else auc
 
 
 def balanced_accuracy(labels: Sequence[int], predicted: Sequence[int]) -> float:
-    """Mean of the recall of each class."""
-    y, p = np.asarray(labels), np.asarray(predicted)
-    return float(((p[y == 1] == 1).mean() + (p[y == 0] == 0).mean()) / 2)
+    """Mean of the recall of each class (``evals.metrics.Confusion``)."""
+    value = metrics.Confusion.of(np.asarray(labels), np.asarray(predicted))
+    return float("nan") if value.balanced_accuracy is None else value.balanced_accuracy
 
 
 def f1_positive(labels: Sequence[int], predicted: Sequence[int]) -> float:
     """F1 of the unsupported class (label 1)."""
-    y, p = np.asarray(labels), np.asarray(predicted)
-    tp = int(((p == 1) & (y == 1)).sum())
-    precision = tp / max(int((p == 1).sum()), 1)
-    recall = tp / max(int((y == 1).sum()), 1)
-    return 0.0 if tp == 0 else 2 * precision * recall / (precision + recall)
+    return metrics.Confusion.of(np.asarray(labels), np.asarray(predicted)).f1
 
 
 def length_controlled_auc(

@@ -42,7 +42,6 @@ import textwrap
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -57,6 +56,7 @@ apply_offline_defaults()
 
 from results_file import write_section  # noqa: E402
 
+from evals.metrics import Confusion  # noqa: E402
 from evals.policy import PolicyEngine, RulePack, Subject, load_rule_pack  # noqa: E402
 from evals.policy._injection import WEIGHTS_FILE  # noqa: E402
 
@@ -82,42 +82,8 @@ def load(name: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-@dataclass(frozen=True)
-class Counts:
-    """A confusion matrix of row-level flags."""
-
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def precision(self) -> float:
-        """Share of flagged rows that are violations."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        """Share of violations flagged."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    @property
-    def false_alarm_rate(self) -> float:
-        """Share of benign rows flagged."""
-        return self.fp / (self.fp + self.tn) if self.fp + self.tn else 0.0
-
-
-def counts(labels: Sequence[int], flagged: Sequence[bool]) -> Counts:
-    tp = sum(1 for y, f in zip(labels, flagged, strict=True) if y and f)
-    fp = sum(1 for y, f in zip(labels, flagged, strict=True) if not y and f)
-    fn = sum(1 for y, f in zip(labels, flagged, strict=True) if y and not f)
-    return Counts(tp, fp, fn, len(labels) - tp - fp - fn)
+def counts(labels: Sequence[int], flagged: Sequence[bool]) -> Confusion:
+    return Confusion.of(labels, flagged)
 
 
 def flag(engine: PolicyEngine, texts: Sequence[str], as_input: bool = False) -> list[list[str]]:
@@ -131,7 +97,7 @@ def pack(name: str) -> RulePack:
     return load_rule_pack(RULES / f"{name}.yaml")
 
 
-def row(name: str, c: Counts, extra: str = "") -> str:
+def row(name: str, c: Confusion, extra: str = "") -> str:
     return (
         f"| {name} | {c.tp + c.fn} / {c.fp + c.tn} | {c.precision:.3f} | **{c.recall:.3f}** | "
         f"**{c.f1:.3f}** | {c.false_alarm_rate:.3f} | {extra} |"

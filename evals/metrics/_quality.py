@@ -28,7 +28,9 @@ class Confusion:
     tn: int
 
     @classmethod
-    def of(cls, labels: Sequence[int | bool], flagged: Sequence[int | bool]) -> Confusion:
+    def of(
+        cls, labels: Sequence[int | bool] | np.ndarray, flagged: Sequence[int | bool] | np.ndarray
+    ) -> Confusion:
         """Count ``flagged`` against ``labels`` (truthy = 1), pair by pair.
 
         Raises:
@@ -36,11 +38,10 @@ class Confusion:
         """
         if len(labels) != len(flagged):
             raise ValueError(f"{len(labels)} labels but {len(flagged)} flags")
-        pairs = [(bool(y), bool(f)) for y, f in zip(labels, flagged, strict=True)]
-        tp = sum(1 for y, f in pairs if y and f)
-        fp = sum(1 for y, f in pairs if f and not y)
-        fn = sum(1 for y, f in pairs if y and not f)
-        return cls(tp, fp, fn, len(pairs) - tp - fp - fn)
+        y = np.asarray(labels, dtype=bool)
+        f = np.asarray(flagged, dtype=bool)
+        tp, fp, fn = int((y & f).sum()), int((f & ~y).sum()), int((y & ~f).sum())
+        return cls(tp, fp, fn, int(y.size) - tp - fp - fn)
 
     @property
     def n(self) -> int:

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -359,6 +360,23 @@ class Killed(Exception):
     """Stands in for a process killed mid-run."""
 
 
+def _header(contract: Any, plan: Any, run_id: str) -> RunHeader:
+    """The header of a run of ``contract`` as it stands, started now."""
+    version = plan.target.version()
+    return RunHeader(
+        run_id=run_id,
+        agent=contract.agent,
+        contract=str(contract.source),
+        version=version.label,
+        version_hash=version.hash,
+        dataset=contract.evals.dataset,
+        dataset_hash=plan.dataset.content_hash,
+        trigger="manual",
+        level=contract.autonomy.level,
+        started_at=datetime.now(UTC),
+    )
+
+
 def _settled(server: FakeOpenAIServer, quiet_s: float = 0.3) -> int:
     """The server's call count once no call has arrived for ``quiet_s`` seconds."""
     count, since = server.calls, time.monotonic()
@@ -380,18 +398,7 @@ def test_a_killed_run_resumes_calling_only_the_missing_cases(
     contract = load_contract(litellm_project(tmp_path, server, cache=False))
     plan = prepare(contract)
     results = tmp_path / "results"
-    header = RunHeader(
-        run_id="20261128T000000Z-0badc0de",
-        agent=contract.agent,
-        contract=str(contract.source),
-        version=plan.target.version().label,
-        version_hash=plan.target.version().hash,
-        dataset=contract.evals.dataset,
-        dataset_hash=plan.dataset.content_hash,
-        trigger="manual",
-        level=contract.autonomy.level,
-        started_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
-    )
+    header = _header(contract, plan, "20261128T000000Z-0badc0de")
     journal = RunJournal.start(journal_dir(results), header)
 
     def kill_after_three(done: int) -> None:
@@ -420,18 +427,7 @@ def test_a_resumed_run_calls_again_the_cases_whose_calls_failed_transiently(
     contract = load_contract(litellm_project(tmp_path, server, cache=False, concurrency=1))
     plan = prepare(contract)
     results = tmp_path / "results"
-    header = RunHeader(
-        run_id="20261128T000000Z-00e7700e",
-        agent=contract.agent,
-        contract=str(contract.source),
-        version=plan.target.version().label,
-        version_hash=plan.target.version().hash,
-        dataset=contract.evals.dataset,
-        dataset_hash=plan.dataset.content_hash,
-        trigger="manual",
-        level=contract.autonomy.level,
-        started_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
-    )
+    header = _header(contract, plan, "20261128T000000Z-00e7700e")
     journal = RunJournal.start(journal_dir(results), header)
     # Every attempt of the first three cases fails (HTTP 503); the last answer is a 401.
     attempts = FAST_RETRY["attempts"]
@@ -476,18 +472,7 @@ def test_a_key_that_appears_in_a_prompt_is_redacted_everywhere_recorded(
     contract = load_contract(path)
     plan = prepare(contract)
     results = tmp_path / "results"
-    header = RunHeader(
-        run_id="20261128T000000Z-5ec2e7aa",
-        agent=contract.agent,
-        contract=str(path),
-        version=plan.target.version().label,
-        version_hash=plan.target.version().hash,
-        dataset=contract.evals.dataset,
-        dataset_hash=plan.dataset.content_hash,
-        trigger="manual",
-        level=contract.autonomy.level,
-        started_at=__import__("datetime").datetime.now(__import__("datetime").UTC),
-    )
+    header = _header(contract, plan, "20261128T000000Z-5ec2e7aa")
     journal = RunJournal.start(journal_dir(results), header)
     result = evaluate(contract, cache=OutputCache.default(), journal=journal)
     prompts = [r["messages"][-1]["content"] for r in server.requests]
