@@ -171,7 +171,7 @@ def test_a_metric_prints_the_same_on_every_surface(tmp_path: Path, metric: str) 
     record = _night(contract, results, 0, HEALTHY)
     expected = {"cost_per_case_usd": "$0.000114", "faithfulness": "0.950"}[metric]
     interval = {
-        "cost_per_case_usd": "[$0.00011, $0.00012]",
+        "cost_per_case_usd": "[$0.000110, $0.000120]",
         "faithfulness": "[0.900, 0.990]",
     }[metric]
     threshold = {"cost_per_case_usd": "≤ 0.001", "faithfulness": "≥ 0.5"}[metric]

@@ -5,6 +5,7 @@ Gate reasons, the CLI, the report, the run summary, the PR comment and JUnit all
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from evals.metrics._registry import METRICS
@@ -23,10 +24,12 @@ def unit_of(name: str) -> str:
 
 
 def _number(value: float) -> str:
-    # Three decimals, or three significant digits for small numbers (costs per call).
-    if value == 0 or abs(value) >= 0.01:
+    # Three decimals, or three significant digits for small numbers (costs per call), never
+    # in e-notation: a reader compares $0.0000961 with $0.000114 at a glance.
+    if value == 0 or abs(value) >= 0.01 or not math.isfinite(value):
         return f"{value:.3f}"
-    return f"{value:.3g}"
+    digits = min(12, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:.{digits}f}"
 
 
 def fmt_value(name: str, value: float | None) -> str:
