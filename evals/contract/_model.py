@@ -698,6 +698,11 @@ class Evals(_Model):
     """Cost suite settings."""
     schedule: Schedule = Field(default_factory=Schedule)
     """Nightly schedule."""
+    store_outputs: Literal["masked", "raw", "none"] = "masked"
+    """What the results store keeps of outputs, explanations and evidence: ``masked`` (personal
+    data and secrets found by the personal-data and secret rules of ``policy.rule_packs``
+    replaced by masked forms, whatever suites run), ``raw`` (only when the data may be kept),
+    or ``none`` (outputs left out; explanations and evidence masked)."""
 
     @field_validator("suites")
     @classmethod

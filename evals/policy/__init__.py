@@ -60,6 +60,7 @@ from evals.policy._labelled import (
     default_scopes,
     read_policy_rows,
 )
+from evals.policy._mask import MASKED_KINDS, Masked, Masker, replace_spans
 from evals.policy._ner import Entity, find_addresses, find_dates_of_birth, find_person_names
 from evals.policy._pack import AnyRule, RulePack, load_rule_pack, parse_rule
 from evals.policy._rule import (
@@ -81,6 +82,7 @@ from evals.policy._trajectory import ToolCall, normalise_tool_calls
 
 __all__ = [
     "INJECTION_PATTERNS",
+    "MASKED_KINDS",
     "NATIONAL_IDS",
     "RULE_KINDS",
     "SECRET_SHAPES",
@@ -100,6 +102,8 @@ __all__ = [
     "JsonSchemaRule",
     "LeakageRule",
     "LengthRule",
+    "Masked",
+    "Masker",
     "Match",
     "ModelName",
     "NationalIdRule",
@@ -153,6 +157,7 @@ __all__ = [
     "normalise_tool_calls",
     "parse_rule",
     "read_policy_rows",
+    "replace_spans",
     "tool_schemas_from_files",
     "verhoeff_valid",
 ]

@@ -20,6 +20,7 @@ from evals.dataset import Case, load_dataset
 from evals.errors import UserError, did_you_mean, display_path
 from evals.metrics import METRICS
 from evals.readiness import MONITORING_TRIGGERS, AgentState, rank
+from evals.scorers import build_masker
 from evals.store import (
     Decision,
     Incident,
@@ -195,7 +196,7 @@ class CaseSource:
             try:
                 dataset = load_dataset(path)
                 self._loaded[path] = (
-                    {c.id: c for c in dataset.cases},
+                    {c.id: c for c in self._masked(dataset.cases)},
                     dataset.content_hash,
                     None,
                 )
@@ -211,6 +212,21 @@ class CaseSource:
                 "may differ from what the agent saw"
             )
         return cases, None
+
+    def _masked(self, cases: Sequence[Case]) -> list[Case]:
+        """Inputs and contexts as the store would keep them (``evals.store_outputs``)."""
+        assert self.contract is not None
+        if self.contract.evals.store_outputs == "raw":
+            return list(cases)
+        masker = build_masker(self.contract)
+        texts = [t for c in cases for t in (c.input, *c.contexts)]
+        masked = dict(zip(texts, (m.text for m in masker.mask_many(texts)), strict=True))
+        return [
+            c.model_copy(
+                update={"input": masked[c.input], "contexts": [masked[t] for t in c.contexts]}
+            )
+            for c in cases
+        ]
 
 
 _SCORER_BETTER = {spec.scorer: spec.better for spec in METRICS.values() if spec.scorer}

@@ -22,7 +22,8 @@ from evals.dataset import Case, Dataset, load_dataset
 from evals.errors import UserError, display_path
 from evals.gates import GateResult, Verdict, evaluate_gates, overall_verdict
 from evals.metrics import METRICS, MetricValue, aggregate
-from evals.scorers import BatchScorer, Score, build_scorers, run_scorer
+from evals.policy import Masked, Masker
+from evals.scorers import BatchScorer, Score, build_masker, build_scorers, run_scorer
 from evals.store import MetricRecord, OutputCache, RunJournal, RunRecord, SampleRecord
 from evals.targets import (
     Output,
@@ -204,6 +205,8 @@ class EvalPlan:
     dataset: Dataset
     target: Target
     scorers: dict[str, BatchScorer]
+    masker: Masker
+    """Masks what the run stores (``evals.store_outputs``)."""
 
 
 def prepare(contract: Contract, version: str | None = None) -> EvalPlan:
@@ -227,7 +230,7 @@ def prepare(contract: Contract, version: str | None = None) -> EvalPlan:
     if version is not None and version != target.version().label:
         target = target.at_version(version)
     target.check(dataset.cases)
-    return EvalPlan(contract, dataset, target, build_scorers(contract))
+    return EvalPlan(contract, dataset, target, build_scorers(contract), build_masker(contract))
 
 
 def generate(
@@ -356,6 +359,53 @@ def _metric_values(
     ]
 
 
+def _moved(violation: Any, masked: Masked) -> Any:
+    """A policy finding in the output, pointed at where its span now is in the masked output."""
+    if not isinstance(violation, dict) or violation.get("where") != "output":
+        return violation
+    start, end = violation.get("start"), violation.get("end")
+    if not isinstance(start, int) or not isinstance(end, int):
+        return violation
+    new_start, new_end = masked.move(start, end)
+    return {**violation, "start": new_start, "end": new_end}
+
+
+def stored_view(
+    output: Output, scores: dict[str, Score], mode: str, masker: Masker | None
+) -> tuple[Output, dict[str, Score]]:
+    """What the store may keep of one case (``evals.store_outputs``), once it is scored.
+
+    ``masked``: personal data and secrets in the output, tool calls, explanations, evidence
+    and errors are replaced by masked forms, and the policy scorer's findings in the output
+    point at their masked spans; ``none``: the same, without the output; ``raw``: as is.
+    """
+    if mode == "raw" or masker is None or not masker.active:
+        return (replace(output, text=None) if mode == "none" else output), scores
+    masked = masker.mask_many([output.text or ""])[0]
+    policy = scores.get("policy_violation")
+    if policy is not None and isinstance(policy.metadata.get("violations"), list):
+        moved = [_moved(v, masked) for v in policy.metadata["violations"]]
+        scores = {
+            **scores,
+            "policy_violation": replace(policy, metadata={**policy.metadata, "violations": moved}),
+        }
+    kept = replace(
+        output,
+        text=None if mode == "none" or output.text is None else masked.text,
+        tool_calls=masker.value(output.tool_calls),
+        error=masker.text(output.error),
+    )
+    return kept, {
+        name: replace(
+            score,
+            explanation=masker.text(score.explanation) or "",
+            metadata=masker.value(score.metadata),
+            error=masker.text(score.error),
+        )
+        for name, score in scores.items()
+    }
+
+
 def summarize(
     contract: Contract,
     draft: RunRecord,
@@ -363,6 +413,7 @@ def summarize(
     outputs: Sequence[Output],
     scores: Mapping[str, Sequence[Score]],
     redactor: Redactor | None = None,
+    masker: Masker | None = None,
 ) -> RunResult:
     """Aggregate scores into metrics with intervals and hold them against the level's gates.
 
@@ -375,14 +426,20 @@ def summarize(
         scores: scorer name → one score per case.
         redactor: the secrets of the run are removed from every output and score first, so
             nothing recorded from the result can carry them.
+        masker: masks personal data in what is kept, once scored (``stored_view``).
     """
     if redactor:
         outputs = [redactor.output(o) for o in outputs]
         scores = {n: [redact_score(s, redactor) for s in ss] for n, ss in scores.items()}
-    results = [
-        CaseResult(case, output, {name: scores[name][i] for name in scores})
-        for i, (case, output) in enumerate(zip(cases, outputs, strict=True))
-    ]
+    results = []
+    for i, (case, output) in enumerate(zip(cases, outputs, strict=True)):
+        kept, case_scores = stored_view(
+            output,
+            {name: scores[name][i] for name in scores},
+            contract.evals.store_outputs,
+            masker,
+        )
+        results.append(CaseResult(case, kept, case_scores))
     autonomy = contract.autonomy
     metrics: dict[str, MetricValue] = {}
     for name in METRICS:

@@ -304,7 +304,9 @@ class RunSession:
             scoring_hash=scoring_fingerprint(self.contract),
             baseline_run_id=self.baseline_run_id,
         )
-        return summarize(self.contract, draft, self.cases, outputs, scores, self.redactor)
+        return summarize(
+            self.contract, draft, self.cases, outputs, scores, self.redactor, self.plan.masker
+        )
 
     def commit(
         self,

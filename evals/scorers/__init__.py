@@ -10,7 +10,7 @@ from __future__ import annotations
 from evals.scorers._cost import cost, litellm_price_table, price_for
 from evals.scorers._grounding import faithfulness, grounding_judge, grounding_options, hallucination
 from evals.scorers._latency import latency
-from evals.scorers._policy import build_policy_engine, policy_violation
+from evals.scorers._policy import build_masker, build_policy_engine, policy_violation
 from evals.scorers._rag import (
     answer_correctness,
     answer_relevance,
@@ -37,6 +37,7 @@ __all__ = [
     "ScorerFactory",
     "answer_correctness",
     "answer_relevance",
+    "build_masker",
     "build_policy_engine",
     "build_scorers",
     "context_precision",

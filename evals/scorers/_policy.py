@@ -10,6 +10,7 @@ from evals.contract import Contract
 from evals.dataset import Case
 from evals.errors import UserError, display_path
 from evals.policy import (
+    Masker,
     PolicyEngine,
     Severity,
     Subject,
@@ -20,7 +21,7 @@ from evals.policy import (
 from evals.scorers._score import BatchScorer, Score, scorer
 from evals.targets import Output
 
-__all__ = ["build_policy_engine", "policy_violation"]
+__all__ = ["build_masker", "build_policy_engine", "policy_violation"]
 
 _SHOWN = 3
 
@@ -67,6 +68,19 @@ def build_policy_engine(contract: Contract) -> PolicyEngine:
         tool_schemas=tool_schemas_from_files(config.tool_schemas, contract.resolve, source),
         source=source,
     )
+
+
+def build_masker(contract: Contract) -> Masker:
+    """The masker of what a run stores (see ``evals.store_outputs``).
+
+    The personal-data and secret rules of the contract's packs, with its allowlist.
+
+    Raises:
+        UserError: a rule pack is missing or invalid.
+    """
+    config = contract.evals.policy
+    packs = [load_rule_pack(contract.resolve(p)) for p in config.rule_packs]
+    return Masker(packs, allow=config.allow, source=display_path(contract.source))
 
 
 def _policy_options(contract: Contract) -> dict[str, Any]:

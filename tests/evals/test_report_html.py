@@ -286,8 +286,23 @@ def test_personal_data_is_masked_everywhere(built: Built) -> None:
         if s.metric == "policy_violation" and s.passed is False
     )
     violation = leaked.evidence["violations"][0]
-    raw = (leaked.output or "")[violation["start"] : violation["end"]]
-    assert "@" in raw or any(ch.isdigit() for ch in raw)
+    # The store keeps the output masked; the raw value is in the example's recording.
+    recorded = {
+        (row["case_id"], row["version"]): row["output"]
+        for row in map(json.loads, (ROOT / "datasets" / "account-support" / "outputs.jsonl").open())
+    }[(leaked.case_id, leaked.version)]
+    assert (
+        leaked.output
+        == (leaked.output or "")[: violation["start"]]
+        + violation["masked"]
+        + (leaked.output or "")[violation["end"] :]
+    ), "the finding points at its masked span in the stored output"
+    raw = next(
+        w.strip(".,;:()")
+        for w in recorded.split()
+        if ("@" in w or sum(ch.isdigit() for ch in w) >= 4) and w not in (leaked.output or "")
+    )
+    assert raw not in (leaked.output or "") and raw not in json.dumps(leaked.evidence)
     page = built.site.run(leaked.run_id)
     case = page.case(leaked.case_id)
     assert case is not None

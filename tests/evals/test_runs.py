@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,32 @@ def test_clean_version_passes_with_intervals(tmp_path: Path) -> None:
     assert faithfulness.value == 1.0
     assert faithfulness.n == 8
     assert result.metrics["latency_p50_s"].low is not None
+
+
+@pytest.mark.parametrize("mode", ["masked", "raw", "none"])
+def test_what_a_run_stores_of_its_outputs_is_the_contracts_choice(
+    tmp_path: Path, mode: str
+) -> None:
+    import copy
+
+    from tests.helpers import CONTRACT
+
+    data = copy.deepcopy(CONTRACT)
+    data["evals"]["store_outputs"] = mode
+    result = evaluate(load_contract(make_project(tmp_path, data, leak_every=2)))
+    leaked = result.cases[1]
+    raw = "jane.roe@mail.example"
+    stored = json.dumps([s.to_row() for s in leaked.samples("r", "v2")])
+    violation = leaked.scores["policy_violation"].metadata["violations"][0]
+    if mode == "raw":
+        assert raw in (leaked.output.text or "")
+        return
+    assert raw not in stored, "no stored field keeps the email: output, evidence, explanation"
+    assert leaked.scores["policy_violation"].passed is False, "the finding is kept"
+    if mode == "none":
+        assert leaked.output.text is None
+    else:
+        text = leaked.output.text or ""
+        assert text[violation["start"] : violation["end"]] == violation["masked"], (
+            "the finding points at its masked span in the stored output"
+        )
