@@ -96,7 +96,7 @@ def test_no_personal_data_in_anything_a_run_leaves(
     database = PREFECT_SERVER_DATABASE_CONNECTION_URL.value().split("///", 1)[1]
     with sqlite3.connect(database) as db:  # artifacts, logs, flow run results
         for table in ("artifact", "log", "flow_run", "task_run"):
-            rows = db.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+            rows = db.execute(f"SELECT * FROM {table}").fetchall()
             texts[f"prefect {table}"] = json.dumps(rows, default=str)
     assert (
         "j***@mail.example" in texts["table samples"]
