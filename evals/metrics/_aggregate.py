@@ -61,7 +61,11 @@ def aggregate(spec: MetricSpec, values: Sequence[float | None], confidence: floa
         rate = float(present.sum()) / len(values)
         return result(rate, rate, rate, "count")
     if n == 0:
-        why = "no cases" if not values else f"all {n_errors} cases errored"
+        why = (
+            "no cases"
+            if not values
+            else f"none of the {n_errors} cases has a value (errored, or not measured)"
+        )
         return result(None, None, None, _METHOD[spec.kind], f"no data: {why}")
     if spec.kind == "rate":
         events = int((present >= 0.5).sum())

@@ -16,10 +16,12 @@ def latency() -> BatchScorer:
     """Seconds the call took. Percentiles and their intervals are computed per run."""
 
     def score(cases: Sequence[Case], outputs: Sequence[Output]) -> list[Score]:
+        # A recording without a latency is not a failed case: the output exists and is scored
+        # on everything else; latency is simply not measured (and a latency gate cannot pass).
         return [
             Score(o.latency_s, None, f"{o.latency_s:.3f} s")
             if o.latency_s is not None
-            else Score.failed("no latency was recorded for this call")
+            else Score(None, None, "not measured: no latency was recorded for this call")
             for o in outputs
         ]
 

@@ -195,7 +195,14 @@ def run(
         console.print(_table(summaries))
         for line in _footer(summaries, results):
             console.print(line, soft_wrap=True)
-    if any("error" in s for s in summaries):
+    failed_actions = [
+        (s["agent"], s["decision"]["details"]["action_failed"])
+        for s in summaries
+        if (s.get("decision") or {}).get("details", {}).get("action_failed")
+    ]
+    for agent, why in failed_actions:
+        err_console.print(f"[red]{agent}: {why}[/red]", soft_wrap=True)
+    if any("error" in s for s in summaries) or failed_actions:
         raise click.exceptions.Exit(1)
     if fail_on_breach and any(s["action"] != "none" or s["verdict"] == "fail" for s in summaries):
         raise click.exceptions.Exit(1)

@@ -53,10 +53,16 @@ def test_unknown_cost_is_an_error_never_zero() -> None:
     assert "add evals.cost.prices.made-up-model" in (unknown.error or "")
 
 
-def test_latency_missing_is_an_error() -> None:
+def test_a_missing_latency_is_not_measured_and_not_an_error() -> None:
+    from evals.metrics import METRICS, aggregate
+
     scores = latency()([CASE, CASE], [out(latency_s=1.5), out()])
     assert scores[0].value == 1.5
-    assert scores[1].error == "no latency was recorded for this call"
+    assert (scores[1].value, scores[1].error) == (None, None), "the output exists: no error"
+    assert "not measured" in scores[1].explanation
+    p50 = aggregate(METRICS["latency_p50_s"], [None, None], 0.95)
+    assert p50.value is None, "a gate on it cannot pass"
+    assert "not measured" in p50.note
 
 
 def test_a_crashing_scorer_becomes_recorded_errors_for_its_cases_only() -> None:

@@ -7,6 +7,7 @@ in the fast subset and cover what the evaluate-agent flow does around its tasks.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,16 @@ def test_a_ci_candidate_does_not_touch_the_ledger(tmp_path: Path) -> None:
     assert outcome.result.record.trigger == "ci"
     assert ledger_for(results).entries() == [], "a candidate is not a deployment"
     assert ResultsStore(results).runs() == [outcome.result.record]
+
+
+def test_recordings_without_latency_spend_no_error_budget(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", leak_every=0)
+    outputs = project.parents[1] / "datasets" / "tiny-agent" / "outputs.jsonl"
+    rows = [json.loads(line) for line in outputs.read_text().splitlines()]
+    outputs.write_text("".join(json.dumps({**r, "latency_s": None}) + "\n" for r in rows))
+    with RunSession.open(project, str(tmp_path / "results")) as session:
+        record = session.run(act=False).result.record
+    assert record.metrics["error_rate"].value == 0.0, "every output exists"
+    p50 = record.metrics["latency_p50_s"]
+    assert (p50.value, p50.verdict) == (None, "fail"), "missing data never passes"
+    assert "not measured" in (p50.reason or "")

@@ -122,6 +122,28 @@ def test_run_json_fail_on_breach_and_status(tmp_path: Path) -> None:
     assert "policy_violation_rate" in out
 
 
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_rollback_whose_hook_fails_is_a_failed_run(tmp_path: Path) -> None:
+    import copy
+
+    from tests.helpers import CONTRACT
+
+    data = copy.deepcopy(CONTRACT)
+    data["evals"]["suites"] = ["policy", "cost", "latency"]
+    data["autonomy"]["levels"]["constrained"] = {"gates": {"latency_p50_s": {"max": 5}}}
+    data["autonomy"]["rollback"]["hook"] = {"kind": "python", "function": "broken_hook:switch"}
+    make_project(tmp_path, data)
+    (tmp_path / "broken_hook.py").write_text(
+        "def switch(change):\n    raise RuntimeError('the serving API refused')\n"
+    )
+    code, out, err = invoke(
+        "run", "--policies", str(tmp_path / "policies"), "--results", str(tmp_path / "results")
+    )
+    assert code == 1, "serving was not rolled back: the run did not do its job"
+    assert "rolled back v2 → v1" in out
+    assert "tiny-agent: SERVING NOT ROLLED BACK" in err
+
+
 @pytest.mark.model
 def test_judge_grounding_scores_labelled_rows(tmp_path: Path) -> None:
     rows = [
