@@ -70,7 +70,7 @@ def test_kill_9_of_a_run_stops_its_temporary_prefect_server(tmp_path: Path) -> N
         assert any(journal.glob("*.jsonl")), "the run got as far as calling the agent"
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=10)
-        gone, alive = psutil.wait_procs([server], timeout=15)
+        _, alive = psutil.wait_procs([server], timeout=15)
         assert alive == [], "the temporary server outlived the run it served"
     finally:
         if run.poll() is None:
