@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -76,8 +77,28 @@ class FakeOpenAIServer:
         latency_s: float = 0.0,
         responder: Responder | None = None,
         agent_responder: Responder | None = None,
+        *,
+        faults: float = 0.0,
+        stall_s: float = 5.0,
+        seed: int = 0,
     ) -> None:
+        """Configure the server; it serves once started (``start()`` or ``with``).
+
+        Args:
+            latency_s: seconds before every reply.
+            responder: builds chat replies; the default echoes the last message.
+            agent_responder: builds ``/agent`` replies; the default echoes the input.
+            faults: share of unscripted requests that fail, evenly a 429 (``Retry-After:
+                0.05``), a 500 or a stall of ``stall_s`` seconds (a client timeout).
+            stall_s: how long a stalled request waits before it is answered.
+            seed: seeds the fault draws, so a run is repeatable.
+        """
         self.latency_s = latency_s
+        self.faults = faults
+        self.stall_s = stall_s
+        self.faulted = 0
+        """Requests answered with an injected fault so far."""
+        self._random = random.Random(seed)
         self.responder = responder or _default_responder
         self.agent_responder = agent_responder or _agent_responder
         self.requests: list[dict[str, Any]] = []
@@ -120,6 +141,15 @@ class FakeOpenAIServer:
             self.headers.append(headers)
             if self._script:
                 return self._script.popleft()
+            if self.faults and self._random.random() < self.faults:
+                self.faulted += 1
+                return self._random.choice(
+                    [
+                        Reply(status=429, retry_after=0.05),
+                        Reply(status=500),
+                        Reply(content="late", delay_s=self.stall_s),
+                    ]
+                )
         try:
             responder = self.agent_responder if agent else self.responder
             return Reply(content=responder(request))
