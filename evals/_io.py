@@ -232,6 +232,9 @@ class KeyValueFile:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Caches keep what agents answered (masking happens when a run is stored): only
+            # the user who ran them may read them.
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
             conn = sqlite3.connect(
                 self.path, timeout=60, isolation_level=None, check_same_thread=False
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -67,7 +68,10 @@ class RunJournal:
             raise ValueError(f"run id {header.run_id!r} cannot name a journal")
         path = Path(folder) / f"{header.run_id}{_SUFFIX}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as handle:
+        # A journal holds raw outputs until its run commits: readable by its owner only.
+        with os.fdopen(
+            os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "w", encoding="utf-8"
+        ) as handle:
             handle.write(json.dumps({"header": header.to_dict()}) + "\n")
         return cls(path, header, {})
 
