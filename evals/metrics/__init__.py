@@ -6,6 +6,13 @@ from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_w
 from evals.metrics._power import SampleSizePlan, required_samples
 from evals.metrics._quality import Confusion, roc_auc
 from evals.metrics._registry import METRICS, SUITES, MetricKind, MetricSpec, Suite, metric_names
+from evals.metrics._sequential import (
+    MonitorResult,
+    mean_log_evalue,
+    mixture_log_evidence,
+    monitor,
+    rate_log_evalue,
+)
 from evals.metrics._stats import (
     binomial_cdf,
     binomial_sf,
@@ -22,6 +29,7 @@ __all__ = [
     "MetricKind",
     "MetricSpec",
     "MetricValue",
+    "MonitorResult",
     "PairedDelta",
     "SampleSizePlan",
     "Suite",
@@ -35,8 +43,12 @@ __all__ = [
     "fmt_time",
     "fmt_value",
     "mcnemar_worse_p",
+    "mean_log_evalue",
     "metric_names",
+    "mixture_log_evidence",
+    "monitor",
     "quantile_interval",
+    "rate_log_evalue",
     "required_samples",
     "roc_auc",
     "unit_of",
