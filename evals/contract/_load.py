@@ -22,6 +22,7 @@ from evals.errors import FieldError, Problem, UserError, did_you_mean, display_p
 
 __all__ = [
     "discover_contracts",
+    "line_of",
     "load_contract",
     "load_yaml",
     "load_yaml_model",
@@ -212,7 +213,7 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     return data, node
 
 
-def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+def line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     """1-based line of the deepest node along ``loc`` that exists in the YAML."""
     line = None if node is None else node.start_mark.line + 1
     for part in loc:
@@ -417,7 +418,7 @@ def validation_problems(
     problems = []
     for error in exc.errors():
         for loc, message in _problem(error, model):
-            line = _line_of(node, loc)
+            line = line_of(node, loc)
             where = f"{shown}:{line}" if line else shown
             problems.append(Problem(where, _dotted(loc), message))
     return problems
@@ -467,7 +468,7 @@ def load_contract(path: str | Path, root: str | Path | None = None) -> Contract:
     )
     if contract.agent != path.stem:
         raise UserError.single(
-            f"{shown}:{_line_of(node, ['agent'])}",
+            f"{shown}:{line_of(node, ['agent'])}",
             "agent",
             f"'{contract.agent}' does not match the file name '{path.name}'; "
             f"rename the file to '{contract.agent}.yaml' or change 'agent'",
@@ -476,7 +477,7 @@ def load_contract(path: str | Path, root: str | Path | None = None) -> Contract:
     contract._root = Path(root).resolve() if root is not None else path.resolve().parent.parent
     problems = []
     for loc, written in contract.path_fields():
-        line = _line_of(node, loc)
+        line = line_of(node, loc)
         where, field = (f"{shown}:{line}" if line else shown), _dotted(loc)
         contract._places.setdefault(written, (where, field))
         joined = Path(written) if Path(written).is_absolute() else contract.root / written
