@@ -1,5 +1,6 @@
 """The Agent Impact Contract: model, loading and validation."""
 
+from evals.contract._checks import reference_problems
 from evals.contract._load import (
     discover_contracts,
     line_of,
@@ -91,6 +92,7 @@ __all__ = [
     "load_yaml",
     "load_yaml_model",
     "outside_problem",
+    "reference_problems",
     "select_contracts",
     "validation_problems",
 ]

@@ -476,9 +476,12 @@ def load_contract(path: str | Path, root: str | Path | None = None) -> Contract:
     contract._source = path.resolve()
     contract._root = Path(root).resolve() if root is not None else path.resolve().parent.parent
     problems = []
+    hook = ("autonomy", "rollback", "hook", "function")
+    contract._lines = {_dotted(hook): line_of(node, hook) or 0}
     for loc, written in contract.path_fields():
         line = line_of(node, loc)
         where, field = (f"{shown}:{line}" if line else shown), _dotted(loc)
+        contract._lines[field] = line or 0
         contract._places.setdefault(written, (where, field))
         joined = Path(written) if Path(written).is_absolute() else contract.root / written
         problem = outside_problem(written, joined, contract.root)

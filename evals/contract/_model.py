@@ -862,6 +862,14 @@ class Contract(_Model):
     _root: Path | None = PrivateAttr(default=None)
     _places: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
     """A path as written → where it is written (``file:line``) and its field, for messages."""
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    """Dotted field → its line in the file, for the fields checks beyond loading report on."""
+
+    def where(self, field: str) -> str:
+        """``file:line`` of a field of the loaded file (the file alone when the line is unknown)."""
+        shown = display_path(self.source)
+        line = self._lines.get(field)
+        return f"{shown}:{line}" if line else shown
 
     @model_validator(mode="after")
     def _gates_have_suites(self) -> Contract:
