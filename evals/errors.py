@@ -28,11 +28,19 @@ class Problem:
     """What is wrong and how to fix it."""
 
     def __str__(self) -> str:
-        return (
-            f"{self.file}: {self.field}: {self.message}"
-            if self.field
-            else f"{self.file}: {self.message}"
-        )
+        file, field, message = (_one_line(t) for t in (self.file, self.field, self.message))
+        return f"{file}: {field}: {message}" if field else f"{file}: {message}"
+
+
+def _one_line(text: str) -> str:
+    r"""``text`` with line breaks and other control characters escaped as ``\n``.
+
+    A key or value quoted from a file can then never break a problem across lines, nor forge
+    a line that looks like another problem.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 class UserError(Exception):

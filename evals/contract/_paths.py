@@ -42,6 +42,8 @@ def outside_problem(written: str, path: Path, root: Path) -> str | None:
         path: the path joined to the folder it is relative to.
         root: the project root it must stay inside.
     """
+    if "\x00" in written:
+        return f"{written!r} is not a path: it holds a NUL character"
     try:
         real = path.resolve()
     except (OSError, RuntimeError):  # a symlink loop (RuntimeError up to Python 3.12)
