@@ -104,7 +104,15 @@ def _field_at(text: str, line: int | None = None) -> str:
                     value_done()
     except yaml.YAMLError:
         pass
-    return _dotted([f[1] for f in frames if (f[1] is not None if f[0] else f[2])])
+
+    # At a line, the key on it counts even once its value is read; where parsing failed, a key
+    # whose value is complete is behind the failure, not at it.
+    def open_at(frame: list[Any]) -> bool:
+        if frame[0]:
+            return frame[1] is not None and (line is not None or not frame[2])
+        return bool(frame[2])
+
+    return _dotted([f[1] for f in frames if open_at(f)])
 
 
 def _scan(node: yaml.Node, shown: str, loader: yaml.SafeLoader) -> list[Problem]:

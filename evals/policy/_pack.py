@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, model_validator
 
 from evals.contract import line_of, load_yaml_model, outside_problem
-from evals.errors import Problem, UserError, display_path
+from evals.errors import FieldError, Problem, UserError, display_path
 from evals.policy import _kinds  # noqa: F401  (defining the kinds registers them)
 from evals.policy._rule import RULE_KINDS, Rule
 
@@ -59,13 +59,19 @@ class RulePack(BaseModel):
     @model_validator(mode="after")
     def _unique_ids(self) -> RulePack:
         ids = [r.id for r in self.rules]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            where = "; ".join(
-                f"'{d}' is " + " and ".join(f"rules.{k}" for k, i in enumerate(ids) if i == d)
-                for d in duplicates
-            )
-            raise ValueError(f"rule ids must be unique within a pack: {where}; rename one")
+        found = []
+        for k, rule_id in enumerate(ids):
+            first = ids.index(rule_id)
+            if first < k:
+                found.append(
+                    (
+                        ("rules", k, "id"),
+                        f"rule ids must be unique within a pack: '{rule_id}' is rules.{first} "
+                        f"and rules.{k}; rename one",
+                    )
+                )
+        if found:
+            raise FieldError(*found)
         return self
 
     @property

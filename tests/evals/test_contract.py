@@ -488,7 +488,7 @@ def test_non_utf8_bytes_name_their_line_and_field(tmp_path: Path) -> None:
     [
         ("", "expected a contract: a YAML mapping with 'agent:' at the top, not an empty file"),
         ("- agent: tiny-agent\n", "not a list"),
-        ("[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        ("[" * 1500 + "]" * 1500 + "\n", "nested too deeply"),
     ],
 )
 def test_a_file_that_is_no_mapping_is_named_at_line_one(
