@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Problem", "UserError", "did_you_mean", "display_path"]
+__all__ = ["FieldError", "Problem", "UserError", "did_you_mean", "display_path"]
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,19 @@ class Problem:
     """What is wrong and how to fix it."""
 
     def __str__(self) -> str:
-        return (
-            f"{self.file}: {self.field}: {self.message}"
-            if self.field
-            else f"{self.file}: {self.message}"
-        )
+        file, field, message = (_one_line(t) for t in (self.file, self.field, self.message))
+        return f"{file}: {field}: {message}" if field else f"{file}: {message}"
+
+
+def _one_line(text: str) -> str:
+    r"""``text`` with line breaks and other control characters escaped as ``\n``.
+
+    A key or value quoted from a file can then never break a problem across lines, nor forge
+    a line that looks like another problem.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 class UserError(Exception):
@@ -52,6 +60,26 @@ class UserError(Exception):
         return cls(Problem(file, field, message))
 
 
+class FieldError(ValueError):
+    """A model validator's findings about fields beneath the model, each at its own location.
+
+    Pydantic places an error raised by a model validator at the model itself; the YAML loader
+    reads these locations (relative to the model) so that each problem is reported at the line
+    of the field it is about, not at the top of the block.
+    """
+
+    def __init__(self, *found: tuple[tuple[str | int, ...], str]) -> None:
+        if not found:
+            raise ValueError("FieldError needs at least one finding")
+        self.found: list[tuple[tuple[str | int, ...], str]] = list(found)
+        super().__init__(
+            "; ".join(
+                f"{'.'.join(str(p) for p in loc)}: {message}" if loc else message
+                for loc, message in self.found
+            )
+        )
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return `` (did you mean 'x'?)`` for the closest choice, or a list of valid names."""
     options = sorted(set(choices))
@@ -67,5 +95,6 @@ def display_path(path: Path) -> str:
     """The path as the user would type it: relative to the working directory when possible."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):
+        # Outside the working directory, or a symlink loop that cannot be resolved at all.
         return str(path)

@@ -1,7 +1,9 @@
 """The Agent Impact Contract: model, loading and validation."""
 
+from evals.contract._checks import reference_problems
 from evals.contract._load import (
     discover_contracts,
+    line_of,
     load_contract,
     load_yaml,
     load_yaml_model,
@@ -45,8 +47,10 @@ from evals.contract._model import (
     WorkflowMetric,
     level_rank,
 )
+from evals.contract._paths import ALLOW_OUTSIDE_ENV, outside_problem
 
 __all__ = [
+    "ALLOW_OUTSIDE_ENV",
     "LEVELS",
     "SEVERITIES",
     "Adoption",
@@ -83,9 +87,12 @@ __all__ = [
     "WorkflowMetric",
     "discover_contracts",
     "level_rank",
+    "line_of",
     "load_contract",
     "load_yaml",
     "load_yaml_model",
+    "outside_problem",
+    "reference_problems",
     "select_contracts",
     "validation_problems",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from evals.contract._model import Contract
-from evals.errors import Problem, UserError, did_you_mean, display_path
+from evals.contract._paths import outside_problem
+from evals.errors import FieldError, Problem, UserError, did_you_mean, display_path
 
 __all__ = [
     "discover_contracts",
+    "line_of",
     "load_contract",
     "load_yaml",
     "load_yaml_model",
@@ -28,31 +31,197 @@ __all__ = [
 ]
 
 
+_FLOAT = "tag:yaml.org,2002:float"
+
+
+class _AliasFound(Exception):
+    """An alias (``*name``) met while composing; aliases are refused, never expanded."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__("alias")
+        self.mark = mark
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader that stops at the first alias, before anything is expanded.
+
+    A file of nested aliases (a "billion laughs") composes into a small graph but expands
+    into gigabytes; contracts and rule packs have no need for aliases, so none is accepted.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasFound(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+        return super().compose_node(parent, index)
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _field_at(text: str, line: int | None = None) -> str:
+    """The dotted field being read at ``line`` (1-based), or where the YAML stops parsing.
+
+    Read from the parser's events, so it works on a file that does not parse as a whole.
+    """
+    # One frame per open mapping or sequence: [is_mapping, key or index, flag], the flag
+    # being "a key comes next" for a mapping and "the item has started" for a sequence.
+    frames: list[list[Any]] = []
+
+    def value_done() -> None:
+        if frames:
+            if frames[-1][0]:
+                frames[-1][2] = True
+            else:
+                frames[-1][1], frames[-1][2] = frames[-1][1] + 1, False
+
+    def value_starts() -> None:
+        if frames and not frames[-1][0]:
+            frames[-1][2] = True
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            mark = event.start_mark
+            if line is not None and mark is not None and mark.line + 1 > line:
+                break
+            top = frames[-1] if frames else None
+            is_key = top is not None and top[0] and top[2]
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if is_key and top is not None:
+                    top[1], top[2] = "?", False
+                value_starts()
+                mapping = isinstance(event, yaml.MappingStartEvent)
+                frames.append([True, None, True] if mapping else [False, 0, False])
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frames.pop()
+                value_done()
+            elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+                if is_key and top is not None:
+                    top[1] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+                    top[2] = False
+                else:
+                    value_starts()
+                    value_done()
+    except yaml.YAMLError:
+        pass
+
+    # At a line, the key on it counts even once its value is read; where parsing failed, a key
+    # whose value is complete is behind the failure, not at it.
+    def open_at(frame: list[Any]) -> bool:
+        if frame[0]:
+            return frame[1] is not None and (line is not None or not frame[2])
+        return bool(frame[2])
+
+    return _dotted([f[1] for f in frames if open_at(f)])
+
+
+def _scan(node: yaml.Node, shown: str, loader: yaml.SafeLoader) -> list[Problem]:
+    """Repeated keys (a later one silently replaces the first) and non-finite numbers."""
+    found: list[tuple[int, Problem]] = []
+    stack: list[tuple[yaml.Node, tuple[int | str, ...]]] = [(node, ())]
+    while stack:
+        current, loc = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in current.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                line = key.start_mark.line + 1
+                if isinstance(key, yaml.ScalarNode) and name != "<<":
+                    ident = (key.tag, name)
+                    if ident in first:
+                        found.append(
+                            (
+                                line,
+                                Problem(
+                                    f"{shown}:{line}",
+                                    _dotted((*loc, name)),
+                                    f"duplicate key '{name}' (first at line {first[ident]}, "
+                                    f"again at line {line}); YAML would silently keep only the "
+                                    "last value, so remove one",
+                                ),
+                            )
+                        )
+                    else:
+                        first[ident] = line
+                stack.append((value, (*loc, name)))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, (*loc, i)) for i, item in enumerate(current.value))
+        elif (
+            isinstance(current, yaml.ScalarNode)
+            and current.tag == _FLOAT
+            and not math.isfinite(loader.construct_yaml_float(current))
+        ):
+            line = current.start_mark.line + 1
+            found.append(
+                (
+                    line,
+                    Problem(
+                        f"{shown}:{line}",
+                        _dotted(loc),
+                        f"'{current.value}' is not a finite number; give a real number",
+                    ),
+                )
+            )
+    return [problem for _, problem in sorted(found, key=lambda item: item[0])]
+
+
 def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     """Parse a YAML file into data and its node tree (for line numbers).
 
+    Aliases are refused (an alias bomb never expands), and so are repeated keys and
+    non-finite numbers (``.nan``, ``.inf``): each would quietly change what the file means.
+
     Raises:
-        UserError: the file is missing or is not valid YAML.
+        UserError: the file is missing, is not UTF-8 or not valid YAML, or has an alias, a
+            repeated key or a non-finite number; each problem names its line and field.
     """
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError.single(shown, "", "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise UserError.single(shown, "", f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise UserError.single(shown, "", f"cannot read the file: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        field = _field_at(raw.decode("utf-8", errors="replace"), line)
+        raise UserError.single(
+            f"{shown}:{line}",
+            field,
+            f"not UTF-8 text (byte {column} of the line); save the file as UTF-8",
+        ) from None
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        problems = _scan(node, shown, loader) if node is not None else []
+        if problems:
+            raise UserError(problems)
+        data = loader.construct_document(node) if node is not None else None
+    except _AliasFound as exc:
+        line = exc.mark.line + 1
+        raise UserError.single(
+            f"{shown}:{line}",
+            _field_at(text, line),
+            "YAML aliases (*name) are not accepted here; write the value out in full",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{shown}:{mark.line + 1}" if mark is not None else shown
         problem = getattr(exc, "problem", None) or str(exc)
-        raise UserError.single(where, "", f"invalid YAML: {problem}") from None
+        raise UserError.single(where, _field_at(text), f"invalid YAML: {problem}") from None
+    except RecursionError:
+        raise UserError.single(
+            f"{shown}:1", "(top level)", "nested too deeply to be a contract or rule pack"
+        ) from None
+    finally:
+        loader.dispose()
     return data, node
 
 
-def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+def line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
     """1-based line of the deepest node along ``loc`` that exists in the YAML."""
     line = None if node is None else node.start_mark.line + 1
     for part in loc:
@@ -212,21 +381,24 @@ def _unknown_field(name: str, place: _Place) -> str:
     return f"unknown field '{name}'" + (did_you_mean(name, known) if known else "")
 
 
-def _problem(error: ErrorDetails, root: Any) -> tuple[tuple[int | str, ...], str]:
-    """The location (as in the YAML) and the message of one validation error."""
+def _problem(error: ErrorDetails, root: Any) -> list[tuple[tuple[int | str, ...], str]]:
+    """The locations (as in the YAML) and messages of one validation error."""
     kind, place = error["type"], _place(root, error["loc"])
     # A bad mapping key is reported at the key itself, not at pydantic's "[key]" beneath it.
     loc = place.loc[:-1] if place.loc[-1:] == ("[key]",) else place.loc
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError):
+        return [((*loc, *where), message) for where, message in cause.found]
     if kind in {"union_tag_invalid", "union_tag_not_found"} and place.at is not None:
         loc, tags = (*loc, place.at.field), list(place.at.members)
         if kind == "union_tag_not_found":
-            return loc, f"required field is missing{_choices('', tags)}"
+            return [(loc, f"required field is missing{_choices('', tags)}")]
         tag = str((error.get("ctx") or {}).get("tag", ""))
-        return loc, f"unknown {place.at.field} '{tag}'{_choices(tag, tags)}"
+        return [(loc, f"unknown {place.at.field} '{tag}'{_choices(tag, tags)}")]
     if kind == "missing":
-        return loc, "required field is missing" + _what(place, str(loc[-1]) if loc else "")
+        return [(loc, "required field is missing" + _what(place, str(loc[-1]) if loc else ""))]
     if kind == "extra_forbidden":
-        return loc, _unknown_field(str(loc[-1]) if loc else "?", place)
+        return [(loc, _unknown_field(str(loc[-1]) if loc else "?", place))]
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -236,7 +408,7 @@ def _problem(error: ErrorDetails, root: Any) -> tuple[tuple[int | str, ...], str
         close = difflib.get_close_matches(got, expected, n=1) if isinstance(got, str) else []
         hint = f"; did you mean '{close[0]}'?" if close else ""
         message = f"{message} (got {got!r}{hint})"
-    return loc, message
+    return [(loc, message)]
 
 
 def validation_problems(
@@ -253,11 +425,10 @@ def validation_problems(
     """
     problems = []
     for error in exc.errors():
-        loc, message = _problem(error, model)
-        line = _line_of(node, loc)
-        where = f"{shown}:{line}" if line else shown
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        problems.append(Problem(where, field, message))
+        for loc, message in _problem(error, model):
+            line = line_of(node, loc)
+            where = f"{shown}:{line}" if line else shown
+            problems.append(Problem(where, _dotted(loc), message))
     return problems
 
 
@@ -278,7 +449,9 @@ def load_yaml_model(path: Path, model: type[M], shape: str) -> tuple[M, yaml.Nod
     shown = display_path(path)
     data, node = load_yaml(path)
     if not isinstance(data, dict):
-        raise UserError.single(shown, "", f"expected {shape}")
+        line = node.start_mark.line + 1 if node is not None else 1
+        what = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise UserError.single(f"{shown}:{line}", "(top level)", f"expected {shape}, not {what}")
     try:
         return model.model_validate(data), node
     except ValidationError as exc:
@@ -303,13 +476,27 @@ def load_contract(path: str | Path, root: str | Path | None = None) -> Contract:
     )
     if contract.agent != path.stem:
         raise UserError.single(
-            f"{shown}:{_line_of(node, ['agent'])}",
+            f"{shown}:{line_of(node, ['agent'])}",
             "agent",
             f"'{contract.agent}' does not match the file name '{path.name}'; "
             f"rename the file to '{contract.agent}.yaml' or change 'agent'",
         )
     contract._source = path.resolve()
     contract._root = Path(root).resolve() if root is not None else path.resolve().parent.parent
+    problems = []
+    hook = ("autonomy", "rollback", "hook", "function")
+    contract._lines = {_dotted(hook): line_of(node, hook) or 0}
+    for loc, written in contract.path_fields():
+        line = line_of(node, loc)
+        where, field = (f"{shown}:{line}" if line else shown), _dotted(loc)
+        contract._lines[field] = line or 0
+        contract._places.setdefault(written, (where, field))
+        joined = Path(written) if Path(written).is_absolute() else contract.root / written
+        problem = outside_problem(written, joined, contract.root)
+        if problem is not None:
+            problems.append(Problem(where, field, problem))
+    if problems:
+        raise UserError(problems)
     return contract
 
 

@@ -23,7 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from evals.errors import did_you_mean
+from evals._urls import url_problem
+from evals.contract._paths import outside_problem
+from evals.errors import FieldError, UserError, did_you_mean, display_path
 from evals.metrics import METRICS, Suite
 from evals.vocab import LEVELS, SEVERITIES, JudgeTier, Level, Severity, level_rank
 
@@ -71,7 +73,43 @@ _AGENT = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
+
+
+_HTTP = r"^https?://"
+"""The start of every URL a contract writes; the whole URL is checked by ``url_problem``."""
+
+
+def _checked_url(value: str | None) -> str | None:
+    """``value`` when it is a usable http(s) URL (host, port, no spaces or control characters)."""
+    if value is not None:
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+def metric_range(name: str) -> tuple[float, float | None]:
+    """The values a gated metric can take, from its unit: shares in [0, 1], the rest ≥ 0."""
+    return (0.0, 1.0) if METRICS[name].unit == "share" else (0.0, None)
+
+
+def _out_of_range(name: str, value: float) -> str | None:
+    low, high = metric_range(name)
+    if value < low or (high is not None and value > high):
+        span = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        unit = "a share" if high is not None else f"in {METRICS[name].unit}"
+        return f"{value:g} is out of range: '{name}' is {unit}, so a threshold must be {span}"
+    return None
+
+
+QUALITY_EXCLUDED: frozenset[str] = frozenset(
+    name for name, spec in METRICS.items() if spec.suite in (None, "cost", "latency")
+)
+"""Metrics that say nothing about whether the answers are good: the error rate, cost and
+latency. A level whose gates are only these is not gated on quality."""
 
 
 # --- outcome, adoption, workflow ---------------------------------------------------------
@@ -129,6 +167,18 @@ class WorkflowMetric(_Model):
     """Value the workflow should reach with the agent."""
     unit: str = "share"
     """Unit (``share`` for rates in [0, 1], ``h`` for hours...)."""
+
+    @model_validator(mode="after")
+    def _shares_in_range(self) -> WorkflowMetric:
+        if self.unit == "share":
+            found = [
+                ((name,), f"{value:g} is not a share; a share is between 0 and 1")
+                for name, value in (("baseline", self.baseline), ("target", self.target))
+                if not 0 <= value <= 1
+            ]
+            if found:
+                raise FieldError(*found)
+        return self
 
 
 class Workflow(_Model):
@@ -207,6 +257,17 @@ class LevelPolicy(_Model):
                 raise ValueError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}")
         return gates
 
+    @model_validator(mode="after")
+    def _thresholds_in_range(self) -> LevelPolicy:
+        found = []
+        for name, threshold in self.gates.items():
+            problem = _out_of_range(name, threshold.bound)
+            if problem is not None:
+                found.append((("gates", name, threshold.direction), problem))
+        if found:
+            raise FieldError(*found)
+        return self
+
 
 """Breach severities: an inconclusive gate is medium, a failed gate high, a rollback critical."""
 
@@ -222,8 +283,9 @@ class WebhookChannel(_Channel):
 
     kind: Literal["webhook"] = "webhook"
     """A webhook channel; a channel without ``kind`` is one."""
-    url: str | None = Field(default=None, pattern=r"^https?://")
+    url: str | None = Field(default=None, pattern=_HTTP)
     """The URL, when it is not a secret."""
+    _url = field_validator("url")(_checked_url)
     url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     """Name of the environment variable that holds the URL (for secret URLs)."""
     timeout_s: float = Field(default=10.0, gt=0, le=120)
@@ -291,8 +353,9 @@ class RollbackHook(_Model):
     function: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     """``module:function`` called with one dict (agent, versions and levels before and after,
     reason, run id), importable from the project root (``kind: python``)."""
-    url: str | None = Field(default=None, pattern=r"^https?://")
+    url: str | None = Field(default=None, pattern=_HTTP)
     """URL that receives the same dict as a JSON POST (``kind: webhook``)."""
+    _url = field_validator("url")(_checked_url)
     url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     """Environment variable holding that URL, for secret URLs."""
     timeout_s: float = Field(default=30.0, gt=0, le=600)
@@ -384,6 +447,7 @@ class Autonomy(_Model):
 
     @model_validator(mode="after")
     def _ladder_is_monotone(self) -> Autonomy:
+        found: list[tuple[tuple[str | int, ...], str]] = []
         seen: dict[str, tuple[Level, Threshold]] = {}
         for level in LEVELS:
             policy = self.levels.get(level)
@@ -393,17 +457,40 @@ class Autonomy(_Model):
                 if name in seen:
                     lower, before = seen[name]
                     if not threshold.is_stricter_or_equal(before):
-                        raise ValueError(
-                            f"levels.{level}.gates.{name} ({threshold}) is looser than "
-                            f"levels.{lower}.gates.{name} ({before}); a higher level must ask "
-                            "at least as much"
+                        found.append(
+                            (
+                                ("levels", level, "gates", name),
+                                f"levels.{level}.gates.{name} ({threshold}) is looser than "
+                                f"levels.{lower}.gates.{name} ({before}); a higher level must "
+                                "ask at least as much",
+                            )
                         )
                 seen[name] = (level, threshold)
-        for name in self.rollback.metrics:
+        for i, name in enumerate(self.rollback.metrics):
             if name not in seen:
-                raise ValueError(
-                    f"rollback.metrics names '{name}', which no level gates; add it to a level's gates"
+                found.append(
+                    (
+                        ("rollback", "metrics", i),
+                        f"rollback.metrics names '{name}', which no level gates; add it to a "
+                        "level's gates",
+                    )
                 )
+        if not any(name not in QUALITY_EXCLUDED for name in self.gates_for(self.level)):
+            quality = ", ".join(n for n in METRICS if n not in QUALITY_EXCLUDED)
+            where: tuple[str | int, ...] = (
+                ("levels", self.level) if self.level in self.levels else ("levels",)
+            )
+            found.append(
+                (
+                    where,
+                    f"level '{self.level}' has no quality gate: error_rate, cost and latency "
+                    "gates alone cannot show that the answers are good, so a quality gate is "
+                    f"a gate on any other metric ({quality}); add one to '{self.level}' or a "
+                    "level below it",
+                )
+            )
+        if found:
+            raise FieldError(*found)
         return self
 
 
@@ -499,11 +586,12 @@ class LiteLLMTargetSpec(_LiveTargetSpec):
     params: dict[str, Any] = Field(default_factory=dict)
     """litellm parameters (``temperature``, ``max_tokens``...), also given to the templates as
     ``params``. The version hash covers them, the templates and the model."""
-    api_base: str | None = Field(default=None, pattern=r"^https?://")
+    api_base: str | None = Field(default=None, pattern=_HTTP)
     """Base URL of the provider or an OpenAI-compatible server (not part of the version)."""
     api_key_env: str | None = Field(default=None, pattern=_ENV)
     """Environment variable holding the API key; its value is redacted from everything
     recorded. Without it litellm reads the provider's usual variable."""
+    _api_base = field_validator("api_base")(_checked_url)
 
     @field_validator("params")
     @classmethod
@@ -541,8 +629,9 @@ class HttpTargetSpec(_LiveTargetSpec):
 
     kind: Literal["http"]
     """POST each case to an HTTP endpoint (see ``docs/targets.md``)."""
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=_HTTP)
     """The endpoint that answers one case per POST."""
+    _url = field_validator("url")(_checked_url)
     version: str | None = Field(default=None, min_length=1, max_length=64)
     """Label of what is deployed behind the URL (a release, a commit). The version hash covers
     it with the URL, params and response paths: the endpoint's code is invisible to us, so a
@@ -580,8 +669,9 @@ class GroundingConfig(_Model):
     paraphrase their sources freely)."""
     model: str | None = None
     """``nli``: CrossEncoder id or local path; ``llm``/``ragas``: litellm model id."""
-    api_base: str | None = None
+    api_base: str | None = Field(default=None, pattern=_HTTP)
     """Base URL of an OpenAI-compatible endpoint (``llm``/``ragas``)."""
+    _api_base = field_validator("api_base")(_checked_url)
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     """Environment variable holding the API key (keys never go in contracts)."""
     params: dict[str, Any] = Field(default_factory=dict)
@@ -732,6 +822,11 @@ class CIConfig(_Model):
                 raise ValueError(f"unknown metric '{name}'{did_you_mean(name, METRICS)}")
             if value < 0:
                 raise ValueError(f"tolerance of '{name}' must be >= 0, got {value}")
+            high = metric_range(name)[1]
+            if high is not None and value > high:
+                raise ValueError(
+                    f"tolerance of '{name}' must be at most {high:g} (it is a share), got {value:g}"
+                )
         return tolerance
 
     @field_validator("compare")
@@ -770,18 +865,67 @@ class Contract(_Model):
 
     _source: Path | None = PrivateAttr(default=None)
     _root: Path | None = PrivateAttr(default=None)
+    _places: dict[str, tuple[str, str]] = PrivateAttr(default_factory=dict)
+    """A path as written → where it is written (``file:line``) and its field, for messages."""
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    """Dotted field → its line in the file, for the fields checks beyond loading report on."""
+
+    def where(self, field: str) -> str:
+        """``file:line`` of a field of the loaded file (the file alone when the line is unknown)."""
+        shown = display_path(self.source)
+        line = self._lines.get(field)
+        return f"{shown}:{line}" if line else shown
 
     @model_validator(mode="after")
     def _gates_have_suites(self) -> Contract:
+        found = []
         for level, policy in self.autonomy.levels.items():
             for name in policy.gates:
                 suite = METRICS[name].suite
                 if suite is not None and suite not in self.evals.suites:
-                    raise ValueError(
-                        f"autonomy.levels.{level}.gates.{name} needs the '{suite}' suite; "
-                        f"add '{suite}' to evals.suites"
+                    found.append(
+                        (
+                            ("autonomy", "levels", level, "gates", name),
+                            f"the gate on '{name}' needs the '{suite}' suite, which is not "
+                            f"enabled; add '{suite}' to evals.suites",
+                        )
                     )
+        if found:
+            raise FieldError(*found)
         return self
+
+    def path_fields(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every path the contract writes, with its location: ``(loc, path as written)``.
+
+        Datasets, recordings, prompt templates, rule packs, the system prompt, tool schemas,
+        observations, and a local NLI model folder. All of them are relative to the project
+        root and must stay inside it (``evals.contract._paths``).
+        """
+        evals = self.evals
+        found: list[tuple[tuple[str | int, ...], str]] = [(("evals", "dataset"), evals.dataset)]
+        for name in ("outputs", "prompt", "system"):
+            value = getattr(evals.target, name, None)
+            if isinstance(value, str):
+                found.append((("evals", "target", name), value))
+        found += [
+            (("evals", "policy", "rule_packs", i), p) for i, p in enumerate(evals.policy.rule_packs)
+        ]
+        if evals.policy.system_prompt is not None:
+            found.append((("evals", "policy", "system_prompt"), evals.policy.system_prompt))
+        found += [
+            (("evals", "policy", "tool_schemas", tool), p)
+            for tool, p in evals.policy.tool_schemas.items()
+        ]
+        if self.workflow.observations is not None:
+            found.append((("workflow", "observations"), self.workflow.observations))
+        model = evals.grounding.model
+        if evals.grounding.judge == "nli" and model is not None and self._local_model(model):
+            found.append((("evals", "grounding", "model"), model))
+        return found
+
+    def _local_model(self, model: str) -> bool:
+        """Whether an NLI ``model`` names a folder rather than a model id on the hub."""
+        return model.startswith(("/", ".", "~")) or (self.root / model).exists()
 
     @property
     def source(self) -> Path:
@@ -798,9 +942,19 @@ class Contract(_Model):
         return self._root
 
     def resolve(self, relative: str) -> Path:
-        """Resolve a path written in the contract against the project root."""
+        """Resolve a path written in the contract against the project root.
+
+        Raises:
+            UserError: the path leads outside the project (``..``, an absolute path or a
+                symlink) and ``IMPACTGATE_ALLOW_PATHS_OUTSIDE`` does not allow its folder.
+        """
         path = Path(relative)
-        return path if path.is_absolute() else self.root / path
+        path = path if path.is_absolute() else self.root / path
+        problem = outside_problem(relative, path, self.root)
+        if problem is not None:
+            where, field = self._places.get(relative, (display_path(self.source), "path"))
+            raise UserError.single(where, field, problem)
+        return path
 
     def gates(self, level: Level) -> dict[str, Threshold]:
         """Effective gates of ``level``, the error budget included as ``error_rate``."""

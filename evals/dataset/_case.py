@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = ["Case", "RecordedOutput", "Usage"]
+
+_CONFIG = ConfigDict(
+    extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
+)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is blank (only spaces); give some text")
+    return value
+
+
+Text = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
+"""Text that must say something: not empty and not only spaces."""
 
 
 class Usage(BaseModel):
     """Token usage of one model call."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = _CONFIG
 
     prompt_tokens: int = Field(ge=0)
     """Tokens sent to the model."""
@@ -23,11 +37,11 @@ class Usage(BaseModel):
 class Case(BaseModel):
     """One golden row: what the agent is asked, what it may use, and what a good answer is."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = _CONFIG
 
-    id: str = Field(min_length=1)
+    id: Text
     """Unique, stable id; results and comparisons key on it."""
-    input: str = Field(min_length=1)
+    input: Text
     """The request the agent receives."""
     contexts: list[str] = Field(default_factory=list)
     """Retrieved passages the answer must be grounded in."""
@@ -52,11 +66,11 @@ class Case(BaseModel):
 class RecordedOutput(BaseModel):
     """One row of a replay side file: the answer an agent version gave to a case."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = _CONFIG
 
-    case_id: str = Field(min_length=1)
+    case_id: Text
     """The case this answers."""
-    version: str = Field(min_length=1)
+    version: Text
     """The agent version that gave it."""
     output: str | None = None
     """The answer; empty only when ``error`` says why."""

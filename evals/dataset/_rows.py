@@ -6,7 +6,7 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,10 +24,25 @@ _USAGE_COLUMNS = ("prompt_tokens", "completion_tokens")
 M = TypeVar("M", bound=BaseModel)
 
 
+def _next_line(path: Path, after: int) -> int:
+    """The first non-blank line after line ``after`` (1-based)."""
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if line_no > after and raw.strip():
+                return line_no
+    return after + 1
+
+
 def _jsonl(path: Path, shown: str) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
-    for row, line_no, value in jsonl_lines(path):
-        where = f"row {row} (line {line_no})"
-        yield where, Problem(shown, where, value) if isinstance(value, str) else value
+    row, line_no = 0, 0
+    try:
+        for row, line_no, value in jsonl_lines(path):
+            where = f"row {row} (line {line_no})"
+            yield where, Problem(shown, where, value) if isinstance(value, str) else value
+    except RecursionError:
+        # json refuses nesting deeper than the interpreter's stack; the reader cannot go on.
+        where = f"row {row + 1} (line {_next_line(path, line_no)})"
+        yield where, Problem(shown, where, "nested too deeply to be a case; flatten the row")
 
 
 def _csv_cell(column: str, cell: str) -> Any:
@@ -47,30 +62,84 @@ def _csv_cell(column: str, cell: str) -> Any:
     return cell
 
 
+class _NotUtf8(Exception):
+    """A line of a text file that is not UTF-8."""
+
+    def __init__(self, line: int, byte: int) -> None:
+        super().__init__(f"line {line}")
+        self.line, self.byte = line, byte
+
+
+def _utf8_lines(handle: IO[bytes]) -> Iterator[str]:
+    """The lines of a binary file decoded one by one, so bad bytes are found with their line."""
+    for line_no, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise _NotUtf8(line_no, exc.start + 1) from None
+
+
 def _csv(path: Path, shown: str) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row, record in enumerate(reader, start=1):
-            where = f"row {row} (line {reader.line_num})"
-            if None in record:
-                yield where, Problem(shown, where, "more cells than header columns")
-                continue
-            parsed: dict[str, Any] = {}
-            for column, cell in record.items():
-                try:
-                    value = _csv_cell(column, cell or "")
-                except json.JSONDecodeError as exc:
-                    yield (
-                        where,
-                        Problem(
-                            shown, f"{where}: column '{column}'", f"invalid JSON in cell: {exc.msg}"
-                        ),
-                    )
-                    break
-                if value is not None:
-                    parsed[column] = value
-            else:
-                yield where, parsed
+    with path.open("rb") as handle:
+        reader = csv.DictReader(_utf8_lines(handle), strict=True)
+        row = 0
+        try:
+            header = reader.fieldnames or []
+            repeated = sorted({c for c in header if header.count(c) > 1})
+            if repeated:
+                where = "header (line 1)"
+                yield (
+                    where,
+                    Problem(
+                        shown,
+                        f"{where}: column '{repeated[0]}'",
+                        "appears twice; only one of the columns would be read, so remove one",
+                    ),
+                )
+                return
+            for row, record in enumerate(reader, start=1):
+                yield from _csv_record(shown, f"row {row} (line {reader.line_num})", record)
+        except _NotUtf8 as exc:
+            where = f"row {row + 1} (line {exc.line})" if exc.line > 1 else "header (line 1)"
+            yield (
+                where,
+                Problem(
+                    shown,
+                    where,
+                    f"not UTF-8 text (byte {exc.byte} of the line); save the file as UTF-8",
+                ),
+            )
+        except csv.Error as exc:
+            # The record that failed starts on the line after the last one read whole.
+            where = f"row {row + 1} (line {reader.line_num + 1})"
+            hint = (
+                "; a quote opened in this row is never closed" if "end of data" in str(exc) else ""
+            )
+            yield where, Problem(shown, where, f"malformed CSV: {exc}{hint}")
+
+
+def _csv_record(
+    shown: str, where: str, record: dict[str | Any, Any]
+) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
+    """One CSV record as a row, or the problem with it."""
+    if None in record:
+        yield where, Problem(shown, where, "more cells than header columns")
+        return
+    parsed: dict[str, Any] = {}
+    for column, cell in record.items():
+        try:
+            value = _csv_cell(column, cell or "")
+        except json.JSONDecodeError as exc:
+            message = f"invalid JSON in cell: {exc.msg}"
+        except RecursionError:
+            message = "the JSON in the cell is nested too deeply"
+        else:
+            if value is not None:
+                parsed[column] = value
+            continue
+        yield where, Problem(shown, f"{where}: column '{column}'", message)
+        return
+    yield where, parsed
 
 
 def _parquet(path: Path, shown: str) -> Iterator[tuple[str, dict[str, Any] | Problem]]:
@@ -131,14 +200,13 @@ def read_models(path: Path, model: type[M]) -> list[tuple[str, M]]:
                     elif error["type"] == "extra_forbidden":
                         message = "unknown column" + did_you_mean(str(error["loc"][0]), known)
                     else:
-                        message = f"{error['msg']} (got {error.get('input')!r:.60})"
+                        text = error["msg"].removeprefix("Value error, ")
+                        message = f"{text} (got {error.get('input')!r:.60})"
                     problems.append(Problem(shown, f"{where}: column '{column}'", message))
             if len(problems) >= _MAX_PROBLEMS:
                 break
-    except UnicodeDecodeError as exc:
-        raise UserError.single(shown, "", f"not UTF-8 text ({exc.reason})") from None
-    except csv.Error as exc:
-        raise UserError.single(shown, "", f"malformed CSV: {exc}") from None
+    except OSError as exc:
+        raise UserError.single(shown, "", f"cannot read the file: {exc.strerror or exc}") from None
     if problems:
         if len(problems) >= _MAX_PROBLEMS:
             problems.append(Problem(shown, "", "stopped after 20 problems; fix these first"))

@@ -9,11 +9,13 @@ claim whose best window contradicts it is marked contradicted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evals._env import apply_offline_defaults
+from evals.errors import UserError, display_path
 from evals.judges._base import Claim, ClaimVerdict, GroundingVerdict, split_claims
 from evals.judges._text import content_words, split_sentences
 
@@ -59,10 +61,18 @@ class NLIGroundingJudge:
 
         try:
             self._model: Any = CrossEncoder(model, device="cpu")
-        except OSError as exc:
-            raise ValueError(
-                f"cannot load the cross-encoder '{model}': {exc}. Give a local path, or download "
-                "it once where the hub is reachable (HF_HUB_OFFLINE=1 is set here)"
+        except Exception as exc:  # a missing, partial or corrupt model folder is the user's
+            local = Path(model).exists()
+            hint = (
+                "copy the whole model folder again"
+                if local
+                else "give a local path, or download it once where the hub is reachable "
+                "(HF_HUB_OFFLINE=1 is set here)"
+            )
+            raise UserError.single(
+                display_path(Path(model)) if local else model,
+                "model",
+                f"cannot load the cross-encoder: {type(exc).__name__}: {exc}; {hint}",
             ) from None
         labels = {int(i): str(name).lower() for i, name in self._model.config.id2label.items()}
         self._entail = next((i for i, n in labels.items() if "entail" in n), None)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from evals.contract import outside_problem
 from evals.errors import did_you_mean
 from evals.policy._detectors import (
     Match,
@@ -26,7 +27,6 @@ from evals.policy._detectors import (
     find_ibans,
     find_phones,
     find_phrases,
-    find_regex,
     mask,
 )
 from evals.policy._ids import NATIONAL_ID_FINDERS, find_ip_addresses, find_national_ids
@@ -43,6 +43,8 @@ from evals.policy._rule import (
     TextRule,
     ToolRule,
     Violation,
+    pattern_problem,
+    search_pattern,
 )
 from evals.policy._secrets import SHAPES, find_api_keys, find_private_keys
 from evals.policy._trajectory import ToolCall
@@ -81,35 +83,76 @@ SECRET_SHAPES: tuple[str, ...] = tuple(SHAPES)
 """API-key and token shapes the ``api_key`` kind knows."""
 
 
-@functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def _valid_pattern(pattern: str | None) -> str | None:
     if pattern is not None:
-        try:
-            _compiled(pattern)
-        except re.error as exc:
-            raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
+        problem = pattern_problem(pattern)
+        if problem is not None:
+            raise ValueError(f"'pattern': {problem}")
     return pattern
 
 
+def _schema_patterns(schema: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """``(where, pattern)`` for every regular expression a JSON Schema holds."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key == "pattern" and isinstance(value, str):
+                yield where, value
+            elif key == "patternProperties" and isinstance(value, dict):
+                yield from ((f"{where}.{k}", str(k)) for k in value)
+            yield from _schema_patterns(value, where)
+    elif isinstance(schema, list):
+        for i, item in enumerate(schema):
+            yield from _schema_patterns(item, f"{path}.{i}" if path else str(i))
+
+
 def _check_schema(schema: dict[str, Any], what: str) -> None:
-    """Reject a JSON Schema that is itself invalid, naming what it belongs to."""
+    """Reject a JSON Schema that is itself invalid or holds a risky pattern, naming its owner."""
     from jsonschema import exceptions, validators  # type: ignore[import-untyped]
 
     try:
         validators.validator_for(schema).check_schema(schema)
     except exceptions.SchemaError as exc:
         raise ValueError(f"{what} is not a valid JSON Schema: {exc.message}") from None
+    for where, pattern in _schema_patterns(schema):
+        problem = pattern_problem(pattern)
+        if problem is not None:
+            raise ValueError(f"{what}, at {where}: {problem}")
+
+
+@functools.lru_cache(maxsize=16)
+def _bounded_validator(base: Any) -> Any:
+    """``base`` (a jsonschema validator class) whose patterns run in bounded time."""
+    from jsonschema import ValidationError, validators
+
+    def pattern(validator: Any, wanted: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string") and not search_pattern(
+            "json_schema", wanted, instance, first=True
+        ):
+            yield ValidationError(f"does not match {wanted!r}")
+
+    def pattern_properties(
+        validator: Any, properties: dict[str, Any], instance: Any, schema: Any
+    ) -> Iterator[Any]:
+        if not validator.is_type(instance, "object"):
+            return
+        for wanted, subschema in properties.items():
+            for name, value in instance.items():
+                if search_pattern("json_schema", wanted, name, first=True):
+                    yield from validator.descend(value, subschema, path=name, schema_path=wanted)
+
+    return validators.extend(base, {"pattern": pattern, "patternProperties": pattern_properties})
 
 
 def _schema_errors(schema: dict[str, Any], instance: Any, limit: int = 3) -> list[str]:
-    """Why ``instance`` fails ``schema``, naming paths and constraints but never values."""
+    """Why ``instance`` fails ``schema``, naming paths and constraints but never values.
+
+    Raises:
+        PatternTimeout: a pattern of the schema ran out of time on this instance.
+    """
     from jsonschema import validators
 
-    validator = validators.validator_for(schema)(schema)
+    validator = _bounded_validator(validators.validator_for(schema))(schema)
     out = []
     for error in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))[
         :limit
@@ -321,7 +364,9 @@ class RegexRule(_SpanRule):
 
     kind: Literal["regex"] = "regex"
     pattern: str = Field(min_length=1)
-    """Python regular expression; every match is a violation."""
+    """Python regular expression; every match is a violation. A pattern that risks
+    catastrophic backtracking is refused, and one that runs longer than a second on a text
+    makes that case an error."""
 
     @field_validator("pattern")
     @classmethod
@@ -330,8 +375,16 @@ class RegexRule(_SpanRule):
         return pattern
 
     def matches(self, text: str, ctx: Context) -> Iterable[Match]:
-        """Matches of ``pattern`` in ``text``."""
-        return find_regex(text, _compiled(self.pattern))
+        """Matches of ``pattern`` in ``text``, within the time a pattern may take.
+
+        Raises:
+            PatternTimeout: the pattern ran out of time on this text.
+        """
+        return [
+            Match(m.start(), m.end(), m.group(0))
+            for m in search_pattern(self.id, self.pattern, text)
+            if m.end() > m.start()
+        ]
 
 
 class DenylistRule(_SpanRule):
@@ -408,7 +461,8 @@ class RequiredRule(TextRule):
     phrases: list[str] = Field(default_factory=list)
     """Phrases of which at least one must appear (case-insensitive, whole words)."""
     pattern: str | None = Field(default=None, min_length=1)
-    """Regular expression a text must contain a match of (instead of, or besides, phrases)."""
+    """Regular expression a text must contain a match of (instead of, or besides, phrases);
+    checked and time-limited like a ``regex`` rule's."""
     when: Literal["always", "contexts"] = "always"
     """Check every answer, or only answers to cases that have contexts (a citation marker when
     sources were given)."""
@@ -429,7 +483,8 @@ class RequiredRule(TextRule):
         if self.when == "contexts" and not subject.contexts:
             return
         present = any(True for _ in find_phrases(text, self.phrases)) or (
-            self.pattern is not None and _compiled(self.pattern).search(text) is not None
+            self.pattern is not None
+            and bool(search_pattern(self.id, self.pattern, text, first=True))
         )
         if not present:
             wanted = " or ".join(
@@ -454,11 +509,14 @@ class JsonSchemaRule(TextRule):
     constraint, never the value.
     """
 
+    file_fields: ClassVar[tuple[str, ...]] = ("schema_file",)
+
     kind: Literal["json_schema"] = "json_schema"
     json_schema: dict[str, Any] | None = None
     """Inline JSON Schema the text must parse to and satisfy."""
     schema_file: str | None = Field(default=None, min_length=1)
-    """JSON Schema file, relative to the rule pack (instead of ``json_schema``)."""
+    """JSON Schema file, relative to the rule pack and inside its folder (instead of
+    ``json_schema``)."""
 
     _loaded: dict[str, Any] | None = PrivateAttr(default=None)
 
@@ -486,6 +544,9 @@ class JsonSchemaRule(TextRule):
         if self.schema_file is None:
             return self
         path = folder / self.schema_file
+        outside = outside_problem(self.schema_file, path, folder)
+        if outside is not None:
+            raise RuleSetupError(outside, "schema_file")
         try:
             schema = json.loads(path.read_text(encoding="utf-8"))
             _check_schema(schema, str(path))
@@ -765,13 +826,19 @@ class ToolArgumentsRule(ToolRule):
         """The rule, once a schema is known.
 
         Raises:
-            RuleSetupError: neither the contract nor the rule gives a schema.
+            RuleSetupError: neither the contract nor the rule gives a schema, or a schema from
+                the contract holds a risky pattern.
         """
         if not self._schemas(settings):
             raise RuleSetupError(
                 "needs argument schemas: set evals.policy.tool_schemas in the contract or "
                 "'tool_schemas' in the rule"
             )
+        for name, schema in settings.tool_schemas.items():
+            try:
+                _check_schema(schema, f"evals.policy.tool_schemas.{name}")
+            except ValueError as exc:
+                raise RuleSetupError(str(exc)) from None
         return self
 
     def check_calls(self, calls: Sequence[ToolCall], ctx: Context) -> Iterator[Violation]:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, model_validator
 
-from evals.contract import load_yaml_model
+from evals.contract import line_of, load_yaml_model, outside_problem
+from evals.errors import FieldError, Problem, UserError, display_path
 from evals.policy import _kinds  # noqa: F401  (defining the kinds registers them)
 from evals.policy._rule import RULE_KINDS, Rule
 
@@ -40,7 +41,9 @@ def parse_rule(data: Mapping[str, Any]) -> Rule:
 class RulePack(BaseModel):
     """A named set of rules, referenced from contracts by path."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     """Pack name."""
@@ -56,13 +59,19 @@ class RulePack(BaseModel):
     @model_validator(mode="after")
     def _unique_ids(self) -> RulePack:
         ids = [r.id for r in self.rules]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            where = "; ".join(
-                f"'{d}' is " + " and ".join(f"rules.{k}" for k, i in enumerate(ids) if i == d)
-                for d in duplicates
-            )
-            raise ValueError(f"rule ids must be unique within a pack: {where}; rename one")
+        found = []
+        for k, rule_id in enumerate(ids):
+            first = ids.index(rule_id)
+            if first < k:
+                found.append(
+                    (
+                        ("rules", k, "id"),
+                        f"rule ids must be unique within a pack: '{rule_id}' is rules.{first} "
+                        f"and rules.{k}; rename one",
+                    )
+                )
+        if found:
+            raise FieldError(*found)
         return self
 
     @property
@@ -75,11 +84,24 @@ def load_rule_pack(path: str | Path) -> RulePack:
     """Load and validate a rule pack.
 
     Raises:
-        UserError: missing file, invalid YAML, or invalid rules (``file:line: field: message``).
+        UserError: missing file, invalid YAML, invalid rules, or a file named by a rule that is
+            outside the pack's folder (``file:line: field: message``).
     """
     path = Path(path)
-    pack, _ = load_yaml_model(
+    pack, node = load_yaml_model(
         path, RulePack, "a rule pack: a YAML mapping with 'name:' and 'rules:'"
     )
+    shown, problems = display_path(path), []
+    for i, rule in enumerate(pack.rules):
+        for name in rule.file_fields:
+            written = getattr(rule, name)
+            if not isinstance(written, str):
+                continue
+            problem = outside_problem(written, path.parent / written, path.parent)
+            if problem is not None:
+                line = line_of(node, ["rules", i, name])
+                problems.append(Problem(f"{shown}:{line}", f"rules.{i}.{name}", problem))
+    if problems:
+        raise UserError(problems)
     pack._source = path
     return pack

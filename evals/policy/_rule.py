@@ -8,6 +8,8 @@ model's union of kinds is built from that registry.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, get_args, get_origin
 
+import regex  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
@@ -23,9 +26,11 @@ from evals.policy._ner import Entity
 from evals.policy._trajectory import ToolCall, normalise_tool_calls
 
 __all__ = [
+    "PATTERN_TIMEOUT_S",
     "RULE_KINDS",
     "Context",
     "ModelName",
+    "PatternTimeout",
     "Rule",
     "RuleSetupError",
     "Scope",
@@ -35,6 +40,9 @@ __all__ = [
     "TextRule",
     "ToolRule",
     "Violation",
+    "compiled_pattern",
+    "pattern_problem",
+    "search_pattern",
 ]
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -45,6 +53,248 @@ ModelName = Literal["ner", "classifier", "embedder"]
 """A model the engine runs once per batch for the rules that read it."""
 
 _WORD = re.compile(r"\w+")
+
+
+# --- patterns from rule packs: checked before use, bounded while used --------------------------
+#
+# A rule pack may come from a pull request, and a regular expression with nested repeats,
+# ``(a+)+$``, can take exponential time in a backtracking engine: one long output then hangs
+# the run (Python's ``re`` holds the interpreter, so not even SIGTERM gets through). Patterns
+# are compiled with the ``regex`` engine, whose matching takes a timeout: a pattern that runs
+# out of time on one text is that case's scorer error, never a hung run. ``pattern_problem``
+# refuses the known shapes of catastrophic backtracking when the pack is validated: a repeat
+# inside a repeat that nothing separates (read from the parsed pattern), and any pattern slow
+# on short probe texts made of its own characters. See docs/design/hardening.md.
+
+PATTERN_TIMEOUT_S = 1.0
+"""Longest time one rule's pattern may take over one text before the case is an error."""
+_PROBE_TIMEOUT_S = 0.1
+_PROBE_LENGTH = 64
+_UNBOUNDED = 100
+"""A repeat allowing more than this many times counts as unbounded."""
+_ALPHABET = [chr(i) for i in range(0x250)] + ["\u00a0", "\u2028", "\u4e2d", "\u0627", "\U0001f600"]
+_CATEGORIES = {
+    "CATEGORY_DIGIT": r"\d",
+    "CATEGORY_NOT_DIGIT": r"\D",
+    "CATEGORY_SPACE": r"\s",
+    "CATEGORY_NOT_SPACE": r"\S",
+    "CATEGORY_WORD": r"\w",
+    "CATEGORY_NOT_WORD": r"\W",
+}
+
+
+@dataclass(frozen=True)
+class _CharSet:
+    """The characters one parsed element of a pattern matches."""
+
+    literals: frozenset[str] = frozenset()
+    ranges: tuple[tuple[int, int], ...] = ()
+    categories: tuple[re.Pattern[str], ...] = ()
+    negate: bool = False
+
+    def __contains__(self, ch: object) -> bool:
+        if not isinstance(ch, str):
+            return False
+        hit = (
+            ch in self.literals
+            or any(lo <= ord(ch) <= hi for lo, hi in self.ranges)
+            or any(p.match(ch) for p in self.categories)
+        )
+        return hit != self.negate
+
+    def disjoint(self, other: _CharSet) -> bool:
+        """Whether no character (of a broad sample) is in both sets."""
+        return not any(ch in self and ch in other for ch in _ALPHABET)
+
+
+class PatternTimeout(RuntimeError):
+    """A rule's regular expression took longer than ``PATTERN_TIMEOUT_S`` on one text."""
+
+
+@functools.lru_cache(maxsize=512)
+def compiled_pattern(pattern: str) -> regex.Pattern[str]:
+    """``pattern`` compiled by the engine rules match with (``regex``, ``re``-compatible)."""
+    return regex.compile(pattern)
+
+
+def search_pattern(
+    rule: str, pattern: str, text: str, *, first: bool = False
+) -> list[regex.Match[str]]:
+    """Every match of ``pattern`` in ``text`` (only the first with ``first``), in bounded time.
+
+    Raises:
+        PatternTimeout: the pattern ran out of time (``PATTERN_TIMEOUT_S``); the caller's case
+            becomes an error.
+    """
+    compiled = compiled_pattern(pattern)
+    try:
+        if first:
+            found = compiled.search(text, timeout=PATTERN_TIMEOUT_S)
+            return [found] if found is not None else []
+        return list(compiled.finditer(text, timeout=PATTERN_TIMEOUT_S))
+    except TimeoutError:
+        raise PatternTimeout(
+            f"rule '{rule}': its pattern took more than {PATTERN_TIMEOUT_S:g} s on a text of "
+            f"{len(text)} characters, so this case is recorded as an error; simplify the pattern"
+        ) from None
+
+
+def _names(op: Any) -> str:
+    return str(op)
+
+
+def _char_set(op: Any, av: Any) -> _CharSet | None:
+    """What one parsed element matches, when it is one character (else ``None``)."""
+    name = _names(op)
+    if name == "LITERAL":
+        return _CharSet(literals=frozenset({chr(av)}))
+    if name == "NOT_LITERAL":
+        return _CharSet(literals=frozenset({chr(av)}), negate=True)
+    if name == "ANY":
+        return _CharSet(literals=frozenset({"\n"}), negate=True)
+    if name != "IN":
+        return None
+    literals, ranges, categories, negate = set(), [], [], False
+    for o, a in av:
+        kind = _names(o)
+        if kind == "NEGATE":
+            negate = True
+        elif kind == "LITERAL":
+            literals.add(chr(a))
+        elif kind == "RANGE":
+            ranges.append((int(a[0]), int(a[1])))
+        elif kind == "CATEGORY" and _names(a) in _CATEGORIES:
+            categories.append(re.compile(_CATEGORIES[_names(a)]))
+        else:
+            return None
+    return _CharSet(frozenset(literals), tuple(ranges), tuple(categories), negate)
+
+
+def _flat(items: Sequence[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """The elements of a sequence with its plain groups opened."""
+    out: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if _names(op) == "SUBPATTERN":
+            out += _flat(list(av[3]))
+        else:
+            out.append((op, av))
+    return out
+
+
+def _inner_repeats(items: Sequence[tuple[Any, Any]]) -> list[_CharSet | None]:
+    """What each unbounded backtracking repeat anywhere in ``items`` repeats."""
+    found: list[_CharSet | None] = []
+    for op, av in items:
+        name = _names(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT"):
+            body = _flat(list(av[2]))
+            if av[1] > _UNBOUNDED:
+                found.append(_char_set(*body[0]) if len(body) == 1 else None)
+            found += _inner_repeats(body)
+        elif name == "SUBPATTERN":
+            found += _inner_repeats(list(av[3]))
+        elif name == "BRANCH":
+            for branch in av[1]:
+                found += _inner_repeats(list(branch))
+    return found
+
+
+def _ambiguous(body: Sequence[tuple[Any, Any]]) -> bool:
+    r"""Whether an unbounded repeat of ``body`` can split the same text in many ways.
+
+    It can when ``body`` holds an unbounded repeat and no character the body must match in
+    every round (a separator such as the ``,`` of ``(\d+,)*``) is one that repeat cannot match.
+    """
+    inner = _inner_repeats(body)
+    if not inner:
+        return False
+    separators = []
+    for op, av in _flat(body):
+        if _names(op) in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            element = _flat(list(av[2]))
+            mandatory = _char_set(*element[0]) if av[0] >= 1 and len(element) == 1 else None
+        else:
+            mandatory = _char_set(op, av)
+        if mandatory is not None:
+            separators.append(mandatory)
+    return any(t is None or not any(t.disjoint(s) for s in separators) for t in inner)
+
+
+def _inside(op: Any, av: Any) -> list[list[tuple[Any, Any]]]:
+    """The sequences a parsed element holds (a repeat's body, a group's, each branch)."""
+    name = _names(op)
+    if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        return [list(av[2])]
+    if name == "SUBPATTERN":
+        return [list(av[3])]
+    if name == "ATOMIC_GROUP":
+        return [list(av)]
+    if name in ("ASSERT", "ASSERT_NOT"):
+        return [list(av[1])]
+    if name == "BRANCH":
+        return [list(branch) for branch in av[1]]
+    return []
+
+
+def _nested_repeat(items: Sequence[tuple[Any, Any]]) -> bool:
+    """Whether an unbounded repeat anywhere in ``items`` is ambiguous (``_ambiguous``)."""
+    for op, av in items:
+        name = _names(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT") and av[1] > _UNBOUNDED and _ambiguous(list(av[2])):
+            return True
+        if any(_nested_repeat(part) for part in _inside(op, av)):
+            return True
+    return False
+
+
+def _parsed(pattern: str) -> list[tuple[Any, Any]] | None:
+    """The pattern as Python's own parser reads it, or ``None`` (syntax only ``regex`` knows)."""
+    try:
+        return list(importlib.import_module("re._parser").parse(pattern))
+    except Exception:  # any failure only means the probes alone judge the pattern
+        return None
+
+
+def _literals(items: Sequence[tuple[Any, Any]]) -> set[str]:
+    """Every literal character of a parsed pattern (the probes are made of them)."""
+    found: set[str] = set()
+    for op, av in items:
+        if _names(op) == "LITERAL":
+            found.add(chr(av))
+        for part in _inside(op, av):
+            found |= _literals(part)
+    return found
+
+
+@functools.lru_cache(maxsize=512)
+def pattern_problem(pattern: str) -> str | None:
+    """What is wrong with a rule's regular expression, in words, or ``None`` when it may run."""
+    try:
+        compiled = compiled_pattern(pattern)
+    except regex.error as exc:
+        return f"not a valid regular expression: {exc}"
+    parsed = _parsed(pattern)
+    if parsed is not None and _nested_repeat(parsed):
+        return (
+            f"'{pattern}' risks catastrophic backtracking: a repeat inside a repeat can match "
+            "the same text in many ways, so one long text could take hours; rewrite it so "
+            "each character can be matched one way only (e.g. 'a+' instead of '(a+)+')"
+        )
+    characters = [*sorted(_literals(parsed or []))[:10], "a", "1", " ", "x", "."]
+    for ch in dict.fromkeys(characters):
+        for end in ("!", "\x00"):
+            probe = ch * _PROBE_LENGTH + end
+            try:
+                for _ in compiled.finditer(probe, timeout=_PROBE_TIMEOUT_S):
+                    pass
+            except TimeoutError:
+                return (
+                    f"'{pattern}' takes more than {_PROBE_TIMEOUT_S:g} s on a "
+                    f"{len(probe)}-character test text ({ch!r} repeated), so a long text "
+                    "could hang the run; simplify it (overlapping alternatives under a repeat, "
+                    "such as '(a|aa)+', backtrack exponentially)"
+                )
+    return None
 
 
 @dataclass(frozen=True)
@@ -205,8 +455,12 @@ class Rule(BaseModel):
         extra="forbid",
         frozen=True,
         use_attribute_docstrings=True,
+        allow_inf_nan=False,
         json_schema_extra=_kind_schema,
     )
+
+    file_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields of this kind that name a file, relative to the rule pack and inside its folder."""
 
     kind: str
     """What the rule detects."""

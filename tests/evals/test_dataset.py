@@ -103,3 +103,65 @@ def test_a_line_that_is_not_utf8_is_named_by_its_line(tmp_path: Path) -> None:
     )
     with pytest.raises(UserError, match=r"row 2 \(line 3\): not UTF-8 text"):
         load_dataset(path)
+
+
+def test_a_csv_line_that_is_not_utf8_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_bytes(b"id,input\na,fine\nb,caf\xe9\nc,ok\n")
+    assert messages(path) == [
+        f"{path}: row 2 (line 3): not UTF-8 text (byte 6 of the line); save the file as UTF-8"
+    ]
+
+
+def test_a_csv_with_a_byte_order_mark_reads_its_first_column(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_bytes("\ufeffid,input\na,question\n".encode())
+    assert [c.id for c in load_dataset(path).cases] == ["a"]
+
+
+def test_a_csv_column_given_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text("id,input,input\na,first,second\n")
+    assert messages(path) == [
+        f"{path}: header (line 1): column 'input': appears twice; only one of the columns would "
+        "be read, so remove one"
+    ]
+
+
+def test_malformed_csv_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    # A stray quote would otherwise swallow every row after it into one cell.
+    path.write_text('id,input\na,fine\nb,"unterminated\nc,ok\nd,ok\n')
+    assert messages(path) == [
+        f"{path}: row 2 (line 3): malformed CSV: unexpected end of data; a quote opened in this "
+        "row is never closed"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ({"id": "   ", "input": "a question"}, "id"),
+        ({"id": "a", "input": " \t "}, "input"),
+    ],
+)
+def test_a_blank_id_or_input_is_refused(tmp_path: Path, row: dict[str, str], column: str) -> None:
+    path = write_jsonl(tmp_path / "cases.jsonl", [row])
+    assert messages(path) == [
+        f"{path}: row 1 (line 1): column '{column}': is blank (only spaces); give some text "
+        f"(got {row[column]!r})"
+    ]
+
+
+def test_a_non_finite_number_in_a_row_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cases.jsonl"
+    path.write_text('{"id": "a", "input": "q", "latency_s": NaN}\n')
+    [message] = messages(path)
+    assert "row 1 (line 1): column 'latency_s': Input should be a finite number" in message
+
+
+def test_deeply_nested_json_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "cases.jsonl"
+    path.write_text('{"id": "a", "input": "q"}\n\n{"id": "b", "metadata": ' + "[" * 5_000 + "\n")
+    [message] = messages(path)
+    assert message == f"{path}: row 2 (line 3): nested too deeply to be a case; flatten the row"
