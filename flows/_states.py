@@ -5,16 +5,25 @@ worker's engine raises the final state's exception when the run ends, and a plai
 becomes ``TypeError: Unexpected result for failed state`` with an engine traceback instead of
 the run's own reason. So a failed run's data travels inside :class:`FlowFailed`, and callers
 that want it (the CLI runs flows in its own process) read it back with :func:`run_outcome`.
+
+Prefect 3.9's worker entry point then logs every ``Failed`` run once more, as "Engine
+execution exited with unexpected exception" with a traceback through its own frames. For a
+run that failed on purpose that record says nothing the state's message and "Finished in
+state Failed(...)" have not said, so it is dropped for :class:`FlowFailed` only; any other
+exception keeps it.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prefect import State
 
 __all__ = ["FlowFailed", "failed", "run_outcome"]
+
+_ENGINE_EXIT = "Engine execution exited with unexpected exception"
 
 
 class FlowFailed(Exception):
@@ -54,3 +63,14 @@ def run_outcome(state: State) -> Any:
     if isinstance(value, BaseException):
         raise value
     return value
+
+
+class _DeliberateFailureFilter(logging.Filter):
+    """Drops the engine's exit traceback for a run that failed on purpose (module docstring)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, FlowFailed) and record.msg == _ENGINE_EXIT)
+
+
+logging.getLogger("prefect.flow_runs").addFilter(_DeliberateFailureFilter())
