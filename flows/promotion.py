@@ -32,6 +32,7 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import create_flow_run_input, read_flow_run_input
+from pydantic import ValidationError
 
 from evals.actions import deliver, workflow_gates
 from evals.contract import LEVELS, Contract, level_rank, load_contract
@@ -111,6 +112,9 @@ def promotion(
     except FlowPauseTimeout:
         hours = approval_timeout_s / 3600
         reason = f"nobody answered within {hours:g} h; {loaded.agent} stays where it is"
+        return _finish(loaded, _decision(evidence, "promotion_failed", reason), results)
+    except ValidationError:  # a run restarted after it asked, with no answer stored
+        reason = f"the run resumed without an approver's answer; {loaded.agent} stays where it is"
         return _finish(loaded, _decision(evidence, "promotion_failed", reason), results)
     timing = {"asked_at": evidence["asked_at"], "answered_at": answered_at.isoformat()}
     entry = ledger.get(loaded.agent)
