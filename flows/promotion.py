@@ -117,19 +117,6 @@ def promotion(
         reason = f"the run resumed without an approver's answer; {loaded.agent} stays where it is"
         return _finish(loaded, _decision(evidence, "promotion_failed", reason), results)
     timing = {"asked_at": evidence["asked_at"], "answered_at": answered_at.isoformat()}
-    entry = ledger.get(loaded.agent)
-    if entry is None or (entry.level, entry.active_version) != (
-        evidence["level_before"],
-        evidence["version"],
-    ):
-        now = f"{entry.active_version} at {entry.level}" if entry else "nothing"
-        reason = (
-            f"{loaded.agent} changed while it waited for approval: it now serves {now}, "
-            f"not {evidence['version']} at {evidence['level_before']}; promote again on "
-            "fresh evidence"
-        )
-        decision = _decision(evidence, "promotion_failed", reason, at=answered_at, extra=timing)
-        return _finish(loaded, decision, results)
     if answer.decision == "reject":
         decision = _decision(
             evidence,
@@ -139,6 +126,19 @@ def promotion(
             at=answered_at,
             extra=timing,
         )
+        return _finish(loaded, decision, results)
+    entry = ledger.get(loaded.agent)
+    if entry is None or (entry.level, entry.active_version) != (
+        evidence["level_before"],
+        evidence["version"],
+    ):
+        now = f"{entry.active_version} at {entry.level}" if entry else "nothing"
+        reason = (
+            f"approved by {answer.approver}, but {loaded.agent} changed while it waited: it now "
+            f"serves {now}, not {evidence['version']} at {evidence['level_before']}; promote "
+            "again on fresh evidence"
+        )
+        decision = _decision(evidence, "promotion_failed", reason, at=answered_at, extra=timing)
         return _finish(loaded, decision, results)
     return _promote(
         loaded, evidence, ledger, results, answer.approver, answer.reason,

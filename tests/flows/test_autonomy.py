@@ -10,6 +10,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from click.testing import CliRunner
@@ -354,3 +355,28 @@ def test_approvals_need_a_prefect_server() -> None:
         )
     assert result.exit_code == 2
     assert "PREFECT_API_URL: not set" in result.stderr
+
+
+def test_an_approval_for_an_agent_that_changed_while_it_waited_promotes_nothing(
+    tmp_path: Path,
+) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    from flows import run_outcome
+
+    contract = project(tmp_path)
+    results = tmp_path / "results"
+    thread, holder = _start_promotion(contract, results)
+    waiting = _wait_until_waiting("tiny-agent", thread)
+    # Meanwhile another promotion took the agent to `constrained` on other evidence.
+    ledger_for(str(results)).promote("tiny-agent", "constrained", "v1", "elsewhere", "cy")
+    resume_flow_run(
+        UUID(waiting.run_id),
+        run_input={"decision": "approve", "approver": "ann", "reason": "ok"},
+    )
+    thread.join(timeout=60)
+    state = holder["state"]
+    assert state.name == "NotPromoted"
+    decision = run_outcome(state)
+    assert decision["reason"].startswith("approved by ann, but tiny-agent changed while it waited")
+    assert decision["level_after"] == "approval"
