@@ -15,6 +15,7 @@ from evals._env import apply_offline_defaults
 apply_offline_defaults()
 
 __all__ = [
+    "FlowFailed",
     "ci_gate",
     "escalate_flow",
     "evaluate_agent",
@@ -23,6 +24,7 @@ __all__ = [
     "promotion",
     "recover_flow",
     "rollback_flow",
+    "run_outcome",
 ]
 
 _WHERE = {
@@ -34,6 +36,8 @@ _WHERE = {
     "evaluate_agent": "flows.evaluate",
     "nightly": "flows.nightly_suite",
     "local_prefect": "flows._prefect",
+    "FlowFailed": "flows._states",
+    "run_outcome": "flows._states",
 }
 
 

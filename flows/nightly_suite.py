@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import State, flow, get_run_logger
-from prefect.states import Failed
+from prefect.artifacts import create_markdown_artifact
 
 from evals.contract import select_contracts
 from evals.errors import UserError
 from evals.runs import Trigger
+from flows._states import failed
 from flows.evaluate import evaluate_agent
 
 __all__ = ["nightly"]
@@ -36,8 +37,9 @@ def nightly(
 
     Returns:
         One run summary per agent. When an agent could not be evaluated, its entry holds
-        ``error`` and the flow ends ``Failed`` (with the summaries as its data), so the
-        schedule shows red while the other agents' results stand.
+        ``error`` and the flow ends ``Failed`` with the errors as its message and the
+        summaries in its result (``flows.run_outcome``), so the schedule shows red while the
+        other agents' results stand. Either way the ``nightly`` artifact lists every agent.
     """
     logger = get_run_logger()
     summaries: list[dict[str, Any]] = []
@@ -57,6 +59,30 @@ def nightly(
             failures.append(f"{path.stem}: {state.message}")
             summaries.append({"agent": path.stem, "error": state.message})
             logger.error("%s could not be evaluated: %s", path.stem, state.message)
+    create_markdown_artifact(
+        markdown=_markdown(summaries),
+        key="nightly",
+        description=f"{len(summaries) - len(failures)} of {len(summaries)} agent(s) evaluated",
+    )
     if failures:
-        return Failed(message="; ".join(failures), data=summaries)
+        return failed("; ".join(failures), summaries)
     return summaries
+
+
+def _markdown(summaries: list[dict[str, Any]]) -> str:
+    """One line per agent: its verdict and what the run did, or why it could not run."""
+    lines = [
+        "# nightly",
+        "",
+        "| agent | version | level | verdict | action |",
+        "|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        if "error" in s:
+            error = " ".join(str(s["error"]).split()).replace("|", "\\|")
+            lines.append(f"| {s['agent']} | | | **error** | {error} |")
+        else:
+            lines.append(
+                f"| {s['agent']} | {s['version']} | {s['level']} | {s['verdict']} | {s['action']} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from flows.cli import (
+    approve,
     ci,
     judge,
     plan,
@@ -53,6 +54,8 @@ cli.add_command(report.report)
 cli.add_command(plan.plan)
 cli.add_command(ci.ci)
 cli.add_command(promote.promote)
+cli.add_command(approve.approve)
+cli.add_command(approve.reject)
 cli.add_command(rollback.rollback)
 cli.add_command(serve.serve)
 

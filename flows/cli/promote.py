@@ -34,6 +34,16 @@ def _wait_for_pause(name: str, thread: threading.Thread, timeout_s: float) -> An
     return None
 
 
+def _filled(text: str | None) -> bool:
+    return bool(text and text.strip())
+
+
+def _non_blank(text: str) -> str:
+    if not _filled(text):
+        raise click.BadParameter("must not be blank")
+    return text
+
+
 @click.command("promote")
 @click.argument("agent")
 @click.option(
@@ -65,8 +75,9 @@ def promote(
     The served version is evaluated against the target level's gates; the workflow metrics
     must be measured and no worse than before the agent. Where the contract makes the level
     human-owned, the promotion flow pauses for an approver (answer here with --approve or
-    --reject, --approver and --reason, interactively on a terminal, or in the Prefect UI for a
-    deployment). Exit 0 when promoted, 1 when the promotion failed or was rejected.
+    --reject, --approver and --reason, or interactively on a terminal). A promotion run by the
+    `promotion` deployment is answered with `impactgate approve` or `impactgate reject`, or in
+    the Prefect UI. Exit 0 when promoted, 1 when the promotion failed or was rejected.
     """
     from evals.contract import load_contract, select_contracts
     from evals.errors import UserError, display_path
@@ -77,7 +88,7 @@ def promote(
     prepare(contract)
     policy = contract.autonomy.levels.get(to_level)  # type: ignore[call-overload]
     human = bool(policy and policy.human_approval)
-    if human and approve is not None and not (approver and reason):
+    if human and approve is not None and not (_filled(approver) and _filled(reason)):
         raise UserError.single(
             display_path(path),
             f"autonomy.levels.{to_level}.human_approval",
@@ -118,16 +129,20 @@ def promote(
                         f"{agent}: every gate of '{to_level}' passes; an approver must decide."
                     )
                     approve = click.confirm(f"Promote {agent} to {to_level}?", default=False)
-                    approver = click.prompt("Approver", type=str)
-                    reason = click.prompt("Reason", type=str)
+                    approver = click.prompt("Approver", value_proc=_non_blank)
+                    reason = click.prompt("Reason", value_proc=_non_blank)
                 resume_flow_run(
                     paused.id,
-                    run_input={"approve": approve, "approver": approver, "reason": reason},
+                    run_input={
+                        "decision": "approve" if approve else "reject",
+                        "approver": approver,
+                        "reason": reason,
+                    },
                 )
         thread.join()
-    outcome = holder["state"].result(raise_on_failure=False)
-    if isinstance(outcome, BaseException):
-        raise outcome
+    from flows._states import run_outcome
+
+    outcome = run_outcome(holder["state"])  # the decision, promoted or not
     if as_json:
         print_json(outcome)
     else:

@@ -183,9 +183,9 @@ def run(
             use_cache=not no_cache,
             return_state=True,
         )
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, BaseException):
-        raise outcome
+    from flows._states import run_outcome
+
+    outcome = run_outcome(state)  # the summaries, also when an agent errored and the run failed
     if not isinstance(outcome, list):
         raise RuntimeError(f"the nightly flow returned {type(outcome).__name__}, not run summaries")
     summaries: list[dict[str, Any]] = outcome

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from flows.cli._output import console, print_json
+from flows.cli._output import console, err_console, print_json
+
+if TYPE_CHECKING:
+    from flows.approvals import WaitingApproval
 
 __all__ = ["status"]
 
@@ -73,21 +77,58 @@ def _states(results: str, policies: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _waiting() -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Promotions waiting for an approver on the server PREFECT_API_URL names, and any problem.
+
+    ``None`` without a server: runs wait for an answer only on one (the environment variable
+    is read directly, so a plain `status` does not load Prefect).
+    """
+    if not os.environ.get("PREFECT_API_URL"):
+        return None, None
+    from flows.approvals import waiting_approvals
+
+    try:
+        waiting = waiting_approvals()
+    except Exception as exc:  # the ledger still shows; the server's trouble is reported
+        return None, f"approvals: the Prefect server could not be asked: {exc}"
+    return [
+        {**w.to_dict(), "summary": w.describe(), "answer": _how_to_answer(w, waiting)}
+        for w in waiting
+    ], None
+
+
+def _how_to_answer(chosen: WaitingApproval, waiting: list[WaitingApproval]) -> str:
+    same_agent = [w for w in waiting if w.agent is not None and w.agent == chosen.agent]
+    target = chosen.agent if len(same_agent) == 1 else chosen.run_id
+    return f"impactgate approve|reject {target} --approver WHO --reason WHY"
+
+
 @click.command("status")
 @click.option("--results", default="results", show_default=True, help="Results root.")
 @click.option("--policies", default="policies", show_default=True, help="Folder of contracts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger as JSON only.")
 def status(results: str, policies: str, as_json: bool) -> None:
-    """Show each agent's level, active and last good version, readiness and open incidents."""
+    """Show each agent's level, active and last good version, readiness and open incidents.
+
+    With PREFECT_API_URL set, also the promotions waiting on that server for an approver
+    (answer them with `impactgate approve` or `impactgate reject`).
+    """
     from rich.table import Table
 
     rows = _states(results, policies)
+    waiting, problem = _waiting()
+    if problem:
+        err_console.print(problem, soft_wrap=True)
     if as_json:
         for row in rows:
             if row["latest_decision"]:
                 row["latest_decision"].pop("at_text")
-        print_json({"results": results, "agents": rows})
+        print_json({"results": results, "agents": rows, "waiting_approvals": waiting})
         return
+    if waiting:
+        console.print("[bold]Waiting for an approver[/bold]")
+        for item in waiting:
+            console.print(f"  {item['summary']}\n    {item['answer']}", soft_wrap=True)
     if not rows:
         console.print(f"No agents in the ledger under {results} yet; run `impactgate run` first.")
         return

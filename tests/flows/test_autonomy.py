@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
+import time
+import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from click.testing import CliRunner
 
 from evals.store import Ledger, ResultsStore, ledger_for
 from flows.cli.main import cli
-from tests.helpers import CONTRACT, make_project
+from tests.helpers import CONTRACT, http_receiver, make_project
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -71,6 +77,9 @@ def test_a_promotion_that_passes_every_gate_waits_for_and_records_its_approver(
     assert code == 0
     assert decision["kind"] == "promote"
     assert decision["approved_by"] == "ann@example.test"
+    asked, answered = (decision["details"][k] for k in ("asked_at", "answered_at"))
+    assert datetime.fromisoformat(asked) < datetime.fromisoformat(answered)
+    assert decision["at"] == answered, "a decision is dated when the approver answered"
     assert (decision["level_before"], decision["level_after"]) == ("approval", "constrained")
     assert {g["verdict"] for g in decision["gates"]} == {"pass"}
     assert any(g["metric"] == "workflow.rework_rate" for g in decision["gates"])
@@ -196,3 +205,178 @@ def test_serve_builds_the_three_deployments(tmp_path: Path) -> None:
     nightly = deployments[0]
     assert nightly.parameters["agents"] == ["tiny-agent"]  # type: ignore[attr-defined]
     assert nightly.schedules[0].schedule.cron == "0 2 * * *"  # type: ignore[attr-defined]
+
+
+def test_a_promotion_that_does_not_happen_fails_and_tells_the_channels(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    from flows import run_outcome
+    from flows.promotion import promotion
+
+    with http_receiver() as receiver:
+        contract = project(
+            tmp_path,
+            min_samples=30,
+            escalation={"owner": "o@example.test", "channels": [{"url": receiver.url}]},
+        )
+        state = promotion(
+            str(contract), "constrained", str(tmp_path / "results"), return_state=True
+        )
+    assert state.is_failed()
+    assert state.name == "NotPromoted"
+    assert "inconclusive" in str(state.message)
+    decision = run_outcome(state)
+    assert decision["kind"] == "promotion_failed"
+    assert decision["notifications"] == [f"webhook {receiver.url}: delivered (HTTP 200)"]
+    [body] = receiver.bodies
+    assert (body["kind"], body["to_level"], body["severity"]) == (
+        "promotion_failed",
+        "constrained",
+        "medium",
+    )
+    assert "not promoted" in body["text"]
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["promotion-tiny-agent"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
+        )
+    assert f"webhook {receiver.url}: delivered" in str(artifact.data)
+    assert "no channels configured" not in str(artifact.data)
+
+
+def test_the_approval_form_needs_every_answer_and_describes_its_fields() -> None:
+    from prefect.input.run_input import create_v2_schema
+
+    from flows.approvals import Approval
+
+    schema = create_v2_schema("Approval", model_base=Approval)
+    assert set(schema["required"]) == {"decision", "approver", "reason"}
+    assert all(field.get("description") for field in schema["properties"].values())
+    assert schema["properties"]["decision"]["enum"] == ["approve", "reject"]
+
+
+def _start_promotion(contract: Path, results: Path) -> tuple[threading.Thread, dict[str, Any]]:
+    from flows.promotion import promotion
+
+    holder: dict[str, Any] = {}
+    context = contextvars.copy_context()  # the thread sees the harness's Prefect settings
+
+    def run() -> None:
+        holder["state"] = context.run(
+            promotion, str(contract), "constrained", str(results), return_state=True
+        )
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, holder
+
+
+def _wait_until_waiting(agent: str, thread: threading.Thread) -> Any:
+    from flows.approvals import waiting_approvals
+
+    deadline = time.monotonic() + 120
+    while thread.is_alive() and time.monotonic() < deadline:
+        waiting = [w for w in waiting_approvals() if w.agent == agent]
+        if waiting:
+            return waiting[0]
+        time.sleep(0.3)
+    raise AssertionError(f"no promotion of {agent} started waiting")
+
+
+def test_a_waiting_promotion_refuses_an_empty_answer_and_takes_impactgate_approve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    from flows import run_outcome
+
+    contract = project(tmp_path)
+    results = tmp_path / "results"
+    thread, holder = _start_promotion(contract, results)
+    waiting = _wait_until_waiting("tiny-agent", thread)
+    assert (waiting.level_before, waiting.to_level, waiting.version) == (
+        "approval",
+        "constrained",
+        "v1",
+    )
+    assert not waiting.suspended, "a run without a deployment waits in its process"
+
+    api = str(PREFECT_API_URL.value())
+    request = urllib.request.Request(
+        f"{api}/flow_runs/{waiting.run_id}/resume",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        refused = json.loads(response.read())
+    assert refused["status"] == "REJECT"
+    assert "'decision' is a required property" in refused["details"]["reason"]
+
+    runner = CliRunner()
+    monkeypatch.setenv("PREFECT_API_URL", api)
+    listed = json.loads(runner.invoke(cli, ["status", "--results", str(results), "--json"]).stdout)
+    [still] = [w for w in listed["waiting_approvals"] if w["agent"] == "tiny-agent"]
+    assert still["run_id"] == waiting.run_id, "an empty answer leaves the run waiting"
+    assert still["answer"].startswith("impactgate approve|reject tiny-agent")
+
+    blank = runner.invoke(cli, ["approve", "tiny-agent", "--approver", " ", "--reason", "ok"])
+    assert blank.exit_code == 2
+    assert "tiny-agent: --approver: must not be blank" in blank.stderr
+    answered = runner.invoke(
+        cli,
+        ["approve", "tiny-agent", "--approver", "ann@example.test", "--reason", "clean month"],
+    )
+    assert answered.exit_code == 0, answered.stderr
+    assert "approved tiny-agent: approval → constrained on v1" in answered.stdout
+    thread.join(timeout=60)
+    decision = run_outcome(holder["state"])
+    assert decision["kind"] == "promote"
+    assert decision["reason"].endswith("approved by ann@example.test: clean month")
+
+    again = runner.invoke(cli, ["reject", "tiny-agent", "--approver", "a", "--reason", "b"])
+    assert again.exit_code == 2
+    assert "no promotion of 'tiny-agent' is waiting" in again.stderr
+
+
+def test_approvals_need_a_prefect_server() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = CliRunner().invoke(
+            cli, ["approve", "tiny-agent", "--approver", "ann", "--reason", "ok"]
+        )
+    assert result.exit_code == 2
+    assert "PREFECT_API_URL: not set" in result.stderr
+
+
+def test_an_approval_for_an_agent_that_changed_while_it_waited_promotes_nothing(
+    tmp_path: Path,
+) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    from flows import run_outcome
+
+    contract = project(tmp_path)
+    results = tmp_path / "results"
+    thread, holder = _start_promotion(contract, results)
+    waiting = _wait_until_waiting("tiny-agent", thread)
+    # Meanwhile another promotion took the agent to `constrained` on other evidence.
+    ledger_for(str(results)).promote("tiny-agent", "constrained", "v1", "elsewhere", "cy")
+    resume_flow_run(
+        UUID(waiting.run_id),
+        run_input={"decision": "approve", "approver": "ann", "reason": "ok"},
+    )
+    thread.join(timeout=60)
+    state = holder["state"]
+    assert state.name == "NotPromoted"
+    decision = run_outcome(state)
+    assert decision["reason"].startswith("approved by ann, but tiny-agent changed while it waited")
+    assert decision["level_after"] == "approval"
