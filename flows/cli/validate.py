@@ -80,21 +80,25 @@ def validate(policies: str, as_json: bool) -> None:
     """Check every contract in POLICIES and every rule pack in POLICIES/rules.
 
     Each contract is checked with its dataset, recordings, target, rule packs, judge and
-    rollback hook; one broken contract never stops the others. Problems print as
-    `file:line: field: message`; the exit code is 2 if there are any.
+    rollback hook, and prefect.yaml's nightly schedules against the contracts'; one broken
+    contract never stops the others. Problems print as `file:line: field: message`; the exit
+    code is 2 if there are any.
     """
     from evals.contract import discover_contracts, load_contract, outside_problem
     from evals.errors import Problem, UserError, display_path
     from evals.policy import load_rule_pack
+    from flows.deployments import schedule_problems
 
     found = _Found()
     checked: list[dict[str, object]] = []
+    loaded = []
     for path in discover_contracts(policies):
         try:
             contract = load_contract(path)
         except UserError as exc:
             found.add(exc.problems)
             continue
+        loaded.append(contract)
         plan = _check_contract(contract, found)
         if plan is not None:
             checked.append(
@@ -117,6 +121,8 @@ def validate(policies: str, as_json: bool) -> None:
             load_rule_pack(pack)
         except UserError as exc:
             found.add(exc.problems)
+    # prefect.yaml's nightly schedules must be the contracts' evals.schedule.
+    found.add(schedule_problems(policies, contracts=loaded))
     problems = found.problems
     if as_json:
         print_json({"ok": not problems, "checked": checked, "problems": [str(p) for p in problems]})

@@ -40,8 +40,8 @@ def _prefect_server(run: psutil.Process) -> psutil.Process | None:
 def test_kill_9_of_a_run_stops_its_temporary_prefect_server(tmp_path: Path) -> None:
     data = copy.deepcopy(CONTRACT)
     data["evals"]["target"] = {"kind": "python", "function": "slow_agent:answer"}
-    data["evals"]["suites"] = ["latency"]
-    data["autonomy"]["levels"] = {"constrained": {"gates": {"latency_p50_s": {"max": 5}}}}
+    data["evals"]["suites"] = ["policy", "latency"]
+    data["autonomy"]["levels"] = {"constrained": {"gates": {"policy_violation_rate": {"max": 0.1}}}}
     data["autonomy"]["rollback"] = {"metrics": [], "demote_to": "approval"}
     make_project(tmp_path, data)
     (tmp_path / "slow_agent.py").write_text(SLOW_AGENT)

@@ -151,3 +151,27 @@ def test_a_broken_nli_model_folder_is_reported_and_the_others_still_checked(
     code, _, err = validate(tmp_path)
     assert "has no weights" in err
     assert "Traceback" not in err
+
+
+def test_a_nightly_schedule_that_disagrees_with_the_contract_is_reported(tmp_path: Path) -> None:
+    make_project(tmp_path)
+    (tmp_path / "prefect.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "p",
+                "deployments": [
+                    {
+                        "name": "nightly",
+                        "entrypoint": "flows/nightly_suite.py:nightly",
+                        "schedules": [{"cron": "30 3 * * *", "timezone": "UTC"}],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    code, _, err = validate(tmp_path)
+    assert code == 2
+    assert "prefect.yaml:" in err
+    assert "30 3 * * *" in err
+    assert "tiny-agent" in err
