@@ -923,6 +923,14 @@ class Contract(_Model):
             found.append((("evals", "grounding", "model"), model))
         return found
 
+    def local_model(self) -> Path | None:
+        """The NLI judge's model folder resolved against the project root, if it names one."""
+        grounding = self.evals.grounding
+        model = grounding.model
+        if grounding.judge != "nli" or model is None or not self._local_model(model):
+            return None
+        return self.resolve(str(Path(model).expanduser()))
+
     def _local_model(self, model: str) -> bool:
         """Whether an NLI ``model`` names a folder rather than a model id on the hub."""
         return model.startswith(("/", ".", "~")) or (self.root / model).exists()

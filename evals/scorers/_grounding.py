@@ -44,8 +44,16 @@ def _describe(verdict: GroundingVerdict, limit: int = 3) -> str:
 
 
 def grounding_options(contract: Contract) -> dict[str, Any]:
-    """The grounding judge's configuration, for every scorer that reads a verdict."""
-    return {"config": contract.evals.grounding}
+    """The grounding judge's configuration, for every scorer that reads a verdict.
+
+    A local NLI model folder is resolved against the project root (as ``validate`` checks
+    it), not against the folder impactgate happens to run in.
+    """
+    config = contract.evals.grounding
+    local = contract.local_model()
+    if local is not None:
+        config = config.model_copy(update={"model": str(local)})
+    return {"config": config}
 
 
 def _scorer(

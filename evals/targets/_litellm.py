@@ -27,7 +27,7 @@ import jinja2.nodes
 import jinja2.sandbox
 
 from evals._env import apply_offline_defaults
-from evals.contract import Contract, LiteLLMTargetSpec
+from evals.contract import Contract, LiteLLMTargetSpec, outside_problem
 from evals.dataset import Case, Usage
 from evals.errors import Problem, UserError, did_you_mean, display_path
 from evals.llm import LLMCallError, LLMClient, RateLimiter
@@ -87,8 +87,20 @@ def _refuse_unsafe(tree: jinja2.nodes.Template, shown: str) -> None:
 class PromptTemplate:
     """A Jinja template file, strict about undefined variables."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, root: Path | None = None) -> None:
+        """Load and check the template and every template it includes.
+
+        Args:
+            path: the template file.
+            root: the project root every included template must stay inside (symlinks
+                followed); ``None`` checks nothing.
+
+        Raises:
+            UserError: a syntax error, a missing or non-UTF-8 template, an include that leads
+                outside the project, or a reach for what the sandbox forbids.
+        """
         self.path = path
+        self.root = root
         self.shown = display_path(path)
         environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
             loader=jinja2.FileSystemLoader(str(path.parent)),
@@ -106,9 +118,14 @@ class PromptTemplate:
             raise UserError.single(
                 self.shown, "", f"includes '{exc.name}', which is not in {path.parent}"
             ) from None
+        except UnicodeDecodeError as exc:
+            raise UserError.single(
+                self.shown,
+                f"byte {exc.start + 1}",
+                "is not UTF-8 text (it or a template it includes); save it as UTF-8",
+            ) from None
 
-    @staticmethod
-    def _sources(environment: jinja2.Environment, name: str) -> dict[str, str]:
+    def _sources(self, environment: jinja2.Environment, name: str) -> dict[str, str]:
         """This template's source and those of every template it includes, by name."""
         assert environment.loader is not None
         sources: dict[str, str] = {}
@@ -118,6 +135,10 @@ class PromptTemplate:
             if current in sources:
                 continue
             source, filename, _ = environment.loader.get_source(environment, current)
+            if self.root is not None and filename:
+                problem = outside_problem(current, Path(filename), self.root)
+                if problem is not None:
+                    raise UserError.single(self.shown, "", f"includes {problem}")
             sources[current] = source
             tree = environment.parse(source, current, filename)
             _refuse_unsafe(tree, display_path(Path(filename)) if filename else current)
@@ -229,7 +250,7 @@ class LiteLLMTarget(LiveTarget[_Session]):
                 f"template file {display_path(path)} not found (paths are relative to the "
                 "project root)",
             )
-        return PromptTemplate(path)
+        return PromptTemplate(path, self._contract.root)
 
     def version(self) -> AgentVersion:
         """Hash of the templates, the model and the params."""

@@ -291,6 +291,23 @@ def test_the_sandbox_stops_what_the_static_check_cannot_see(
     assert server.calls == 0
 
 
+def test_a_template_that_is_not_utf8_or_includes_a_file_outside_is_refused(
+    tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = litellm_project(tmp_path, server)
+    (tmp_path / "prompts" / "answer.j2").write_bytes(b"Caf\xe9 {{ input }}\n")
+    with pytest.raises(UserError, match=r"answer\.j2: byte 4: is not UTF-8 text"):
+        prepare(load_contract(path))
+    secret = tmp_path.parent / f"{tmp_path.name}-outside.txt"
+    secret.write_text("not for the model\n")
+    (tmp_path / "prompts" / "notes.j2").symlink_to(secret)
+    (tmp_path / "prompts" / "answer.j2").write_text("{% include 'notes.j2' %}{{ input }}\n")
+    with pytest.raises(UserError, match=r"answer\.j2: includes 'notes\.j2' leads outside"):
+        prepare(load_contract(path))
+    assert server.calls == 0
+
+
 def test_a_missing_key_variable_stops_the_run_before_any_call(
     tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

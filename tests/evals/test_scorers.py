@@ -150,3 +150,21 @@ def test_building_a_contracts_scorers_reads_the_registry(tmp_path: Path) -> None
     assert list(build_scorers(contract)) == [
         "faithfulness", "hallucination", "policy_violation", "cost", "latency",
     ]  # fmt: skip
+
+
+def test_a_local_nli_model_is_found_from_the_project_root_wherever_impactgate_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import copy
+
+    from evals.contract import load_contract
+    from evals.scorers import grounding_options
+    from tests.helpers import CONTRACT, make_project
+
+    data = copy.deepcopy(CONTRACT)
+    data["evals"]["grounding"] = {"judge": "nli", "model": "models/nli"}
+    contract = load_contract(make_project(tmp_path / "p", data))
+    (tmp_path / "p" / "models" / "nli").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)  # not the project root
+    config = grounding_options(contract)["config"]
+    assert config.model == str((tmp_path / "p" / "models" / "nli").resolve())
