@@ -61,6 +61,7 @@ class Site:
 class Loaded:
     page: Any
     errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,12 @@ def open_page(browser: Any, path: Path) -> Loaded:
         lambda message: loaded.errors.append(message.text) if message.type == "error" else None,
     )
     page.on("pageerror", lambda error: loaded.errors.append(str(error)))
+
+    def dialog(opened: Any) -> None:
+        loaded.dialogs.append(opened.message)
+        opened.dismiss()
+
+    page.on("dialog", dialog)
     page.goto(path.as_uri(), wait_until="load")
     return loaded
 
@@ -199,3 +206,11 @@ def test_an_output_with_a_script_tag_renders_as_text(site: Site, browser: Any) -
     assert page.locator("a[href^='javascript:']").count() == 0
     screenshot(loaded, "hostile-output")
     assert loaded.errors == []  # and no blocked script either: nothing tried to run
+    assert loaded.dialogs == []
+    # Every page of the hostile project: no payload in any field opens a dialog.
+    for path in site.hostile.pages:
+        other = open_page(browser, path)
+        assert (other.dialogs, other.page.evaluate("typeof window.__pwned")) == ([], "undefined"), (
+            path
+        )
+        other.page.close()

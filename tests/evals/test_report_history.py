@@ -290,6 +290,7 @@ def _write_nights(
 HOSTILE = (
     '<script>window.__pwned = "output"</script><img src=x onerror="window.__pwned = 1">'
     '<a href="javascript:window.__pwned = 8">open</a>'
+    "<svg onload=\"alert('pwned')\"></svg><script>confirm('pwned')</script>"
 )
 """Text an agent might produce; on a page it must be text, never markup."""
 
