@@ -1,0 +1,419 @@
+"""Spans as columns: decoded OTLP spans mapped to the ``spans`` table, masked, as Arrow.
+
+:class:`SpanTable` collects spans one by one (from OTLP JSON or protobuf, see ``_otlp.py``),
+maps each span's attributes to the table's fields (``_names.py``, ``_content.py``), and
+builds the Arrow table in one go: the agent of each span resolved, every text that can hold
+personal data masked once per distinct text with that agent's rules, JSON columns encoded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from evals.store import SPANS_SCHEMA
+from evals.telemetry._content import Content, Event, extract_content
+from evals.telemetry._mask import MaskSlot, TelemetryMasker
+from evals.telemetry._names import (
+    AGENT_NAME,
+    CONVERSATION_ID,
+    ERROR_TYPE,
+    INPUT_TOKENS,
+    MODEL,
+    NOT_PERSONAL,
+    OPENINFERENCE_OPERATIONS,
+    OPENINFERENCE_SPAN_KIND,
+    OPERATION_NAME,
+    OUTPUT_TOKENS,
+    PROVIDER,
+    SERVICE_NAME,
+    TOOL_NAME,
+    WORK_ITEM_ATTRIBUTE,
+)
+
+__all__ = ["Resource", "SpanTable", "agent_name"]
+
+Warn = Callable[[str, str], None]
+
+_AGENT_OK = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_DAY_NS = 86_400 * 10**9
+
+
+def agent_name(name: str) -> str:
+    """A name as a contract's agent name: ``Billing Assistant`` → ``billing-assistant``.
+
+    Contracts name agents with lower-case letters, digits and dashes (and partitions are
+    folders), so anything else is folded to that; an empty result is ``unknown``.
+    """
+    if _AGENT_OK.match(name):
+        return name
+    slug = _NOT_SLUG.sub("-", name.lower()).strip("-")[:63].strip("-")
+    return slug or "unknown"
+
+
+@dataclass
+class Resource:
+    """The resource a batch of spans came from (shared by its spans)."""
+
+    attributes: dict[str, Any]
+    service: str | None = None
+    agent: str | None = None
+    """``gen_ai.agent.name`` on the resource, if set."""
+    work_item: str | None = None
+    masked: dict[int, bytes | None] = field(default_factory=dict)
+    """The attributes as masked JSON, per mask slot (computed once)."""
+
+    @classmethod
+    def of(cls, attributes: dict[str, Any], work_item_attribute: str) -> Resource:
+        """A resource from its decoded attributes."""
+        service = attributes.get(SERVICE_NAME)
+        agent = attributes.get(AGENT_NAME[0])
+        work_item = attributes.get(work_item_attribute)
+        return cls(
+            attributes,
+            str(service) if service is not None else None,
+            str(agent) if agent is not None else None,
+            str(work_item) if work_item is not None else None,
+        )
+
+
+def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        if name in attrs:
+            return attrs.pop(name)
+    return None
+
+
+def _string(value: Any, name: str, warn: Warn) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    warn(name, f"expected text, got {type(value).__name__}; left out")
+    return None
+
+
+def _count(attrs: dict[str, Any], names: tuple[str, ...], warn: Warn) -> int | None:
+    for name in names:
+        if name in attrs:
+            value = attrs.pop(name)
+            if isinstance(value, bool):
+                break
+            if isinstance(value, int):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str) and value.strip().isdigit():
+                return int(value)
+            warn(name, f"expected a whole number of tokens, got {value!r}; left out")
+            return None
+    return None
+
+
+class SpanTable:
+    """Decoded spans, mapped to the ``spans`` columns, waiting to be masked and stored.
+
+    Args:
+        work_item_attribute: the attribute that links a span to its work item.
+    """
+
+    def __init__(self, work_item_attribute: str = WORK_ITEM_ATTRIBUTE) -> None:
+        self.work_item_attribute = work_item_attribute
+        self._rows: list[list[Any]] = []
+        self._seen: set[tuple[str, str]] = set()
+        self.duplicates = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(
+        self,
+        resource: Resource,
+        trace_id: str,
+        span_id: str,
+        parent_span_id: str | None,
+        name: str,
+        kind: str,
+        start_ns: int,
+        end_ns: int,
+        status: str,
+        status_message: str | None,
+        attrs: dict[str, Any],
+        events: list[Event],
+        warn: Warn,
+    ) -> None:
+        """Map one decoded span (its ``attrs`` dict is consumed) and keep it.
+
+        The same ``(trace_id, span_id)`` twice in one table is kept once (the first).
+        """
+        key = (trace_id, span_id)
+        if key in self._seen:
+            self.duplicates += 1
+            return
+        explicit = _string(_first(attrs, AGENT_NAME), "gen_ai.agent.name", warn) or None
+        oi_kind = _string(attrs.pop(OPENINFERENCE_SPAN_KIND, None), OPENINFERENCE_SPAN_KIND, warn)
+        operation = _string(attrs.pop(OPERATION_NAME, None), OPERATION_NAME, warn)
+        if operation is None and oi_kind is not None:
+            operation = OPENINFERENCE_OPERATIONS.get(oi_kind.upper(), oi_kind.lower())
+        model = _string(_first(attrs, MODEL), "gen_ai.response.model", warn)
+        provider = _string(_first(attrs, PROVIDER), "gen_ai.provider.name", warn)
+        input_tokens = _count(attrs, INPUT_TOKENS, warn)
+        output_tokens = _count(attrs, OUTPUT_TOKENS, warn)
+        conversation = _string(_first(attrs, CONVERSATION_ID), "gen_ai.conversation.id", warn)
+        tool_name = _string(_first(attrs, TOOL_NAME), "gen_ai.tool.name", warn)
+        error_type = _string(attrs.pop(ERROR_TYPE, None), ERROR_TYPE, warn)
+        work_item = _string(
+            attrs.pop(self.work_item_attribute, None), self.work_item_attribute, warn
+        )
+        content, events = extract_content(attrs, events, oi_kind, warn)
+        if status == "error":
+            for event_name, _, event_attrs in events:
+                if event_name == "exception":
+                    if error_type is None and event_attrs.get("exception.type") is not None:
+                        error_type = str(event_attrs["exception.type"])
+                    if status_message is None and event_attrs.get("exception.message") is not None:
+                        status_message = str(event_attrs["exception.message"])
+                    break
+        self._seen.add(key)
+        self._rows.append(
+            [
+                trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
+                status_message or None, error_type, operation, oi_kind, model, provider,
+                input_tokens, output_tokens, conversation, tool_name, content,
+                work_item or resource.work_item, attrs, events, resource, explicit,
+            ]
+        )  # fmt: skip
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _inherited(self, column: int) -> list[str | None]:
+        """A value each span has, or takes from its nearest ancestor, or from its trace.
+
+        Spans of one trace usually name the agent (and the work item) once, on the agent's
+        own span; the model calls and tool calls under it inherit them. Only spans in this
+        table are looked at; ``None`` when no span of the trace here has the value.
+        """
+        rows = self._rows
+        index = {(row[0], row[1]): i for i, row in enumerate(rows)}
+        by_trace: dict[str, str] = {}
+        for row in rows:
+            if row[column] is not None:
+                by_trace.setdefault(row[0], row[column])
+        resolved: list[str | None] = [row[column] for row in rows]
+        for i, row in enumerate(rows):
+            if resolved[i] is not None:
+                continue
+            trail = [i]
+            parent = row[2]
+            found: str | None = None
+            while parent is not None:
+                j = index.get((row[0], parent))
+                if j is None or j in trail:
+                    break
+                if resolved[j] is not None:
+                    found = resolved[j]
+                    break
+                trail.append(j)
+                parent = rows[j][2]
+            found = found or by_trace.get(row[0])
+            for k in trail:
+                resolved[k] = found
+        return resolved
+
+    def _agents(self) -> list[str]:
+        """Each span's agent.
+
+        Its own ``gen_ai.agent.name``, else its nearest ancestor's, else the one named in its
+        trace, else the resource's ``gen_ai.agent.name`` or ``service.name``; folded to a
+        contract's agent name (:func:`agent_name`).
+        """
+        names: dict[str, str] = {}
+        agents = []
+        for row, found in zip(self._rows, self._inherited(23), strict=True):
+            resource: Resource = row[22]
+            name = found or resource.agent or resource.service or "unknown"
+            agents.append(names.get(name) or names.setdefault(name, agent_name(name)))
+        return agents
+
+    def to_arrow(self, masking: TelemetryMasker) -> pa.Table:
+        """The ``spans`` rows (with ``agent`` and ``date``), masked, as one Arrow table."""
+        agents = self._agents()
+        rows = self._rows
+        slots: dict[str, MaskSlot] = {}
+        groups: dict[int, tuple[MaskSlot, list[int]]] = {}
+        for i, agent in enumerate(agents):
+            slot = slots.get(agent)
+            if slot is None:
+                slot = slots[agent] = masking.for_agent(agent)
+            groups.setdefault(id(slot), (slot, []))[1].append(i)
+
+        n = len(rows)
+        names: list[str | None] = [None] * n
+        status_messages: list[str | None] = [None] * n
+        inputs: list[str | None] = [None] * n
+        outputs: list[str | None] = [None] * n
+        arguments: list[str | None] = [None] * n
+        messages: list[bytes | None] = [None] * n
+        documents: list[list[str] | None] = [None] * n
+        attributes: list[bytes | None] = [None] * n
+        resources: list[bytes | None] = [None] * n
+        events: list[bytes | None] = [None] * n
+        for slot, members in groups.values():
+            table = slot.mask(_texts(rows, members, slot)) if slot.active else {}
+            keep = slot.mode != "none"
+            get = table.get
+            for i in members:
+                row = rows[i]
+                content: Content = row[18]
+                names[i] = get(row[3], row[3])
+                status_messages[i] = _masked(row[8], get)
+                if keep:
+                    inputs[i] = _masked(content.input_text, get)
+                    outputs[i] = _masked(content.output_text, get)
+                    arguments[i] = _masked(content.tool_arguments, get)
+                    if content.messages:
+                        messages[i] = orjson.dumps(_remask(content.messages, get))
+                    documents[i] = [get(d, d) for d in content.documents]
+                if row[20]:
+                    attributes[i] = orjson.dumps(_attributes(row[20], get), default=str)
+                if row[21]:
+                    events[i] = orjson.dumps(
+                        [
+                            {"name": e[0], "time_unix_nano": e[1], "attributes": _remask(e[2], get)}
+                            for e in row[21]
+                        ],
+                        default=str,
+                    )
+                resource: Resource = row[22]
+                cached = resource.masked.get(id(slot), b"")
+                if cached == b"":
+                    cached = resource.masked[id(slot)] = (
+                        orjson.dumps(_attributes(resource.attributes, get), default=str)
+                        if resource.attributes
+                        else None
+                    )
+                resources[i] = cached
+
+        def column(index: int) -> list[Any]:
+            return [row[index] for row in rows]
+
+        starts = column(5)
+        ends = column(6)
+        days: dict[int, str] = {}
+        dates = []
+        for ns in starts:
+            day = ns // _DAY_NS
+            text = days.get(day)
+            if text is None:
+                text = days[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+            dates.append(text)
+        json = pa.binary()
+        arrays = {
+            "trace_id": pa.array(column(0), pa.string()),
+            "span_id": pa.array(column(1), pa.string()),
+            "parent_span_id": pa.array(column(2), pa.string()),
+            "name": pa.array(names, pa.string()),
+            "kind": pa.array(column(4), pa.string()),
+            "start": pa.array([s // 1000 for s in starts], pa.timestamp("us", tz="UTC")),
+            "end": pa.array([e // 1000 for e in ends], pa.timestamp("us", tz="UTC")),
+            "duration_s": pa.array([(e - s) / 1e9 for s, e in zip(starts, ends, strict=True)]),
+            "status": pa.array(column(7), pa.string()),
+            "status_message": pa.array(status_messages, pa.string()),
+            "error_type": pa.array(column(9), pa.string()),
+            "service": pa.array([row[22].service for row in rows], pa.string()),
+            "operation": pa.array(column(10), pa.string()),
+            "openinference_kind": pa.array(column(11), pa.string()),
+            "model": pa.array(column(12), pa.string()),
+            "provider": pa.array(column(13), pa.string()),
+            "input_tokens": pa.array(column(14), pa.int64()),
+            "output_tokens": pa.array(column(15), pa.int64()),
+            "conversation_id": pa.array(column(16), pa.string()),
+            "tool_name": pa.array(column(17), pa.string()),
+            "tool_arguments": pa.array(arguments, pa.string()),
+            "input_text": pa.array(inputs, pa.string()),
+            "output_text": pa.array(outputs, pa.string()),
+            "messages": pa.array(messages, json).cast(pa.string()),
+            "documents": pa.array(documents, pa.list_(pa.string())),
+            "work_item_id": pa.array(self._inherited(19), pa.string()),
+            "attributes": pa.array(attributes, json).cast(pa.string()),
+            "resource": pa.array(resources, json).cast(pa.string()),
+            "events": pa.array(events, json).cast(pa.string()),
+            "agent": pa.array(agents, pa.string()),
+            "date": pa.array(dates, pa.string()),
+        }
+        fields = [f for f in SPANS_SCHEMA if f.name in arrays]
+        names_all = [f.name for f in fields] + ["agent", "date"]
+        return pa.table([arrays[name] for name in names_all], names=names_all)
+
+    def clear(self) -> None:
+        """Forget the spans collected (after they were stored)."""
+        self._rows.clear()
+        self._seen.clear()
+        self.duplicates = 0
+
+
+def _masked(text: str | None, get: Callable[[str, str], str]) -> str | None:
+    return get(text, text) if text else text
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _remask(value: Any, get: Callable[[str, str], str]) -> Any:
+    if isinstance(value, str):
+        return get(value, value)
+    if isinstance(value, dict):
+        return {k: _remask(v, get) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_remask(v, get) for v in value]
+    return value
+
+
+def _attributes(attrs: dict[str, Any], get: Callable[[str, str], str]) -> dict[str, Any]:
+    return {k: v if k in NOT_PERSONAL else _remask(v, get) for k, v in attrs.items()}
+
+
+def _texts(rows: list[list[Any]], members: list[int], slot: MaskSlot) -> Iterator[str]:
+    """Every text of these spans that can hold personal data (what the slot masks)."""
+    keep = slot.mode != "none"
+    resources: set[int] = set()
+    for i in members:
+        row = rows[i]
+        yield row[3]
+        if row[8]:
+            yield row[8]
+        if keep:
+            content: Content = row[18]
+            if content.input_text:
+                yield content.input_text
+            if content.output_text:
+                yield content.output_text
+            if content.tool_arguments:
+                yield content.tool_arguments
+            yield from content.documents
+            if content.messages:
+                yield from _strings(content.messages)
+        for key, value in row[20].items():
+            if key not in NOT_PERSONAL:
+                yield from _strings(value)
+        for event in row[21]:
+            yield from _strings(event[2])
+        resource: Resource = row[22]
+        if id(resource) not in resources and id(slot) not in resource.masked:
+            resources.add(id(resource))
+            yield from _strings(resource.attributes)
