@@ -8,6 +8,8 @@ import click
 
 from flows.cli import (
     ci,
+    collect,
+    ingest,
     judge,
     plan,
     promote,
@@ -55,6 +57,8 @@ cli.add_command(ci.ci)
 cli.add_command(promote.promote)
 cli.add_command(rollback.rollback)
 cli.add_command(serve.serve)
+cli.add_command(ingest.ingest)
+cli.add_command(collect.collect)
 
 
 def main() -> None:
