@@ -58,7 +58,7 @@ class MaskSlot:
         self._seen = 0
 
     def _new(self) -> Masker:
-        return Masker(self._packs, allow=self._allow, source=self.source)
+        return Masker(_distinct_rules(self._packs), allow=self._allow, source=self.source)
 
     @property
     def active(self) -> bool:
@@ -76,6 +76,21 @@ class MaskSlot:
         self._seen += len(distinct)
         masked = self._masker.mask_many(distinct)
         return {t: m.text for t, m in zip(distinct, masked, strict=True) if m.text != t}
+
+
+def _distinct_rules(packs: Sequence[RulePack]) -> list[RulePack]:
+    """The packs with a rule id given twice kept once (the first pack's).
+
+    ``default.yaml`` and ``pii.yaml`` both define ``pii.email``, ``pii.phone`` …; the masker
+    joins every pack's rules into one pack, whose rule ids must be unique.
+    """
+    seen: set[str] = set()
+    distinct = []
+    for pack in packs:
+        rules = [r for r in pack.rules if r.id not in seen]
+        seen.update(r.id for r in rules)
+        distinct.append(pack.model_copy(update={"rules": rules}))
+    return distinct
 
 
 @dataclass

@@ -90,11 +90,20 @@ def json_documents(path: Path) -> Iterator[tuple[int, Any, str | None]]:
                         return
                 truncated = not raw.endswith(b"\n")
                 hint = " (the file ends mid-line: truncated?)" if truncated else ""
-                yield line_no, None, f"invalid JSON: {exc.msg} at column {exc.colno}{hint}"
+                yield line_no, None, f"invalid JSON: {_json_error(raw, exc)}{hint}"
                 first = False
                 continue
             first = False
             yield from _requests(document, line_no)
+
+
+def _json_error(line: bytes, error: orjson.JSONDecodeError) -> str:
+    """What is wrong with a line, the column counted in the line without its line break."""
+    try:
+        orjson.loads(line.rstrip(b"\r\n"))
+    except orjson.JSONDecodeError as exc:
+        error = exc
+    return f"{error.msg} at column {error.colno}"
 
 
 def _whole_document(path: Path) -> Any:
@@ -124,11 +133,24 @@ def _camel_keys(value: Any) -> Any:
     return value
 
 
-def _hex_id(value: Any, size: int) -> str:
-    if not isinstance(value, str) or not value:
-        raise _Bad(
-            "missing" if value in (None, "") else f"is a {type(value).__name__}, not a hex id"
-        )
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true/false"
+    return "a number" if isinstance(value, int | float) else "null"
+
+
+def _hex_id(value: Any, size: int, what: str) -> str:
+    shape = f"a {what} id is {2 * size} hex digits in a string"
+    if value is None or value == "":
+        raise _Bad(f"required ({shape})")
+    if not isinstance(value, str):
+        raise _Bad(f"{value!r} is {_json_type(value)}: {shape}")
     if len(value) == 2 * size:
         try:
             raw = bytes.fromhex(value)
@@ -140,9 +162,9 @@ def _hex_id(value: Any, size: int) -> str:
         except (binascii.Error, ValueError):
             raw = b""
     if len(raw) != size:
-        raise _Bad(f"{value[:40]!r} is not {2 * size} hex digits")
+        raise _Bad(f"{value[:40]!r}: {shape}")
     if not any(raw):
-        raise _Bad("is all zeros (an invalid id)")
+        raise _Bad(f"is all zeros, which is not a valid {what} id")
     return raw.hex()
 
 
@@ -152,17 +174,17 @@ def _nanos(value: Any) -> int:
     elif isinstance(value, str) and value.isdigit():
         number = int(value)
     elif value is None:
-        raise _Bad("missing")
+        raise _Bad("required (a number of nanoseconds since 1970)")
     else:
-        raise _Bad(f"{value!r} is not a time in Unix nanoseconds")
+        raise _Bad(f"{value!r} is not a number of nanoseconds since 1970")
     if number <= 0:
-        raise _Bad("missing (0)")
+        raise _Bad("required (0 is not a time)")
     return number
 
 
 def _json_any(value: Any) -> Any:
     if type(value) is not dict:
-        raise _Bad(f"is a {type(value).__name__}, not an OTLP AnyValue object")
+        raise _Bad(f"is {_json_type(value)}, not an OTLP AnyValue object")
     text = value.get("stringValue")
     if text is not None:
         if type(text) is str:
@@ -209,20 +231,25 @@ def _json_any(value: Any) -> Any:
 
 
 def _json_attributes(items: Any, warn: Callable[[str, str], None]) -> dict[str, Any]:
+    """``[{key, value}]`` as a dict; ``warn(path, message)`` for each one left out."""
     if items is None:
         return {}
     if type(items) is not list:
-        warn("attributes", f"is a {type(items).__name__}, not a list; left out")
+        warn(
+            "attributes",
+            f"Input should be a valid list of {{key, value}} objects, not {_json_type(items)}; "
+            "the attributes were left out",
+        )
         return {}
     found: dict[str, Any] = {}
     for index, item in enumerate(items):
         if type(item) is not dict or type(item.get("key")) is not str:
-            warn(f"attributes[{index}]", "is not a {key, value} object; left out")
+            warn(f"attributes.{index}", "is not a {key, value} object; left out")
             continue
         try:
             value = _json_any(item.get("value") or {})
         except (_Bad, AttributeError, TypeError) as exc:
-            warn(f"attributes[{index}] ({item['key']})", f"{_reason(exc)}; left out")
+            warn(f"attributes.{index}", f"attribute {item['key']!r}: {_reason(exc)}; left out")
             continue
         if value is not None:
             found[item["key"]] = value
@@ -233,14 +260,14 @@ def _reason(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, _Bad) else f"malformed value ({exc})"
 
 
-def _enum(value: Any, names: tuple[str, ...], by_name: dict[str, str], field: str) -> str:
+def _enum(value: Any, names: tuple[str, ...], by_name: dict[str, str]) -> str:
     if value is None:
         return names[0]
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
         return names[value]
     if isinstance(value, str) and value in by_name:
         return by_name[value]
-    raise _Bad(f"{field} {value!r} is not one of 0–{len(names) - 1}")
+    raise _Bad(f"{value!r} is not one of 0–{len(names) - 1}")
 
 
 def read_json_request(
@@ -261,7 +288,7 @@ def read_json_request(
         OtlpError: ``request`` is not an OTLP traces request.
     """
     if type(request) is not dict:
-        raise OtlpError(f"is a JSON {type(request).__name__}, not an object with resourceSpans")
+        raise OtlpError(f"is {_json_type(request)}, not an object with resourceSpans")
     blocks = request.get("resourceSpans")
     if blocks is None and "resource_spans" in request:
         request = _camel_keys(request)
@@ -269,16 +296,20 @@ def read_json_request(
     if blocks is None:
         raise OtlpError("has no resourceSpans: not an OTLP traces request")
     if type(blocks) is not list:
-        raise OtlpError("resourceSpans is not a list")
+        raise OtlpError(f"resourceSpans is {_json_type(blocks)}, not a list")
     kept = rejected = 0
+
+    def add(path: str, message: str) -> None:
+        log.add(f"{where}: field '{path}'", message)
+
     for r, block in enumerate(blocks):
-        here = f"{where}: resourceSpans[{r}]"
+        here = f"resourceSpans.{r}"
         if type(block) is not dict:
-            log.add(here, "is not an object; left out")
+            add(here, f"is {_json_type(block)}, not an object; left out")
             continue
 
-        def warn_resource(field: str, message: str, here: str = here) -> None:
-            log.add(f"{here}.resource.{field}", message)
+        def warn_resource(path: str, message: str, here: str = here) -> None:
+            add(f"{here}.resource.{path}", message)
 
         resource_obj = block.get("resource") or {}
         attributes = (
@@ -289,21 +320,21 @@ def read_json_request(
         resource = Resource.of(attributes, table.work_item_attribute)
         scopes = block.get("scopeSpans") or []
         if type(scopes) is not list:
-            log.add(f"{here}.scopeSpans", "is not a list; left out")
+            add(f"{here}.scopeSpans", f"is {_json_type(scopes)}, not a list; left out")
             continue
         for s, scope_block in enumerate(scopes):
-            scope_here = f"{here}.scopeSpans[{s}]"
+            scope_here = f"{here}.scopeSpans.{s}"
             if type(scope_block) is not dict:
-                log.add(scope_here, "is not an object; left out")
+                add(scope_here, f"is {_json_type(scope_block)}, not an object; left out")
                 continue
             scope = scope_block.get("scope")
             scope = scope if type(scope) is dict else {}
             spans = scope_block.get("spans") or []
             if type(spans) is not list:
-                log.add(f"{scope_here}.spans", "is not a list; left out")
+                add(f"{scope_here}.spans", f"is {_json_type(spans)}, not a list; left out")
                 continue
             for k, span in enumerate(spans):
-                if _json_span(span, scope, resource, table, log, f"{scope_here}.spans[{k}]"):
+                if _json_span(span, scope, resource, table, add, f"{scope_here}.spans.{k}"):
                     kept += 1
                 else:
                     rejected += 1
@@ -315,20 +346,20 @@ def _json_span(
     scope: dict[str, Any],
     resource: Resource,
     table: SpanTable,
-    log: ProblemLog,
+    add: Callable[[str, str], None],
     here: str,
 ) -> bool:
     if type(span) is not dict:
-        log.add(here, f"is a {type(span).__name__}, not a span object; span left out")
+        add(here, f"is {_json_type(span)}, not a span object; span left out")
         return False
     field = "traceId"
     try:
-        trace_id = _hex_id(span.get("traceId"), 16)
+        trace_id = _hex_id(span.get("traceId"), 16, "trace")
         field = "spanId"
-        span_id = _hex_id(span.get("spanId"), 8)
+        span_id = _hex_id(span.get("spanId"), 8, "span")
         field = "parentSpanId"
         parent = span.get("parentSpanId")
-        parent_id = _hex_id(parent, 8) if parent else None
+        parent_id = _hex_id(parent, 8, "parent span") if parent else None
         field = "startTimeUnixNano"
         start = _nanos(span.get("startTimeUnixNano"))
         field = "endTimeUnixNano"
@@ -336,18 +367,18 @@ def _json_span(
         if end < start:
             raise _Bad("is before startTimeUnixNano")
     except _Bad as exc:
-        log.add(f"{here}.{field}", f"{exc}; span left out")
+        add(f"{here}.{field}", f"{exc}; span left out")
         return False
 
-    def warn(name: str, message: str) -> None:
-        log.add(f"{here}.{name}", message)
+    def warn(path: str, message: str) -> None:
+        add(f"{here}.{path}", message)
 
     name = span.get("name")
     if not isinstance(name, str):
-        warn("name", "is not text; stored as empty")
+        warn("name", f"is {_json_type(name)}, not text; stored as empty")
         name = ""
     try:
-        kind = _enum(span.get("kind"), SPAN_KINDS, _KIND_NAMES, "kind")
+        kind = _enum(span.get("kind"), SPAN_KINDS, _KIND_NAMES)
     except _Bad as exc:
         warn("kind", f"{exc}; stored as unspecified")
         kind = "unspecified"
@@ -355,13 +386,13 @@ def _json_span(
     status, message = "unset", None
     if type(status_obj) is dict:
         try:
-            status = _enum(status_obj.get("code"), STATUS_CODES, _STATUS_NAMES, "code")
+            status = _enum(status_obj.get("code"), STATUS_CODES, _STATUS_NAMES)
         except _Bad as exc:
             warn("status.code", f"{exc}; stored as unset")
         text = status_obj.get("message")
         message = text if isinstance(text, str) and text else None
     elif status_obj is not None:
-        warn("status", "is not an object; stored as unset")
+        warn("status", f"is {_json_type(status_obj)}, not an object; stored as unset")
     attrs = _json_attributes(span.get("attributes"), warn)
     if scope.get("name"):
         attrs.setdefault("otel.scope.name", str(scope["name"]))
@@ -372,11 +403,11 @@ def _json_span(
     if type(raw_events) is list:
         for e, event in enumerate(raw_events):
             if type(event) is not dict:
-                warn(f"events[{e}]", "is not an object; left out")
+                warn(f"events.{e}", f"is {_json_type(event)}, not an object; left out")
                 continue
 
-            def warn_event(name: str, message: str, e: int = e) -> None:
-                warn(f"events[{e}].{name}", message)
+            def warn_event(path: str, message: str, e: int = e) -> None:
+                warn(f"events.{e}.{path}", message)
 
             try:
                 at = _nanos(event.get("timeUnixNano"))
@@ -390,14 +421,14 @@ def _json_span(
                 )
             )
     else:
-        warn("events", "is not a list; left out")
+        warn("events", f"is {_json_type(raw_events)}, not a list; left out")
     try:
         table.add(
             resource, trace_id, span_id, parent_id, name, kind, start, end, status, message,
-            attrs, events, lambda key, msg: warn(f"attributes ({key})", msg),
+            attrs, events, lambda key, msg: warn("attributes", f"attribute {key!r}: {msg}"),
         )  # fmt: skip
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        log.add(here, f"content of an unknown shape ({exc}); span left out")
+        add(here, f"content of an unknown shape ({exc}); span left out")
         return False
     return True
 
@@ -459,11 +490,12 @@ def _proto_attributes(items: Any) -> dict[str, Any]:
     return found
 
 
-def _raw_id(raw: bytes, size: int) -> str:
+def _raw_id(raw: bytes, size: int, what: str) -> str:
     if len(raw) != size:
-        raise _Bad("missing" if not raw else f"is {len(raw)} bytes, not {size}")
+        shape = f"a {what} id is {size} bytes"
+        raise _Bad(f"required ({shape})" if not raw else f"is {len(raw)} bytes: {shape}")
     if not any(raw):
-        raise _Bad("is all zeros (an invalid id)")
+        raise _Bad(f"is all zeros, which is not a valid {what} id")
     return raw.hex()
 
 
@@ -479,14 +511,18 @@ def read_proto_request(
         for s, scope_block in enumerate(block.scope_spans):
             scope = scope_block.scope
             for k, span in enumerate(scope_block.spans):
-                here = f"{where}: resource_spans[{r}].scope_spans[{s}].spans[{k}]"
+                here = f"{where}: field 'resource_spans.{r}.scope_spans.{s}.spans.{k}"
                 field = "trace_id"
                 try:
-                    trace_id = _raw_id(span.trace_id, 16)
+                    trace_id = _raw_id(span.trace_id, 16, "trace")
                     field = "span_id"
-                    span_id = _raw_id(span.span_id, 8)
+                    span_id = _raw_id(span.span_id, 8, "span")
                     field = "parent_span_id"
-                    parent = _raw_id(span.parent_span_id, 8) if span.parent_span_id else None
+                    parent = (
+                        _raw_id(span.parent_span_id, 8, "parent span")
+                        if span.parent_span_id
+                        else None
+                    )
                     field = "start_time_unix_nano"
                     start = _nanos(span.start_time_unix_nano)
                     field = "end_time_unix_nano"
@@ -494,12 +530,12 @@ def read_proto_request(
                     if end < start:
                         raise _Bad("is before start_time_unix_nano")
                 except _Bad as exc:
-                    log.add(f"{here}.{field}", f"{exc}; span left out")
+                    log.add(f"{here}.{field}'", f"{exc}; span left out")
                     rejected += 1
                     continue
 
                 def warn(name: str, message: str, here: str = here) -> None:
-                    log.add(f"{here}.attributes ({name})", message)
+                    log.add(f"{here}.attributes'", f"attribute {name!r}: {message}")
 
                 attrs = _proto_attributes(span.attributes)
                 if scope.name:

@@ -157,14 +157,19 @@ class _RowError(ValueError):
         self.field = field
 
 
-def _rows(path: Path, fmt: WorkItemFormat, log: ProblemLog) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(where, row)`` for each row of the file; unreadable lines go to ``log``."""
+def _rows(
+    path: Path, fmt: WorkItemFormat, log: ProblemLog
+) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """``(where, row)`` for each row of the file.
+
+    A row that cannot be read is reported in ``log`` and given as ``None``.
+    """
     if fmt == "csv":
         with (
             open_maybe_gzip(path) as raw,
             io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text,
         ):
-            reader = csv.DictReader(text)
+            reader = csv.DictReader(text, strict=True)
             start = 2
             try:
                 for row in reader:
@@ -173,16 +178,16 @@ def _rows(path: Path, fmt: WorkItemFormat, log: ProblemLog) -> Iterator[tuple[st
                         log.add(
                             f"line {start}", f"{extra} more value(s) than columns; row left out"
                         )
+                        yield f"line {start}", None
                     elif any(v is None for v in row.values()):
                         log.add(f"line {start}", "fewer values than columns; row left out")
+                        yield f"line {start}", None
                     else:
                         yield f"line {start}", row
                     start = reader.line_num + 1
             except (csv.Error, UnicodeDecodeError) as exc:
-                log.add(
-                    f"line {reader.line_num}",
-                    f"unreadable CSV ({exc}); the rest of the file left out",
-                )
+                message = f"unreadable CSV from here ({exc}); the rest of the file left out"
+                log.add(f"line {start}", message)
     elif fmt == "jsonl":
         with open_maybe_gzip(path) as handle:
             for line_no, raw_line in enumerate(handle, start=1):
@@ -192,12 +197,14 @@ def _rows(path: Path, fmt: WorkItemFormat, log: ProblemLog) -> Iterator[tuple[st
                     value = orjson.loads(raw_line)
                 except orjson.JSONDecodeError as exc:
                     log.add(f"line {line_no}", f"invalid JSON: {exc.msg}; row left out")
+                    yield f"line {line_no}", None
                     continue
                 if not isinstance(value, dict):
                     log.add(
                         f"line {line_no}",
                         f"is a JSON {type(value).__name__}, not an object; row left out",
                     )
+                    yield f"line {line_no}", None
                     continue
                 yield f"line {line_no}", value
     else:
@@ -280,6 +287,8 @@ def _time(value: Any, zone: ZoneInfo, field: str) -> datetime | None:
         seconds = value / 1000 if value > 10**11 else value  # milliseconds since 1973
         return datetime.fromtimestamp(seconds, UTC)
     text = str(value).strip()
+    if text.isdigit():
+        return _time(int(text), zone, field)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
@@ -349,6 +358,9 @@ def read_work_items(
     header: list[str] = []
     seq = 0
     for where, row in _rows(path, fmt, log):
+        if row is None:
+            out.rejected += 1
+            continue
         if fmt == "jsonl" and (chosen is None or any(k not in header for k in row)):
             header = list(dict.fromkeys([*header, *row]))
             chosen = _columns(header, mapping, log, strict=False)
