@@ -60,6 +60,14 @@ _SINGLE_KEYS = (
 )
 
 
+_SINGLE_SET = frozenset(_SINGLE_KEYS)
+
+
+def _prefix(key: str) -> str:
+    """The content prefix a flattened key starts with (one of ``CONTENT_PREFIXES``)."""
+    return next(p for p in CONTENT_PREFIXES if key.startswith(p))
+
+
 @dataclass(slots=True)
 class Content:
     """What a span was given and gave back, as read from its attributes and events."""
@@ -262,8 +270,9 @@ def extract_content(
             arguments).
         warn: called with ``(attribute, message)`` for a value of an unknown shape.
     """
-    single = {key: attrs.pop(key) for key in _SINGLE_KEYS if key in attrs}
+    single = {key: attrs.pop(key) for key in _SINGLE_SET.intersection(attrs)}
     flat = {key: attrs.pop(key) for key in [k for k in attrs if k.startswith(CONTENT_PREFIXES)]}
+    prefixes = {_prefix(k) for k in flat} if flat else set()
     kept: list[Event] = []
     event_inputs: list[dict[str, Any]] = []
     event_outputs: list[dict[str, Any]] = []
@@ -304,13 +313,13 @@ def extract_content(
         inputs.extend(
             _genai_messages(single["gen_ai.input.messages"], "user", warn, "gen_ai.input.messages")
         )
-    elif any(k.startswith("llm.input_messages.") for k in flat):
+    elif "llm.input_messages." in prefixes:
         inputs.extend(_openinference_messages(flat, "llm.input_messages."))
     elif "gen_ai.prompt" in single:
         inputs.extend(_genai_messages(single["gen_ai.prompt"], "user", warn, "gen_ai.prompt"))
-    elif any(k.startswith("gen_ai.prompt.") for k in flat):
+    elif "gen_ai.prompt." in prefixes:
         inputs.extend(_legacy_indexed(flat, "gen_ai.prompt.", "user"))
-    elif any(k.startswith("llm.prompts.") for k in flat):
+    elif "llm.prompts." in prefixes:
         inputs.extend(
             _message("user", _text(i.get("prompt.text"))) for i in _indexed(flat, "llm.prompts.")
         )
@@ -322,15 +331,15 @@ def extract_content(
                 single["gen_ai.output.messages"], "assistant", warn, "gen_ai.output.messages"
             )
         )
-    elif any(k.startswith("llm.output_messages.") for k in flat):
+    elif "llm.output_messages." in prefixes:
         outputs.extend(_openinference_messages(flat, "llm.output_messages."))
     elif "gen_ai.completion" in single:
         outputs.extend(
             _genai_messages(single["gen_ai.completion"], "assistant", warn, "gen_ai.completion")
         )
-    elif any(k.startswith("gen_ai.completion.") for k in flat):
+    elif "gen_ai.completion." in prefixes:
         outputs.extend(_legacy_indexed(flat, "gen_ai.completion.", "assistant"))
-    elif any(k.startswith("llm.choices.") for k in flat):
+    elif "llm.choices." in prefixes:
         outputs.extend(
             _message("assistant", _text(i.get("completion.text")))
             for i in _indexed(flat, "llm.choices.")
@@ -345,7 +354,7 @@ def extract_content(
         content.documents = _documents(
             single["gen_ai.retrieval.documents"], warn, "gen_ai.retrieval.documents"
         )
-    elif any(k.startswith("retrieval.documents.") for k in flat):
+    elif "retrieval.documents." in prefixes:
         content.documents = [
             _text(item["document.content"]) or ""
             for item in _indexed(flat, "retrieval.documents.")

@@ -25,12 +25,14 @@ from evals.telemetry._names import WORK_ITEM_ATTRIBUTE
 from evals.telemetry._otlp import (
     OtlpError,
     json_documents,
+    json_line,
     open_maybe_gzip,
     parse_proto,
     proto_messages,
     read_json_request,
     read_proto_request,
 )
+from evals.telemetry._parallel import WorkerPool, json_blocks, no_cyclic_gc
 from evals.telemetry._problems import ProblemLog
 from evals.telemetry._spans import SpanTable
 from evals.telemetry._workitems import WorkItemMapping, read_work_items
@@ -176,8 +178,9 @@ def ingest(
     format: Format | None = None,
     mapping: WorkItemMapping | None = None,
     work_item_attribute: str = WORK_ITEM_ATTRIBUTE,
-    chunk_size: int = 100_000,
+    chunk_size: int = 20_000,
     masking: TelemetryMasker | None = None,
+    workers: int = 1,
 ) -> IngestReport:
     """Ingest telemetry files into the results store (spans and work items).
 
@@ -190,8 +193,12 @@ def ingest(
         mapping: which column of a work-item export is which field (common names by
             default).
         work_item_attribute: the span attribute that names a span's work item.
-        chunk_size: records masked and written as one batch.
+        chunk_size: spans masked and written as one batch (memory holds about two).
         masking: a ready masker (otherwise built from ``policies``).
+        workers: processes that decode large OTLP JSON files (``PARALLEL_BYTES`` or more);
+            1 reads everything in this process. Workers are spawned, so a script that asks
+            for more than one needs Python's ``if __name__ == "__main__":`` guard (the CLI
+            asks for one per core, up to four).
 
     Returns:
         A report per file: stored, rejected and duplicate records, problems.
@@ -212,54 +219,114 @@ def ingest(
     store = ResultsStore(results)
     masking = masking or TelemetryMasker(policies)
     mapping = mapping or WorkItemMapping()
+    large = [
+        p for p, f in zip(files, formats, strict=True)
+        if f == "otlp-json" and p.stat().st_size >= PARALLEL_BYTES
+    ]  # fmt: skip
+    pool = WorkerPool(masking, workers) if workers > 1 and large else None
     reports = []
-    for path, fmt in zip(files, formats, strict=True):
-        reports.append(
-            _ingest_file(path, fmt, store, masking, mapping, work_item_attribute, chunk_size)
-        )
-    return IngestReport(reports, list(masking.warnings))
+    warnings: list[Problem] = []
+    try:
+        with no_cyclic_gc():
+            for path, fmt in zip(files, formats, strict=True):
+                reader = _Reader(store, masking, mapping, work_item_attribute, chunk_size)
+                if path in large and pool is not None:
+                    reader.pool = pool
+                reports.append(reader.ingest(path, fmt))
+                warnings.extend(w for w in reader.warnings if w not in warnings)
+    finally:
+        if pool is not None:
+            pool.close()
+    warnings.extend(w for w in masking.warnings if w not in warnings)
+    return IngestReport(reports, warnings)
 
 
-def _ingest_file(
-    path: Path,
-    fmt: Format,
-    store: ResultsStore,
-    masking: TelemetryMasker,
-    mapping: WorkItemMapping,
-    work_item_attribute: str,
-    chunk_size: int,
-) -> FileReport:
-    shown = display_path(path)
-    digest = _content_hash(path)
-    report = FileReport(shown, fmt, "ingested", sha256=digest)
-    report.kind = "spans" if fmt.startswith("otlp") else "work_items"
-    if store.ingested(digest) is not None:
-        report.status = "already ingested"
+class _Reader:
+    """Ingests one file at a time into a store (in this process, or with a worker pool)."""
+
+    def __init__(
+        self,
+        store: ResultsStore,
+        masking: TelemetryMasker,
+        mapping: WorkItemMapping,
+        work_item_attribute: str,
+        chunk_size: int,
+    ) -> None:
+        self.store = store
+        self.masking = masking
+        self.mapping = mapping
+        self.work_item_attribute = work_item_attribute
+        self.chunk_size = chunk_size
+        self.pool: WorkerPool | None = None
+        self.warnings: list[Problem] = []
+
+    def ingest(self, path: Path, fmt: Format) -> FileReport:
+        shown = display_path(path)
+        digest = _content_hash(path)
+        report = FileReport(shown, fmt, "ingested", sha256=digest)
+        report.kind = "spans" if fmt.startswith("otlp") else "work_items"
+        if self.store.ingested(digest) is not None:
+            report.status = "already ingested"
+            return report
+        log = ProblemLog(shown)
+        if report.kind == "work_items":
+            rows = read_work_items(path, fmt, self.mapping, log)  # type: ignore[arg-type]
+            report.rejected = rows.rejected
+            _write(self.store, report, rows.to_arrow(self.masking), complete=True)
+        elif self.pool is not None and _one_request_a_line(path):
+            self._parallel(path, report, log)
+        else:
+            self._spans(path, fmt, report, log)
+        report.problems = log.problems
+        report.problem_count = log.count
+        if report.records == 0 and log.count:
+            report.status = "failed"
         return report
-    log = ProblemLog(shown)
-    if report.kind == "spans":
+
+    def _spans(self, path: Path, fmt: Format, report: FileReport, log: ProblemLog) -> None:
         # A chunk is written once the next one starts (or the file ends), so the file's last
         # batch is the one marked complete, even when the file ends on a chunk boundary.
-        table = SpanTable(work_item_attribute)
+        table = SpanTable(self.work_item_attribute)
         pending: pa.Table | None = None
-        for _ in _span_chunks(path, fmt, table, log, report, chunk_size):
+        for _ in _span_chunks(path, fmt, table, log, report, self.chunk_size):
             if pending is not None:
-                _write(store, report, pending, complete=False)
-            pending = _take(table, report, masking)
+                _write(self.store, report, pending, complete=False)
+            pending = _take(table, report, self.masking)
         if len(table) or pending is None:
             if pending is not None:
-                _write(store, report, pending, complete=False)
-            pending = _take(table, report, masking)
-        _write(store, report, pending, complete=True)
-    else:
-        rows = read_work_items(path, fmt, mapping, log)  # type: ignore[arg-type]
-        report.rejected = rows.rejected
-        _write(store, report, rows.to_arrow(masking), complete=True)
-    report.problems = log.problems
-    report.problem_count = log.count
-    if report.records == 0 and log.count:
-        report.status = "failed"
-    return report
+                _write(self.store, report, pending, complete=False)
+            pending = _take(table, report, self.masking)
+        _write(self.store, report, pending, complete=True)
+
+    def _parallel(self, path: Path, report: FileReport, log: ProblemLog) -> None:
+        assert self.pool is not None
+        blocks = json_blocks(path, report.path, self.work_item_attribute, BLOCK_BYTES)
+        pending: pa.Table | None = None
+        for result in self.pool.map(blocks):
+            report.rejected += result.rejected
+            report.duplicates += result.duplicates
+            log.extend(result.problems, result.problem_count)
+            self.warnings.extend(w for w in result.warnings if w not in self.warnings)
+            if pending is not None:
+                _write(self.store, report, pending, complete=False)
+            pending = result.table
+        if pending is not None:
+            _write(self.store, report, pending, complete=True)
+
+
+PARALLEL_BYTES = 32 * 1024 * 1024
+"""OTLP JSON files this large are decoded by worker processes (when there are cores)."""
+BLOCK_BYTES = 16 * 1024 * 1024
+"""Bytes of lines a worker decodes at a time."""
+
+
+def _one_request_a_line(path: Path) -> bool:
+    """Whether the file's first line is a JSON document on its own (the Collector's layout)."""
+    with open_maybe_gzip(path) as handle:
+        for raw in handle:
+            if raw.strip():
+                return json_line(raw)[1] is None
+    return False
 
 
 def _span_chunks(

@@ -124,7 +124,8 @@ class TelemetryMasker:
         self.policies = Path(policies) if policies is not None else None
         self.cache_size = cache_size
         self.warnings: list[Problem] = []
-        self._default_paths = [self._resolve(p) for p in default_packs]
+        self.default_packs = [self._resolve(p) for p in default_packs]
+        """The default packs' files, resolved."""
         self._default: MaskSlot | None = None
         self._slots: dict[str, MaskSlot] = {}
 
@@ -136,9 +137,9 @@ class TelemetryMasker:
 
     def _default_slot(self) -> MaskSlot:
         if self._default is None:
-            packs = [load_rule_pack(p) for p in self._default_paths if p.is_file()]
+            packs = [load_rule_pack(p) for p in self.default_packs if p.is_file()]
             if not packs:
-                shown = ", ".join(display_path(p) for p in self._default_paths)
+                shown = ", ".join(display_path(p) for p in self.default_packs)
                 raise UserError.single(
                     shown,
                     "",

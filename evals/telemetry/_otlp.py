@@ -36,6 +36,7 @@ from evals.telemetry._spans import Resource, SpanTable
 __all__ = [
     "OtlpError",
     "json_documents",
+    "json_line",
     "open_maybe_gzip",
     "parse_proto",
     "proto_messages",
@@ -46,6 +47,7 @@ __all__ = [
 _KIND_NAMES = {f"SPAN_KIND_{k.upper()}": k for k in SPAN_KINDS}
 _STATUS_NAMES = {f"STATUS_CODE_{c.upper()}": c for c in STATUS_CODES}
 _CAMEL = re.compile(r"_([a-z])")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 class OtlpError(ValueError):
@@ -80,21 +82,27 @@ def json_documents(path: Path) -> Iterator[tuple[int, Any, str | None]]:
             line_no += 1
             if not raw.strip():
                 continue
-            try:
-                document = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                if first:
-                    whole = _whole_document(path)
-                    if whole is not None:
-                        yield from _requests(whole, 1)
-                        return
-                truncated = not raw.endswith(b"\n")
-                hint = " (the file ends mid-line: truncated?)" if truncated else ""
-                yield line_no, None, f"invalid JSON: {_json_error(raw, exc)}{hint}"
-                first = False
-                continue
+            document, error = json_line(raw)
+            if error is not None and first:
+                whole = _whole_document(path)
+                if whole is not None:
+                    yield from _requests(whole, 1)
+                    return
             first = False
-            yield from _requests(document, line_no)
+            if error is not None:
+                yield line_no, None, error
+            else:
+                yield from _requests(document, line_no)
+
+
+def json_line(raw: bytes) -> tuple[Any, str | None]:
+    """One line of a Collector file decoded: ``(request, None)`` or ``(None, what is wrong)``."""
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        truncated = not raw.endswith(b"\n")
+        hint = " (the file ends mid-line: truncated?)" if truncated else ""
+        return None, f"invalid JSON: {_json_error(raw, exc)}{hint}"
 
 
 def _json_error(line: bytes, error: orjson.JSONDecodeError) -> str:
@@ -146,6 +154,10 @@ def _json_type(value: Any) -> str:
 
 
 def _hex_id(value: Any, size: int, what: str) -> str:
+    if type(value) is str and len(value) == 2 * size and _HEX.fullmatch(value):
+        if value.strip("0"):
+            return value.lower()
+        raise _Bad(f"is all zeros, which is not a valid {what} id")
     shape = f"a {what} id is {2 * size} hex digits in a string"
     if value is None or value == "":
         raise _Bad(f"required ({shape})")
@@ -243,6 +255,13 @@ def _json_attributes(items: Any, warn: Callable[[str, str], None]) -> dict[str, 
         return {}
     found: dict[str, Any] = {}
     for index, item in enumerate(items):
+        if type(item) is dict:  # the common case first: a text value
+            value = item.get("value")
+            if type(value) is dict:
+                text = value.get("stringValue")
+                if type(text) is str and type(item.get("key")) is str:
+                    found[item["key"]] = text
+                    continue
         if type(item) is not dict or type(item.get("key")) is not str:
             warn(f"attributes.{index}", "is not a {key, value} object; left out")
             continue

@@ -30,6 +30,13 @@ class ProblemLog:
         if len(self.problems) < self.limit:
             self.problems.append(Problem(self.source, where, message))
 
+    def extend(self, problems: list[Problem], count: int) -> None:
+        """Take another log's kept problems and its count (a chunk read elsewhere)."""
+        for problem in problems:
+            if len(self.problems) < self.limit:
+                self.problems.append(problem)
+        self.count += count
+
     def summary(self) -> str:
         """The kept problems, one a line, and how many more there were."""
         lines = [str(p) for p in self.problems]

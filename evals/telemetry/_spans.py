@@ -9,7 +9,7 @@ personal data masked once per distinct text with that agent's rules, JSON column
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -126,7 +126,7 @@ class SpanTable:
 
     def __init__(self, work_item_attribute: str = WORK_ITEM_ATTRIBUTE) -> None:
         self.work_item_attribute = work_item_attribute
-        self._rows: list[list[Any]] = []
+        self._rows: list[tuple[Any, ...]] = []
         self._seen: set[tuple[str, str]] = set()
         self.duplicates = 0
 
@@ -183,12 +183,12 @@ class SpanTable:
                     break
         self._seen.add(key)
         self._rows.append(
-            [
+            (
                 trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
                 status_message or None, error_type, operation, oi_kind, model, provider,
                 input_tokens, output_tokens, conversation, tool_name, content,
                 work_item or resource.work_item, attrs, events, resource, explicit,
-            ]
+            )
         )  # fmt: skip
 
     # -- building ----------------------------------------------------------------------------
@@ -265,47 +265,51 @@ class SpanTable:
         attributes: list[bytes | None] = [None] * n
         resources: list[bytes | None] = [None] * n
         events: list[bytes | None] = [None] * n
+        dumps = orjson.dumps
         for slot, members in groups.values():
-            table = slot.mask(_texts(rows, members, slot)) if slot.active else {}
             keep = slot.mode != "none"
+            texts = [_row_texts(rows[i], keep) for i in members] if slot.active else []
+            table = slot.mask(t for row_texts in texts for t in row_texts) if texts else {}
             get = table.get
-            for i in members:
+            for position, i in enumerate(members):
                 row = rows[i]
                 content: Content = row[18]
-                names[i] = get(row[3], row[3])
-                status_messages[i] = _masked(row[8], get)
-                if keep:
-                    inputs[i] = _masked(content.input_text, get)
-                    outputs[i] = _masked(content.output_text, get)
-                    arguments[i] = _masked(content.tool_arguments, get)
-                    if content.messages:
-                        messages[i] = orjson.dumps(_remask(content.messages, get))
-                    documents[i] = [get(d, d) for d in content.documents]
-                if row[20]:
-                    attributes[i] = orjson.dumps(_attributes(row[20], get), default=str)
-                if row[21]:
-                    events[i] = orjson.dumps(
-                        [
-                            {"name": e[0], "time_unix_nano": e[1], "attributes": _remask(e[2], get)}
-                            for e in row[21]
-                        ],
-                        default=str,
-                    )
+                if table and not table.keys().isdisjoint(texts[position]):
+                    names[i] = get(row[3], row[3])
+                    status_messages[i] = _masked(row[8], get)
+                    if keep:
+                        inputs[i] = _masked(content.input_text, get)
+                        outputs[i] = _masked(content.output_text, get)
+                        arguments[i] = _masked(content.tool_arguments, get)
+                        if content.messages:
+                            messages[i] = dumps(_remask(content.messages, get))
+                        documents[i] = [get(d, d) for d in content.documents]
+                    if row[20]:
+                        attributes[i] = dumps(_attributes(row[20], get), default=str)
+                    if row[21]:
+                        events[i] = dumps(_events(row[21], get), default=str)
+                else:  # nothing in this span to mask: its values as they are
+                    names[i] = row[3]
+                    status_messages[i] = row[8]
+                    if keep:
+                        inputs[i] = content.input_text
+                        outputs[i] = content.output_text
+                        arguments[i] = content.tool_arguments
+                        if content.messages:
+                            messages[i] = dumps(content.messages)
+                        documents[i] = content.documents
+                    if row[20]:
+                        attributes[i] = dumps(row[20], default=str)
+                    if row[21]:
+                        events[i] = dumps(_events(row[21], None), default=str)
                 resource: Resource = row[22]
                 cached = resource.masked.get(id(slot), b"")
                 if cached == b"":
-                    cached = resource.masked[id(slot)] = (
-                        orjson.dumps(_attributes(resource.attributes, get), default=str)
-                        if resource.attributes
-                        else None
-                    )
+                    cached = resource.masked[id(slot)] = _resource_json(resource, slot)
                 resources[i] = cached
 
-        def column(index: int) -> list[Any]:
-            return [row[index] for row in rows]
-
-        starts = column(5)
-        ends = column(6)
+        columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 24
+        starts, ends = columns[5], columns[6]
         days: dict[int, str] = {}
         dates = []
         for ns in starts:
@@ -315,42 +319,44 @@ class SpanTable:
                 text = days[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
             dates.append(text)
         json = pa.binary()
+        string = pa.string()
         arrays = {
-            "trace_id": pa.array(column(0), pa.string()),
-            "span_id": pa.array(column(1), pa.string()),
-            "parent_span_id": pa.array(column(2), pa.string()),
-            "name": pa.array(names, pa.string()),
-            "kind": pa.array(column(4), pa.string()),
+            "trace_id": pa.array(columns[0], string),
+            "span_id": pa.array(columns[1], string),
+            "parent_span_id": pa.array(columns[2], string),
+            "name": pa.array(names, string),
+            "kind": pa.array(columns[4], string),
             "start": pa.array([s // 1000 for s in starts], pa.timestamp("us", tz="UTC")),
             "end": pa.array([e // 1000 for e in ends], pa.timestamp("us", tz="UTC")),
-            "duration_s": pa.array([(e - s) / 1e9 for s, e in zip(starts, ends, strict=True)]),
-            "status": pa.array(column(7), pa.string()),
-            "status_message": pa.array(status_messages, pa.string()),
-            "error_type": pa.array(column(9), pa.string()),
-            "service": pa.array([row[22].service for row in rows], pa.string()),
-            "operation": pa.array(column(10), pa.string()),
-            "openinference_kind": pa.array(column(11), pa.string()),
-            "model": pa.array(column(12), pa.string()),
-            "provider": pa.array(column(13), pa.string()),
-            "input_tokens": pa.array(column(14), pa.int64()),
-            "output_tokens": pa.array(column(15), pa.int64()),
-            "conversation_id": pa.array(column(16), pa.string()),
-            "tool_name": pa.array(column(17), pa.string()),
-            "tool_arguments": pa.array(arguments, pa.string()),
-            "input_text": pa.array(inputs, pa.string()),
-            "output_text": pa.array(outputs, pa.string()),
-            "messages": pa.array(messages, json).cast(pa.string()),
-            "documents": pa.array(documents, pa.list_(pa.string())),
-            "work_item_id": pa.array(self._inherited(19), pa.string()),
-            "attributes": pa.array(attributes, json).cast(pa.string()),
-            "resource": pa.array(resources, json).cast(pa.string()),
-            "events": pa.array(events, json).cast(pa.string()),
-            "agent": pa.array(agents, pa.string()),
-            "date": pa.array(dates, pa.string()),
+            "duration_s": pa.array(
+                [(e - s) / 1e9 for s, e in zip(starts, ends, strict=True)], pa.float64()
+            ),
+            "status": pa.array(columns[7], string),
+            "status_message": pa.array(status_messages, string),
+            "error_type": pa.array(columns[9], string),
+            "service": pa.array([r.service for r in columns[22]], string),
+            "operation": pa.array(columns[10], string),
+            "openinference_kind": pa.array(columns[11], string),
+            "model": pa.array(columns[12], string),
+            "provider": pa.array(columns[13], string),
+            "input_tokens": pa.array(columns[14], pa.int64()),
+            "output_tokens": pa.array(columns[15], pa.int64()),
+            "conversation_id": pa.array(columns[16], string),
+            "tool_name": pa.array(columns[17], string),
+            "tool_arguments": pa.array(arguments, string),
+            "input_text": pa.array(inputs, string),
+            "output_text": pa.array(outputs, string),
+            "messages": pa.array(messages, json).cast(string),
+            "documents": pa.array(documents, pa.list_(string)),
+            "work_item_id": pa.array(self._inherited(19), string),
+            "attributes": pa.array(attributes, json).cast(string),
+            "resource": pa.array(resources, json).cast(string),
+            "events": pa.array(events, json).cast(string),
+            "agent": pa.array(agents, string),
+            "date": pa.array(dates, string),
         }
-        fields = [f for f in SPANS_SCHEMA if f.name in arrays]
-        names_all = [f.name for f in fields] + ["agent", "date"]
-        return pa.table([arrays[name] for name in names_all], names=names_all)
+        order = [f.name for f in SPANS_SCHEMA if f.name in arrays] + ["agent", "date"]
+        return pa.table([arrays[name] for name in order], names=order)
 
     def clear(self) -> None:
         """Forget the spans collected (after they were stored)."""
@@ -363,23 +369,57 @@ def _masked(text: str | None, get: Callable[[str, str], str]) -> str | None:
     return get(text, text) if text else text
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
+def _collect(value: Any, into: list[str]) -> None:
+    """Every string inside a decoded value (lists and dicts), into ``into``."""
+    if type(value) is str:
+        into.append(value)
+    elif type(value) is dict:
         for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
+            _collect(item, into)
+    elif type(value) is list or type(value) is tuple:
         for item in value:
-            yield from _strings(item)
+            _collect(item, into)
+
+
+def _row_texts(row: tuple[Any, ...], keep: bool) -> list[str]:
+    """Every text of one span that can hold personal data (what masking reads)."""
+    texts = [row[3]]
+    append = texts.append
+    if row[8]:
+        append(row[8])
+    if keep:
+        content: Content = row[18]
+        if content.input_text:
+            append(content.input_text)
+        if content.output_text:
+            append(content.output_text)
+        if content.tool_arguments:
+            append(content.tool_arguments)
+        texts.extend(content.documents)
+        for message in content.messages:
+            if message.get("content"):
+                append(message["content"])
+            for call in message.get("tool_calls") or ():
+                if call.get("arguments"):
+                    append(call["arguments"])
+    for key, value in row[20].items():
+        if key in NOT_PERSONAL:
+            continue
+        if type(value) is str:
+            append(value)
+        elif type(value) is list or type(value) is dict:
+            _collect(value, texts)
+    for event in row[21]:
+        _collect(event[2], texts)
+    return texts
 
 
 def _remask(value: Any, get: Callable[[str, str], str]) -> Any:
-    if isinstance(value, str):
+    if type(value) is str:
         return get(value, value)
-    if isinstance(value, dict):
+    if type(value) is dict:
         return {k: _remask(v, get) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if type(value) is list or type(value) is tuple:
         return [_remask(v, get) for v in value]
     return value
 
@@ -388,32 +428,24 @@ def _attributes(attrs: dict[str, Any], get: Callable[[str, str], str]) -> dict[s
     return {k: v if k in NOT_PERSONAL else _remask(v, get) for k, v in attrs.items()}
 
 
-def _texts(rows: list[list[Any]], members: list[int], slot: MaskSlot) -> Iterator[str]:
-    """Every text of these spans that can hold personal data (what the slot masks)."""
-    keep = slot.mode != "none"
-    resources: set[int] = set()
-    for i in members:
-        row = rows[i]
-        yield row[3]
-        if row[8]:
-            yield row[8]
-        if keep:
-            content: Content = row[18]
-            if content.input_text:
-                yield content.input_text
-            if content.output_text:
-                yield content.output_text
-            if content.tool_arguments:
-                yield content.tool_arguments
-            yield from content.documents
-            if content.messages:
-                yield from _strings(content.messages)
-        for key, value in row[20].items():
-            if key not in NOT_PERSONAL:
-                yield from _strings(value)
-        for event in row[21]:
-            yield from _strings(event[2])
-        resource: Resource = row[22]
-        if id(resource) not in resources and id(slot) not in resource.masked:
-            resources.add(id(resource))
-            yield from _strings(resource.attributes)
+def _events(events: list[Event], get: Callable[[str, str], str] | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "time_unix_nano": at,
+            "attributes": _remask(attrs, get) if get is not None else attrs,
+        }
+        for name, at, attrs in events
+    ]
+
+
+def _resource_json(resource: Resource, slot: MaskSlot) -> bytes | None:
+    """The resource's attributes as JSON, masked with the slot's rules (once per resource)."""
+    if not resource.attributes:
+        return None
+    if not slot.active:
+        return orjson.dumps(resource.attributes, default=str)
+    texts: list[str] = []
+    _collect({k: v for k, v in resource.attributes.items() if k not in NOT_PERSONAL}, texts)
+    table = slot.mask(texts)
+    return orjson.dumps(_attributes(resource.attributes, table.get), default=str)

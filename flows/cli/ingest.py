@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,6 +125,7 @@ def ingest(
         format=fmt,  # type: ignore[arg-type]
         mapping=_mapping(mapping),
         work_item_attribute=work_item_attribute,
+        workers=min(os.cpu_count() or 1, 4),
     )
     if as_json:
         print_json(report.to_dict())

@@ -626,3 +626,35 @@ def test_a_batch_whose_writer_died_before_its_commit_record_is_not_read(
     )
     assert ingest([path], results, masking=masking).files[0].records == 5  # read again, once
     assert len(store.spans()) == 5
+
+
+def test_worker_processes_read_a_large_file_as_one_process_would(
+    tmp_path: Path, masking: TelemetryMasker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals.telemetry import _ingest
+
+    path = agent_file(tmp_path, n=6)  # 30 spans in two requests
+    bad = otlp_line(span(span_id="9" * 16, traceId="nope"))
+    path.write_text(path.read_text() + bad + "\n" + path.read_text().splitlines()[0] + "\n")
+    monkeypatch.setattr(_ingest, "PARALLEL_BYTES", 1)  # every file is "large"
+    monkeypatch.setattr(_ingest, "BLOCK_BYTES", 1)  # a block per line
+    one = ingest([path], tmp_path / "one", masking=masking).files[0]
+    two = ingest([path], tmp_path / "two", masking=masking, workers=2).files[0]
+    assert (two.rejected, two.problem_count) == (one.rejected, one.problem_count) == (1, 1)
+    # The repeated request is a duplicate within one chunk, and stored again by another worker:
+    # either way each span is read back once.
+    assert (one.records, one.duplicates) == (30, 15)
+    assert (two.records, two.duplicates) == (45, 0)
+    assert [str(p) for p in two.problems] == [str(p) for p in one.problems]
+    assert two.problems[0].field.startswith(
+        "line 3: field 'resourceSpans.0.scopeSpans.0.spans.0.traceId'"
+    )
+    stored = [ResultsStore(tmp_path / name).spans() for name in ("one", "two")]
+    assert len(stored[1]) == 30
+    assert [(s.trace_id, s.span_id, s.agent, s.input_text) for s in stored[1]] == [
+        (s.trace_id, s.span_id, s.agent, s.input_text) for s in stored[0]
+    ]
+    assert (
+        ingest([path], tmp_path / "two", masking=masking, workers=2).files[0].status
+        == "already ingested"
+    )
