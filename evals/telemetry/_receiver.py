@@ -40,6 +40,7 @@ from evals.store import ResultsStore
 from evals.telemetry._mask import TelemetryMasker
 from evals.telemetry._names import WORK_ITEM_ATTRIBUTE
 from evals.telemetry._otlp import OtlpError, parse_proto, read_json_request, read_proto_request
+from evals.telemetry._parallel import no_cyclic_gc
 from evals.telemetry._problems import ProblemLog
 from evals.telemetry._spans import SpanTable
 
@@ -183,7 +184,8 @@ class OtlpReceiver:
                 table, self._table = self._table, SpanTable(self.work_item_attribute)
                 waiting, self._unwritten = self._unwritten, []
             if len(table):
-                waiting.append(table.to_arrow(self.masking))
+                with no_cyclic_gc():
+                    waiting.append(table.to_arrow(self.masking))
             written = 0
             for index, arrow in enumerate(waiting):
                 try:
@@ -236,19 +238,8 @@ class OtlpReceiver:
                 self.stats.busy += 1
                 raise _Payload(503, f"{waiting} spans wait to be written; retry later")
             problems = ProblemLog("request", limit=_SHOWN)
-            if content_type == _PROTOBUF:
-                request = parse_proto(data)
-                with self._lock:
-                    kept, rejected = read_proto_request(request, self._table, problems, "request")
-                    self._count(kept, rejected)
-            else:
-                try:
-                    document = orjson.loads(data)
-                except orjson.JSONDecodeError as exc:
-                    raise _Payload(400, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
-                with self._lock:
-                    kept, rejected = read_json_request(document, self._table, problems, "request")
-                    self._count(kept, rejected)
+            with no_cyclic_gc():
+                _, rejected = self._read(content_type, data, problems)
         except OtlpError as exc:
             self.stats.bad_requests += 1
             return _status(400, f"not an OTLP traces request: {exc}", answer_type)
@@ -269,6 +260,23 @@ class OtlpReceiver:
         if answer_type == _PROTOBUF:
             return 200, _PROTOBUF, response.SerializeToString()
         return 200, _JSON, orjson.dumps(MessageToDict(response))
+
+    def _read(self, content_type: str, data: bytes, problems: ProblemLog) -> tuple[int, int]:
+        """Decode a body into the waiting spans: spans kept and rejected."""
+        if content_type == _PROTOBUF:
+            request = parse_proto(data)
+            with self._lock:
+                kept, rejected = read_proto_request(request, self._table, problems, "request")
+                self._count(kept, rejected)
+            return kept, rejected
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise _Payload(400, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+        with self._lock:
+            kept, rejected = read_json_request(document, self._table, problems, "request")
+            self._count(kept, rejected)
+        return kept, rejected
 
     def _count(self, kept: int, rejected: int) -> None:
         """Count a request's spans and wake the writer when a batch is full (lock held)."""

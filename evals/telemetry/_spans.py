@@ -201,30 +201,34 @@ class SpanTable:
         table are looked at; ``None`` when no span of the trace here has the value.
         """
         rows = self._rows
-        index = {(row[0], row[1]): i for i, row in enumerate(rows)}
         by_trace: dict[str, str] = {}
+        mixed: set[str] = set()  # traces naming two values: there the nearest ancestor decides
         for row in rows:
-            if row[column] is not None:
-                by_trace.setdefault(row[0], row[column])
-        resolved: list[str | None] = [row[column] for row in rows]
+            value = row[column]
+            if value is not None:
+                known = by_trace.setdefault(row[0], value)
+                if known != value:
+                    mixed.add(row[0])
+        resolved: list[str | None] = [
+            row[column] if row[column] is not None else by_trace.get(row[0]) for row in rows
+        ]
+        if not mixed:
+            return resolved
+        index = {(row[0], row[1]): i for i, row in enumerate(rows) if row[0] in mixed}
         for i, row in enumerate(rows):
-            if resolved[i] is not None:
+            if row[column] is not None or row[0] not in mixed:
                 continue
-            trail = [i]
             parent = row[2]
-            found: str | None = None
+            seen = {i}
             while parent is not None:
                 j = index.get((row[0], parent))
-                if j is None or j in trail:
+                if j is None or j in seen:
                     break
-                if resolved[j] is not None:
-                    found = resolved[j]
+                if rows[j][column] is not None:
+                    resolved[i] = rows[j][column]
                     break
-                trail.append(j)
+                seen.add(j)
                 parent = rows[j][2]
-            found = found or by_trace.get(row[0])
-            for k in trail:
-                resolved[k] = found
         return resolved
 
     def _agents(self) -> list[str]:

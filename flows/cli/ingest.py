@@ -98,6 +98,12 @@ def _line(report: FileReport) -> str:
     show_default=True,
     help="The span attribute that names the work item a trace worked on.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes decoding OTLP JSON files of 32 MB or more (default: one per core, up to 4).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON only.")
 def ingest(
     files: tuple[Path, ...],
@@ -106,6 +112,7 @@ def ingest(
     policies: str,
     mapping: Path | None,
     work_item_attribute: str,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Store OpenTelemetry traces and work-item exports in the results root.
@@ -125,7 +132,7 @@ def ingest(
         format=fmt,  # type: ignore[arg-type]
         mapping=_mapping(mapping),
         work_item_attribute=work_item_attribute,
-        workers=min(os.cpu_count() or 1, 4),
+        workers=workers or min(os.cpu_count() or 1, 4),
     )
     if as_json:
         print_json(report.to_dict())
