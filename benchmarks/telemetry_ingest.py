@@ -43,7 +43,11 @@ TARGET = 50_000
 
 
 def raw_policies(folder: Path) -> Path:
-    """A copy of ``policies/`` whose contracts keep span content as sent (masking off)."""
+    """A copy of ``policies/`` whose contracts keep span content as sent (masking off).
+
+    ``folder`` must be named ``policies``: a contract's rule packs are read from
+    ``policies/rules/`` beside it.
+    """
     shutil.copytree(ROOT / "policies", folder)
     for contract in folder.glob("*.yaml"):
         text = contract.read_text(encoding="utf-8")
@@ -70,6 +74,7 @@ def timed_ingest(
         runs.append(time.perf_counter() - start)
         records = report.files[0].records
         assert report.ok, report.to_dict()
+        assert not report.warnings, report.warnings  # every agent masked by its own contract
     return statistics.median(runs), records, runs, results
 
 
@@ -120,16 +125,33 @@ def main() -> None:
     pooled, unique = work / "pooled.jsonl", work / "unique.jsonl"
     write_file(pooled, traces, distinct_questions=1000)
     write_file(unique, traces, distinct_questions=None)
-    raw = raw_policies(work / "policies-raw")
+    raw = raw_policies(
+        work / "raw" / "policies"
+    )  # contracts resolve packs from the folder's parent
     masked = ROOT / "policies"
     size_mb = pooled.stat().st_size / 1e6
     print(f"{args.spans:,} spans, {size_mb:.0f} MB of OTLP JSON each", flush=True)
 
+    uncontracted = work / "bare" / "policies"  # the rule packs, no contract: the default packs
+    shutil.copytree(ROOT / "policies" / "rules", uncontracted / "rules")
+    small = work / "small.jsonl"
+    write_file(small, 2_000, distinct_questions=1000)
     configs = [
         ("questions from 1,000 distinct, masked, 1 process", pooled, masked, 1),
         ("questions from 1,000 distinct, masked, 2 worker processes", pooled, masked, 2),
-        ("every question and answer unique, masked, 2 worker processes", unique, masked, 2),
-        ("every question and answer unique, masking off, 2 worker processes", unique, raw, 2),
+        ("every question and answer unique, masked, 1 process", unique, masked, 1),
+        (
+            "every question and answer unique, masking off (`store_outputs: raw`), 1 process",
+            unique,
+            raw,
+            1,
+        ),  # noqa: E501
+        (
+            "no contract: default.yaml + pii.yaml with the NER model, 10,000 spans, 1 process",
+            small,
+            uncontracted,
+            1,
+        ),  # noqa: E501
     ]
     rows = []
     view = None
