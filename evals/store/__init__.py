@@ -5,6 +5,7 @@ from pathlib import Path
 
 from evals.errors import UserError
 from evals.store import _transitions as ledger_rules
+from evals.store._duckdb import connect_telemetry
 from evals.store._journal import RunJournal, journal_dir, valid_run_id
 from evals.store._ledger import (
     Incident,
@@ -17,31 +18,47 @@ from evals.store._ledger import (
 from evals.store._outputs import OutputCache
 from evals.store._parquet import (
     DECISIONS_SCHEMA,
+    INGESTS_SCHEMA,
     RUNS_SCHEMA,
     SAMPLES_SCHEMA,
+    SPANS_SCHEMA,
     TABLES,
+    TELEMETRY_KEYS,
+    WORK_ITEMS_SCHEMA,
     ResultsStore,
 )
 from evals.store._records import (
     Decision,
     DecisionKind,
+    IngestKind,
+    IngestRecord,
     MetricRecord,
     Output,
+    Resolver,
     RunHeader,
     RunRecord,
     SampleRecord,
     Source,
+    SpanRecord,
+    SpanStatus,
+    WorkItemRecord,
 )
 
 __all__ = [
     "DECISIONS_SCHEMA",
+    "INGESTS_SCHEMA",
     "RUNS_SCHEMA",
     "SAMPLES_SCHEMA",
+    "SPANS_SCHEMA",
     "TABLES",
+    "TELEMETRY_KEYS",
+    "WORK_ITEMS_SCHEMA",
     "Decision",
     "DecisionKind",
     "Incident",
     "IncidentUpdate",
+    "IngestKind",
+    "IngestRecord",
     "Ledger",
     "LedgerEntry",
     "LedgerEvent",
@@ -49,12 +66,17 @@ __all__ = [
     "NoGoodVersion",
     "Output",
     "OutputCache",
+    "Resolver",
     "ResultsStore",
     "RunHeader",
     "RunJournal",
     "RunRecord",
     "SampleRecord",
     "Source",
+    "SpanRecord",
+    "SpanStatus",
+    "WorkItemRecord",
+    "connect_telemetry",
     "journal_dir",
     "ledger_for",
     "ledger_path",

@@ -1,24 +1,31 @@
-"""The results store: ``samples``, ``runs`` and ``decisions`` as hive-partitioned Parquet.
+"""The results store: runs, their samples and decisions, and production telemetry, as Parquet.
 
 Layout under the results root (a path, or a URI pyarrow understands)::
 
     samples/agent=<agent>/date=<YYYY-MM-DD>/<run_id>.parquet
     runs/agent=<agent>/date=<YYYY-MM-DD>/<run_id>.parquet
     decisions/agent=<agent>/date=<YYYY-MM-DD>/<run_id or decision id>.parquet
+    spans/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
+    work_items/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
+    ingests/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
 
-Files are named by run, so runs never overwrite each other. Each file is written under a
-dot-prefixed temporary name (which readers ignore) and renamed into place. A run commits when
-its ``runs`` file appears, which is written last: samples whose run never committed are never
-read back. See docs/design/storage.md.
+Files are named by run or batch, so writers never overwrite each other. Each file is written
+under a dot-prefixed temporary name (which readers ignore) and renamed into place. A run
+commits when its ``runs`` file appears, which is written last: samples whose run never
+committed are never read back. A telemetry batch commits the same way when its ``ingests``
+rows appear, and rows are deduplicated by key when read. See docs/design/storage.md and
+docs/design/telemetry.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import secrets
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,9 +33,30 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from evals.store._records import Decision, MetricRecord, RunRecord, SampleRecord
+from evals.store._records import (
+    Decision,
+    IngestKind,
+    IngestRecord,
+    MetricRecord,
+    RunRecord,
+    SampleRecord,
+    SpanRecord,
+    WorkItemRecord,
+)
 
-__all__ = ["DECISIONS_SCHEMA", "RUNS_SCHEMA", "SAMPLES_SCHEMA", "TABLES", "ResultsStore"]
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = [
+    "DECISIONS_SCHEMA",
+    "INGESTS_SCHEMA",
+    "RUNS_SCHEMA",
+    "SAMPLES_SCHEMA",
+    "SPANS_SCHEMA",
+    "TABLES",
+    "WORK_ITEMS_SCHEMA",
+    "ResultsStore",
+]
 
 _TS = pa.timestamp("us", tz="UTC")
 PARTITIONS = pa.schema([("agent", pa.string()), ("date", pa.string())])
@@ -115,8 +143,90 @@ DECISIONS_SCHEMA = pa.schema(
     ]
 )
 
-TABLES = {"samples": SAMPLES_SCHEMA, "runs": RUNS_SCHEMA, "decisions": DECISIONS_SCHEMA}
+SPANS_SCHEMA = pa.schema(
+    [
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("parent_span_id", pa.string()),
+        ("name", pa.string()),
+        ("kind", pa.string()),
+        ("start", _TS),
+        ("end", _TS),
+        ("duration_s", pa.float64()),
+        ("status", pa.string()),
+        ("status_message", pa.string()),
+        ("error_type", pa.string()),
+        ("service", pa.string()),
+        ("operation", pa.string()),
+        ("openinference_kind", pa.string()),
+        ("model", pa.string()),
+        ("provider", pa.string()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("conversation_id", pa.string()),
+        ("tool_name", pa.string()),
+        ("tool_arguments", pa.string()),
+        ("input_text", pa.string()),
+        ("output_text", pa.string()),
+        ("messages", pa.string()),
+        ("documents", pa.list_(pa.string())),
+        ("work_item_id", pa.string()),
+        ("attributes", pa.string()),
+        ("resource", pa.string()),
+        ("events", pa.string()),
+        ("batch_id", pa.string()),
+        ("ingested_at", _TS),
+    ]
+)
+
+WORK_ITEMS_SCHEMA = pa.schema(
+    [
+        ("work_item_id", pa.string()),
+        ("opened_at", _TS),
+        ("closed_at", _TS),
+        ("updated_at", _TS),
+        ("resolved_by", pa.string()),
+        ("escalated", pa.bool_()),
+        ("reopened", pa.bool_()),
+        ("outcomes", pa.string()),
+        ("seq", pa.int64()),
+        ("batch_id", pa.string()),
+        ("ingested_at", _TS),
+    ]
+)
+
+INGESTS_SCHEMA = pa.schema(
+    [
+        ("batch_id", pa.string()),
+        ("kind", pa.string()),
+        ("source", pa.string()),
+        ("format", pa.string()),
+        ("sha256", pa.string()),
+        ("complete", pa.bool_()),
+        ("rows", pa.int64()),
+        ("rejected", pa.int64()),
+        ("agents", pa.list_(pa.string())),
+        ("at", _TS),
+    ]
+)
+
+TABLES = {
+    "samples": SAMPLES_SCHEMA,
+    "runs": RUNS_SCHEMA,
+    "decisions": DECISIONS_SCHEMA,
+    "spans": SPANS_SCHEMA,
+    "work_items": WORK_ITEMS_SCHEMA,
+    "ingests": INGESTS_SCHEMA,
+}
 """Every table of the store and its schema (partition columns ``agent`` and ``date`` aside)."""
+
+TELEMETRY_KEYS: dict[IngestKind, tuple[str, ...]] = {
+    "spans": ("trace_id", "span_id"),
+    "work_items": ("work_item_id",),
+}
+"""The key each telemetry table is deduplicated by when read (docs/design/telemetry.md)."""
+
+_STAMPED = ("batch_id", "ingested_at")  # filled in by the store when it writes a batch
 
 
 _RUN_FIELDS = (
@@ -234,8 +344,12 @@ class ResultsStore:
     def _write(
         self, table_name: str, agent: str, date: str, name: str, rows: list[dict[str, Any]]
     ) -> str:
-        schema = TABLES[table_name]
-        table = pa.Table.from_pylist(rows, schema=schema)
+        table = pa.Table.from_pylist(rows, schema=TABLES[table_name])
+        return self._write_table(table_name, agent, date, name, table)
+
+    def _write_table(
+        self, table_name: str, agent: str, date: str, name: str, table: pa.Table
+    ) -> str:
         folder = f"{self.base}/{table_name}/agent={agent}/date={date}"
         self.fs.create_dir(folder, recursive=True)
         final = f"{folder}/{name}.parquet"
@@ -269,6 +383,88 @@ class ResultsStore:
                 name,
                 [d.to_row() for d in batch],
             )
+
+    def write_telemetry(
+        self,
+        kind: IngestKind,
+        rows: pa.Table | Sequence[SpanRecord] | Sequence[WorkItemRecord],
+        *,
+        source: str,
+        format: str,
+        sha256: str | None = None,
+        complete: bool = True,
+        rejected: int = 0,
+        at: datetime | None = None,
+    ) -> list[IngestRecord]:
+        """Write one batch of spans or work items, then its ``ingests`` records (the commit).
+
+        Args:
+            kind: ``spans`` or ``work_items``.
+            rows: records, or an Arrow table with the table's columns plus ``agent`` and
+                ``date`` (the partition); ``batch_id`` and ``ingested_at`` are filled in here.
+            source: the file as given, or ``otlp-http``.
+            format: the format it was read as.
+            sha256: the file's content hash, so the same file is ingested once.
+            complete: this is the file's last batch.
+            rejected: records of the source that were bad and left out.
+            at: the ingest time (now by default).
+
+        Returns:
+            The batch's ``ingests`` records, one per agent (none for an empty batch).
+        """
+        at = at or datetime.now(UTC)
+        batch_id = f"{at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(6)}"
+        schema = TABLES[kind]
+        if not isinstance(rows, pa.Table):
+            rows = pa.Table.from_pylist([r.to_row() for r in rows])
+        if rows.num_rows == 0:
+            return []
+        n = rows.num_rows
+        stamped = {
+            "batch_id": pa.repeat(pa.scalar(batch_id), n),
+            "ingested_at": pa.repeat(pa.scalar(at, type=schema.field("ingested_at").type), n),
+        }
+        columns = [
+            stamped[f.name] if f.name in _STAMPED else rows.column(f.name).cast(f.type)
+            for f in schema
+        ]
+        data = pa.Table.from_arrays(columns, schema=schema)
+        partitioned = rows.select(["agent", "date"]).append_column("_i", pa.array(range(n)))
+        partitioned = partitioned.sort_by([("agent", "ascending"), ("date", "ascending")])
+        order = partitioned.column("_i")
+        keys = zip(
+            partitioned.column("agent").to_pylist(),
+            partitioned.column("date").to_pylist(),
+            strict=True,
+        )
+        counts: dict[str, int] = {}
+        offset = 0
+        for (agent, date), group in itertools.groupby(keys):
+            size = sum(1 for _ in group)
+            indices = order.slice(offset, size)
+            offset += size
+            self._write_table(kind, agent, date, batch_id, data.take(indices))
+            counts[agent] = counts.get(agent, 0) + size
+        agents = tuple(sorted(counts))
+        records = [
+            IngestRecord(
+                batch_id=batch_id,
+                agent=agent,
+                kind=kind,
+                source=source,
+                format=format,
+                sha256=sha256,
+                complete=complete,
+                rows=count,
+                rejected=rejected,
+                agents=agents,
+                at=at,
+            )
+            for agent, count in sorted(counts.items())
+        ]
+        for record in records:  # the batch is visible once every agent's record is written
+            self._write("ingests", record.agent, record.date, batch_id, [record.to_row()])
+        return records
 
     # -- reading --------------------------------------------------------------------------
 
@@ -305,6 +501,11 @@ class ResultsStore:
             table = table.filter(pc.is_in(table.column("run_id"), value_set=committed))
         elif name == "decisions":
             table = table.sort_by("at")
+        elif name in TELEMETRY_KEYS:
+            batches = pa.array(sorted(self.committed_batches()), pa.string())
+            table = table.filter(pc.is_in(table.column("batch_id"), value_set=batches))
+        elif name == "ingests":
+            table = table.sort_by([("at", "ascending"), ("batch_id", "ascending")])
         return table
 
     def runs(self, agent: str | None = None) -> list[RunRecord]:
@@ -359,3 +560,97 @@ class ResultsStore:
     def decisions(self, agent: str | None = None) -> list[Decision]:
         """The audit trail, oldest first."""
         return [Decision.from_row(row) for row in self.table("decisions", agent).to_pylist()]
+
+    # -- telemetry ------------------------------------------------------------------------
+
+    def ingests(self, agent: str | None = None) -> list[IngestRecord]:
+        """Every agent's share of every telemetry batch written, oldest first.
+
+        A batch whose writer died before recording every agent is listed but not committed
+        (see :meth:`committed_batches`).
+        """
+        return [IngestRecord.from_row(row) for row in self.table("ingests", agent).to_pylist()]
+
+    def committed_batches(self) -> set[str]:
+        """Batches with an ``ingests`` record for every agent they wrote: the visible ones."""
+        seen: dict[str, set[str]] = {}
+        wanted: dict[str, set[str]] = {}
+        for record in self.ingests():
+            seen.setdefault(record.batch_id, set()).add(record.agent)
+            wanted.setdefault(record.batch_id, set()).update(record.agents)
+        return {batch for batch, agents in seen.items() if agents >= wanted[batch]}
+
+    def ingested(self, sha256: str) -> IngestRecord | None:
+        """The record of the committed last batch of a file with this content, or ``None``."""
+        committed = self.committed_batches()
+        for record in self.ingests():
+            if record.sha256 == sha256 and record.complete and record.batch_id in committed:
+                return record
+        return None
+
+    def files(self, table_name: str) -> list[str]:
+        """The Parquet files of a table (temporary files left out), for a query engine."""
+        folder = f"{self.base}/{table_name}"
+        selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+        return sorted(
+            info.path
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File
+            and info.base_name.endswith(".parquet")
+            and not info.base_name.startswith((".", "_"))
+        )
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the views ``spans``, ``work_items`` and ``ingests``.
+
+        ``spans`` and ``work_items`` hold the rows of committed batches, one per key (see
+        :func:`evals.store.connect_telemetry`).
+        """
+        from evals.store._duckdb import connect
+
+        return connect(self)
+
+    def spans(
+        self,
+        agent: str | None = None,
+        *,
+        trace_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[SpanRecord]:
+        """Stored spans, each once, by start time.
+
+        Args:
+            agent: one agent's spans only.
+            trace_id: one trace's spans only.
+            since: spans that started at or after this time.
+            until: spans that started before this time.
+        """
+        where, params = _where(agent=agent, trace_id=trace_id)
+        if since is not None:
+            where.append("start >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("start < ?")
+            params.append(until)
+        sql = "SELECT * FROM spans"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        with self.connect() as con:
+            query = con.sql(sql + " ORDER BY start, trace_id, span_id", params=params)
+            rows = query.to_arrow_table().to_pylist()
+        return [SpanRecord.from_row(row) for row in rows]
+
+    def work_items(self, agent: str | None = None) -> list[WorkItemRecord]:
+        """Stored work items as last exported, each once, by opening time."""
+        where, params = _where(agent=agent)
+        sql = "SELECT * FROM work_items"
+        sql += f" WHERE {' AND '.join(where)}" if where else ""
+        with self.connect() as con:
+            query = con.sql(sql + " ORDER BY opened_at, work_item_id", params=params)
+            rows = query.to_arrow_table().to_pylist()
+        return [WorkItemRecord.from_row(row) for row in rows]
+
+
+def _where(**equal: str | None) -> tuple[list[str], list[Any]]:
+    names = [f"{name} = ?" for name, value in equal.items() if value is not None]
+    return names, [value for value in equal.values() if value is not None]

@@ -6,7 +6,10 @@
   each met (``runs``);
 - :class:`MetricRecord`: one metric of a run, with its interval and its gate;
 - :class:`SampleRecord`: one case × scorer of a run, with the evidence (``samples``);
-- :class:`Decision`: one entry of the audit trail (``decisions``).
+- :class:`Decision`: one entry of the audit trail (``decisions``);
+- :class:`SpanRecord`: one span of an agent's production traces (``spans``);
+- :class:`WorkItemRecord`: one work item of the system of record (``work_items``);
+- :class:`IngestRecord`: one committed batch of telemetry, per agent (``ingests``).
 
 Nothing outside the store reads Parquet rows: everything else works with these.
 """
@@ -28,12 +31,18 @@ from evals.metrics import MetricValue, fmt_interval, fmt_value
 __all__ = [
     "Decision",
     "DecisionKind",
+    "IngestKind",
+    "IngestRecord",
     "MetricRecord",
     "Output",
+    "Resolver",
     "RunHeader",
     "RunRecord",
     "SampleRecord",
     "Source",
+    "SpanRecord",
+    "SpanStatus",
+    "WorkItemRecord",
 ]
 
 Source = Literal["golden", "production"]
@@ -475,3 +484,228 @@ class Decision:
             at=row["at"],
             decision_id=row.get("decision_id") or "",
         )
+
+
+# --- production telemetry ---------------------------------------------------------------------
+
+SpanStatus = Literal["unset", "ok", "error"]
+"""A span's OpenTelemetry status code, in words."""
+
+Resolver = Literal["agent", "human"]
+"""Who resolved a work item: the agent, or a person."""
+
+IngestKind = Literal["spans", "work_items"]
+"""What a batch of telemetry holds."""
+
+
+def _json_text(value: Any) -> str | None:
+    return json.dumps(value, ensure_ascii=False, default=str) if value else None
+
+
+def _json_list(text: str | None) -> list[Any]:
+    parsed = _evidence(text)
+    return parsed if isinstance(parsed, list) else []
+
+
+def _json_dict(text: str | None) -> dict[str, Any]:
+    parsed = _evidence(text)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpanRecord:
+    """One span of an agent's production traces, as stored (content already masked).
+
+    Keyed by ``(trace_id, span_id)``: the same span ingested twice is read back once. See
+    docs/design/telemetry.md for where each field comes from.
+    """
+
+    trace_id: str
+    """32 lower-case hex digits."""
+    span_id: str
+    """16 lower-case hex digits."""
+    parent_span_id: str | None
+    agent: str
+    """``gen_ai.agent.name``, else the resource's ``service.name`` (see the design note)."""
+    name: str
+    kind: str
+    """``internal``, ``server``, ``client``, ``producer``, ``consumer`` or ``unspecified``."""
+    start: datetime
+    end: datetime
+    duration_s: float
+    status: SpanStatus = "unset"
+    status_message: str | None = None
+    error_type: str | None = None
+    """``error.type``, else the type of a recorded exception when the span failed."""
+    service: str | None = None
+    """The resource's ``service.name``."""
+    operation: str | None = None
+    """``gen_ai.operation.name`` (``chat``, ``execute_tool``, ``invoke_agent``, ``retrieval``
+    …), or the OpenInference span kind in those words."""
+    openinference_kind: str | None = None
+    """``openinference.span.kind`` as sent (``LLM``, ``TOOL``, ``AGENT``, ``RETRIEVER``,
+    ``CHAIN`` …)."""
+    model: str | None = None
+    provider: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    conversation_id: str | None = None
+    tool_name: str | None = None
+    tool_arguments: str | None = None
+    """The tool call's arguments as sent (usually JSON text)."""
+    input_text: str | None = None
+    """What the operation was asked: the last user message, the query, the agent's input."""
+    output_text: str | None = None
+    """What it answered: the first choice, the tool's result, the agent's output."""
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """Every input and output message, ``{"role", "content"}`` in order."""
+    documents: tuple[str, ...] = ()
+    """Retrieved documents' contents."""
+    work_item_id: str | None = None
+    """The work item this span worked on (the link attribute, see ``WorkItemMapping``)."""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """Every other span attribute."""
+    resource: dict[str, Any] = field(default_factory=dict)
+    """The resource's attributes."""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Span events other than the message events read into the fields above."""
+    batch_id: str = ""
+    """The ingest batch that stored this row."""
+    ingested_at: datetime | None = None
+
+    @property
+    def date(self) -> str:
+        """The partition day (UTC) of the span's start."""
+        return self.start.astimezone(UTC).strftime("%Y-%m-%d")
+
+    @property
+    def failed(self) -> bool:
+        """The span ended in an error (status ``error`` or an ``error.type``)."""
+        return self.status == "error" or self.error_type is not None
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``spans`` row (JSON fields as text; ``agent`` and ``date`` included)."""
+        row = asdict(self)
+        row["documents"] = list(self.documents)
+        for name in ("messages", "attributes", "resource", "events"):
+            row[name] = _json_text(row[name])
+        row["date"] = self.date
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SpanRecord:
+        """Rebuild from a ``spans`` row (with its ``agent`` partition column)."""
+        data: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__}
+        data["documents"] = tuple(row.get("documents") or ())
+        data["messages"] = _json_list(row.get("messages"))
+        data["events"] = _json_list(row.get("events"))
+        data["attributes"] = _json_dict(row.get("attributes"))
+        data["resource"] = _json_dict(row.get("resource"))
+        data["duration_s"] = _number(row.get("duration_s")) or 0.0
+        data["status"] = row.get("status") or "unset"
+        data["batch_id"] = row.get("batch_id") or ""
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkItemRecord:
+    """One work item (a ticket, a case) from the system of record, as last exported.
+
+    Keyed by ``work_item_id``; a later export of the same item replaces it (the latest
+    ``updated_at``, then the latest ingest, then the later row of a file wins).
+    """
+
+    work_item_id: str
+    agent: str
+    """The agent whose workflow slice the item belongs to."""
+    opened_at: datetime
+    closed_at: datetime | None = None
+    updated_at: datetime | None = None
+    """When the source last changed the item, if the export says."""
+    resolved_by: Resolver | None = None
+    escalated: bool | None = None
+    """Handed to a person."""
+    reopened: bool | None = None
+    """Reopened or redone after it was closed."""
+    outcomes: dict[str, Any] = field(default_factory=dict)
+    """Outcome fields by name (CSAT, converted, refund amount …)."""
+    seq: int = 0
+    """The row's position in its file (a later row of the same item wins)."""
+    batch_id: str = ""
+    ingested_at: datetime | None = None
+
+    @property
+    def date(self) -> str:
+        """The partition day (UTC) the item was opened."""
+        return self.opened_at.astimezone(UTC).strftime("%Y-%m-%d")
+
+    @property
+    def cycle_time_h(self) -> float | None:
+        """Hours from opened to closed, or ``None`` while open."""
+        if self.closed_at is None:
+            return None
+        return (self.closed_at - self.opened_at).total_seconds() / 3600
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``work_items`` row (outcomes as JSON text; ``agent`` and ``date`` included)."""
+        row = asdict(self)
+        row["outcomes"] = _json_text(self.outcomes)
+        row["date"] = self.date
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> WorkItemRecord:
+        """Rebuild from a ``work_items`` row (with its ``agent`` partition column)."""
+        data: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__}
+        data["outcomes"] = _json_dict(row.get("outcomes"))
+        data["seq"] = row.get("seq") or 0
+        data["batch_id"] = row.get("batch_id") or ""
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestRecord:
+    """One agent's share of a committed telemetry batch (the ``ingests`` table).
+
+    A batch is visible once it has a record for every agent it wrote (``agents``); its
+    files' rows are read only then, so a crash mid-batch leaves nothing half-written.
+    """
+
+    batch_id: str
+    agent: str
+    kind: IngestKind
+    source: str
+    """The file as given, or ``otlp-http`` for the receiver."""
+    format: str
+    sha256: str | None
+    """The file's content hash (``None`` for the receiver): the same file is ingested once."""
+    complete: bool
+    """The file's last batch (a large file is written in several)."""
+    rows: int
+    """Rows this batch wrote for this agent."""
+    rejected: int
+    """Records of the batch (all agents) that were bad and left out."""
+    agents: tuple[str, ...]
+    at: datetime
+
+    @property
+    def date(self) -> str:
+        """The partition day (UTC) of the ingest."""
+        return self.at.astimezone(UTC).strftime("%Y-%m-%d")
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``ingests`` row (``agent`` and ``date`` included)."""
+        row = asdict(self)
+        row["agents"] = list(self.agents)
+        row["date"] = self.date
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> IngestRecord:
+        """Rebuild from an ``ingests`` row."""
+        data: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__}
+        data["agents"] = tuple(row.get("agents") or ())
+        data["complete"] = bool(row.get("complete"))
+        data["rows"] = row.get("rows") or 0
+        data["rejected"] = row.get("rejected") or 0
+        return cls(**data)

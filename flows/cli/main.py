@@ -9,6 +9,8 @@ import click
 from flows.cli import (
     approve,
     ci,
+    collect,
+    ingest,
     judge,
     plan,
     promote,
@@ -58,6 +60,8 @@ cli.add_command(approve.approve)
 cli.add_command(approve.reject)
 cli.add_command(rollback.rollback)
 cli.add_command(serve.serve)
+cli.add_command(ingest.ingest)
+cli.add_command(collect.collect)
 
 
 def main() -> None:

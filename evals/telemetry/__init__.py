@@ -1,0 +1,77 @@
+"""Production telemetry: OpenTelemetry traces and work items, ingested into the results store.
+
+- :func:`ingest`: OTLP JSON or protobuf trace files and work-item exports (CSV, JSON lines,
+  Parquet) into the ``spans`` and ``work_items`` tables, each file once, masked;
+- :class:`OtlpReceiver`: an OTLP/HTTP endpoint (``POST /v1/traces``) that does the same for
+  spans an exporter sends;
+- :class:`WorkItemMapping`: which column of a work-item export is which field;
+- :func:`connect_telemetry`: DuckDB over the stored tables (deduplicated views).
+
+See docs/telemetry.md (instrumenting an agent) and docs/design/telemetry.md (tables, keys,
+deduplication, masking).
+"""
+
+from evals.store import connect_telemetry
+from evals.telemetry._content import Content, extract_content
+from evals.telemetry._ingest import (
+    FORMATS,
+    FileReport,
+    Format,
+    IngestReport,
+    ingest,
+    sniff_format,
+)
+from evals.telemetry._mask import DEFAULT_PACKS, MaskMode, MaskSlot, TelemetryMasker
+from evals.telemetry._names import WORK_ITEM_ATTRIBUTE
+from evals.telemetry._otlp import (
+    OtlpError,
+    json_documents,
+    parse_proto,
+    proto_messages,
+    read_json_request,
+    read_proto_request,
+)
+from evals.telemetry._problems import ProblemLog
+from evals.telemetry._receiver import OtlpReceiver, ReceiverStats
+from evals.telemetry._spans import Resource, SpanTable, agent_name
+from evals.telemetry._workitems import (
+    COMMON_COLUMNS,
+    WorkItemFormat,
+    WorkItemMapping,
+    WorkItemRows,
+    read_work_items,
+)
+
+__all__ = [
+    "COMMON_COLUMNS",
+    "DEFAULT_PACKS",
+    "FORMATS",
+    "WORK_ITEM_ATTRIBUTE",
+    "Content",
+    "FileReport",
+    "Format",
+    "IngestReport",
+    "MaskMode",
+    "MaskSlot",
+    "OtlpError",
+    "OtlpReceiver",
+    "ProblemLog",
+    "ReceiverStats",
+    "Resource",
+    "SpanTable",
+    "TelemetryMasker",
+    "WorkItemFormat",
+    "WorkItemMapping",
+    "WorkItemRows",
+    "agent_name",
+    "connect_telemetry",
+    "extract_content",
+    "ingest",
+    "json_documents",
+    "parse_proto",
+    "proto_messages",
+    "read_json_request",
+    "read_proto_request",
+    "read_work_items",
+    "sniff_format",
+]
