@@ -66,6 +66,25 @@ def _workers() -> int:
     return int(text)
 
 
+def _worker_env() -> dict[str, str]:
+    """The Prefect API the local workers report task runs to: the one this process uses.
+
+    Without it each worker process would start a temporary Prefect server of its own (slow,
+    and its task runs would not show under the run's flow).
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        from prefect.server.api.server import SubprocessASGIServer
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        server = SubprocessASGIServer()  # the temporary server flows here use (a no-op start)
+        server.start(timeout=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        url = server.api_url
+    return {"PREFECT_API_URL": str(url)}
+
+
 @contextmanager
 def task_runners(spec: str) -> Iterator[RunnerFactory]:
     """Open what ``spec`` needs for a whole run and yield a factory of task runners.
@@ -92,6 +111,7 @@ def task_runners(spec: str) -> Iterator[RunnerFactory]:
         processes=True,
         dashboard_address=None,
         host="127.0.0.1",
+        env=_worker_env(),
     ) as cluster:
         yield lambda: DaskTaskRunner(address=cluster.scheduler_address)
 

@@ -16,7 +16,7 @@ from evals.errors import UserError
 from evals.runs import loaded_scorer_sets
 from evals.store import ResultsStore
 from flows import nightly
-from flows._runners import runner_spec
+from flows._runners import _worker_env, runner_spec
 from tests.helpers import CONTRACT, make_project
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -43,7 +43,7 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-            host="127.0.0.1",
+            host="127.0.0.1", env=_worker_env(),  # report to this session's Prefect API
         ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
@@ -82,3 +82,19 @@ def test_runner_spec_default_and_errors(monkeypatch: pytest.MonkeyPatch) -> None
         runner_spec(None)
     with pytest.raises(UserError, match="--task-runner"):
         runner_spec("threads")
+
+
+def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from flows.cli.main import cli
+
+    make_project(tmp_path)
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--policies", str(tmp_path / "policies"), "--results", str(tmp_path / "r"),
+         "--task-runner", "spark"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--task-runner: unknown task runner 'spark'" in result.output
+    assert not (tmp_path / "r").exists()
