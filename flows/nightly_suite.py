@@ -1,19 +1,18 @@
 """The ``nightly`` flow: every contract's agent, each as an ``evaluate-agent`` subflow.
 
-Agents are evaluated concurrently (``concurrency`` at a time, through Prefect's thread-pool
-task runner: their generation waits on the network, their scoring on the shard runner), and
-every agent's scoring batches go to one shared task runner for the whole run (threads, or a
-Dask cluster started once, see ``flows/_runners.py``).
+Every agent's scoring batches go to one task runner shared by the whole run (threads, or a
+Dask cluster started once, see ``flows/_runners.py``). Agents themselves are evaluated one
+after another: Prefect 3.9 runs sync subflows called from concurrent tasks or threads one at a
+time (measured), so two agents run at once as two flow runs, e.g. two deployment runs on two
+workers (docs/deploy.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import State, flow, get_run_logger, task
+from prefect import State, flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NONE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from evals.contract import select_contracts
 from evals.errors import UserError
@@ -25,19 +24,6 @@ from flows.evaluate import evaluate_agent
 __all__ = ["nightly"]
 
 
-@task(name="agent", cache_policy=NONE)
-def _agent(
-    contract: str, results: str, trigger: Trigger, resume: str | None, use_cache: bool
-) -> dict[str, Any]:
-    """One agent's ``evaluate-agent`` subflow: its summary, or why it could not run."""
-    state = evaluate_agent(
-        contract, results, trigger, resume=resume, use_cache=use_cache, return_state=True
-    )
-    if state.is_completed():
-        return {"summary": state.result()}
-    return {"error": state.message}
-
-
 @flow(name="nightly", log_prints=True)
 def nightly(
     policies: str = "policies",
@@ -47,7 +33,6 @@ def nightly(
     resume: str | None = None,
     use_cache: bool = True,
     task_runner: str | None = None,
-    concurrency: int = 4,
 ) -> list[dict[str, Any]] | State:
     """Evaluate every agent (or those named); one broken agent does not stop the others.
 
@@ -61,7 +46,6 @@ def nightly(
         task_runner: where every agent's scoring batches run: ``thread`` (default), ``dask``
             (a local cluster of ``$IMPACTGATE_DASK_WORKERS`` processes, started once) or a
             Dask scheduler address; default ``$IMPACTGATE_TASK_RUNNER``.
-        concurrency: agents evaluated at the same time.
 
     Returns:
         One run summary per agent. When an agent could not be evaluated, its entry holds
@@ -77,35 +61,18 @@ def nightly(
         raise UserError.single(
             policies, "", f"resuming run {resume} needs exactly one agent, got {len(paths)}"
         )
-    if concurrency < 1:
-        raise UserError.single("nightly", "concurrency", f"must be 1 or more, not {concurrency}")
     spec = runner_spec(task_runner, "task_runner")
-    with (
-        task_runners(spec) as factory,
-        sharing(factory),
-        ThreadPoolTaskRunner[Any](max_workers=min(concurrency, max(len(paths), 1))) as agents_pool,
-    ):
-        futures = [
-            agents_pool.submit(
-                _agent,
-                parameters={
-                    "contract": str(path),
-                    "results": results,
-                    "trigger": trigger,
-                    "resume": resume,
-                    "use_cache": use_cache,
-                },
+    with task_runners(spec) as factory, sharing(factory):
+        for path in paths:
+            state = evaluate_agent(
+                str(path), results, trigger, resume=resume, use_cache=use_cache, return_state=True
             )
-            for path in paths
-        ]
-        outcomes = [future.result() for future in futures]
-    for path, outcome in zip(paths, outcomes, strict=True):  # in contract order, as before
-        if "summary" in outcome:
-            summaries.append(outcome["summary"])
-        else:
-            failures.append(f"{path.stem}: {outcome['error']}")
-            summaries.append({"agent": path.stem, "error": outcome["error"]})
-            logger.error("%s could not be evaluated: %s", path.stem, outcome["error"])
+            if state.is_completed():
+                summaries.append(state.result())
+            else:
+                failures.append(f"{path.stem}: {state.message}")
+                summaries.append({"agent": path.stem, "error": state.message})
+                logger.error("%s could not be evaluated: %s", path.stem, state.message)
     create_markdown_artifact(
         markdown=_markdown(summaries),
         key="nightly",
