@@ -19,10 +19,11 @@ from prefect.cache_policies import NONE
 from evals.actions import Action
 from evals.dataset import Case
 from evals.report import run_summary_markdown
-from evals.runs import RunResult, RunSession, Trigger
+from evals.runs import RunResult, RunSession, Trigger, score_shard
 from evals.scorers import Score
 from evals.store import Decision
 from evals.targets import Output
+from flows._runners import shard_runner
 from flows.actions import escalate_flow, recover_flow, rollback_flow
 
 __all__ = ["SCORING_BATCH", "ProgressFactory", "evaluate_agent", "reporting_progress"]
@@ -89,10 +90,14 @@ def generate_outputs(session: RunSession) -> list[Output]:
 
 @task(name="score-batch", cache_policy=NONE)
 def score_batch(
-    session: RunSession, cases: Sequence[Case], outputs: Sequence[Output]
+    contract: str, cases: Sequence[Case], outputs: Sequence[Output]
 ) -> dict[str, list[Score]]:
-    """Every scorer over one batch of cases."""
-    return session.score(cases, outputs)
+    """Every scorer over one batch of cases, in whichever worker the task runner picks.
+
+    Only plain data travels: the worker builds the contract's scorers (and loads their
+    models) once and reuses them for every later batch.
+    """
+    return score_shard(contract, cases, outputs)
 
 
 @task(name="commit-run", cache_policy=NONE)
@@ -155,6 +160,7 @@ def evaluate_agent(
     use_cache: bool = True,
     gate_level: str | None = None,
     act: bool = True,
+    task_runner: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate the agent's active version against the gates of its current level.
 
@@ -168,6 +174,9 @@ def evaluate_agent(
         gate_level: hold the run against this level's gates instead (a promotion's target).
         act: escalate, roll back or recover on the verdict; off for a promotion's evaluation,
             which decides nothing by itself.
+        task_runner: where scoring batches run: ``thread`` (default), ``dask`` (a local
+            cluster) or a Dask scheduler address (default ``$IMPACTGATE_TASK_RUNNER``); a
+            ``nightly`` run shares its own runner with every agent instead.
 
     Returns:
         The run summary (``evals.runs.RunOutcome.summary``).
@@ -188,10 +197,23 @@ def evaluate_agent(
         outputs = generate_outputs(session)
         cases = session.cases
         scores: dict[str, list[Score]] = {name: [] for name in session.plan.scorers}
-        for start in range(0, len(cases), SCORING_BATCH):
-            batch = slice(start, start + SCORING_BATCH)
-            for name, values in score_batch(session, cases[batch], outputs[batch]).items():
-                scores[name].extend(values)
+        # Every batch is submitted at once: the flow's task runner (threads here, or Dask
+        # worker processes) scores them in parallel; results are gathered in case order.
+        with shard_runner(task_runner) as runner:
+            futures = [
+                runner.submit(
+                    score_batch,
+                    parameters={
+                        "contract": session.contract_file,
+                        "cases": cases[start : start + SCORING_BATCH],
+                        "outputs": outputs[start : start + SCORING_BATCH],
+                    },
+                )
+                for start in range(0, len(cases), SCORING_BATCH)
+            ]
+            for future in futures:
+                for name, values in future.result().items():
+                    scores[name].extend(values)
         result = commit_run(session, outputs, scores)
         record = result.record
         _gate_artifact(result)

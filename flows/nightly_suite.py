@@ -1,4 +1,11 @@
-"""The ``nightly`` flow: every contract's agent, each as an ``evaluate-agent`` subflow."""
+"""The ``nightly`` flow: every contract's agent, each as an ``evaluate-agent`` subflow.
+
+Every agent's scoring batches go to one task runner shared by the whole run (threads, or a
+Dask cluster started once, see ``flows/_runners.py``). Agents themselves are evaluated one
+after another: Prefect 3.9 runs sync subflows called from concurrent tasks or threads one at a
+time (measured), so two agents run at once as two flow runs, e.g. two deployment runs on two
+workers (docs/deploy.md).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from evals.contract import select_contracts
 from evals.errors import UserError
 from evals.runs import Trigger
+from flows._runners import runner_spec, sharing, task_runners
 from flows._states import failed
 from flows.evaluate import evaluate_agent
 
@@ -24,6 +32,7 @@ def nightly(
     trigger: Trigger = "nightly",
     resume: str | None = None,
     use_cache: bool = True,
+    task_runner: str | None = None,
 ) -> list[dict[str, Any]] | State:
     """Evaluate every agent (or those named); one broken agent does not stop the others.
 
@@ -34,6 +43,9 @@ def nightly(
         trigger: why this run happens.
         resume: finish this unfinished run; ``agents`` must then name its one agent.
         use_cache: reuse outputs of unchanged versions on unchanged cases.
+        task_runner: where every agent's scoring batches run: ``thread`` (default), ``dask``
+            (a local cluster of ``$IMPACTGATE_DASK_WORKERS`` processes, started once) or a
+            Dask scheduler address; default ``$IMPACTGATE_TASK_RUNNER``.
 
     Returns:
         One run summary per agent. When an agent could not be evaluated, its entry holds
@@ -49,16 +61,18 @@ def nightly(
         raise UserError.single(
             policies, "", f"resuming run {resume} needs exactly one agent, got {len(paths)}"
         )
-    for path in paths:
-        state = evaluate_agent(
-            str(path), results, trigger, resume=resume, use_cache=use_cache, return_state=True
-        )
-        if state.is_completed():
-            summaries.append(state.result())
-        else:
-            failures.append(f"{path.stem}: {state.message}")
-            summaries.append({"agent": path.stem, "error": state.message})
-            logger.error("%s could not be evaluated: %s", path.stem, state.message)
+    spec = runner_spec(task_runner, "task_runner")
+    with task_runners(spec) as factory, sharing(factory):
+        for path in paths:
+            state = evaluate_agent(
+                str(path), results, trigger, resume=resume, use_cache=use_cache, return_state=True
+            )
+            if state.is_completed():
+                summaries.append(state.result())
+            else:
+                failures.append(f"{path.stem}: {state.message}")
+                summaries.append({"agent": path.stem, "error": state.message})
+                logger.error("%s could not be evaluated: %s", path.stem, state.message)
     create_markdown_artifact(
         markdown=_markdown(summaries),
         key="nightly",

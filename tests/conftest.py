@@ -77,3 +77,61 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def root() -> Path:
     """The repository root (contracts, datasets and examples live here)."""
     return ROOT
+
+
+def _unavailable(reason: str) -> None:
+    """Skip for a missing server; in CI (which installs it) that is a failure instead."""
+    import os
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI installs this server, yet: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a throwaway PostgreSQL database (initdb + pg_ctl, a free port)."""
+    from tests.servers import ServerUnavailable, postgres_cluster
+
+    try:
+        cluster = postgres_cluster()
+        server = cluster.__enter__()
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield server.url
+    finally:
+        cluster.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[dict[str, str]]:
+    """A local S3-compatible server (moto in server mode): the environment a client needs."""
+    from tests.servers import ServerUnavailable, s3_server
+
+    try:
+        context = s3_server()
+        server = context.__enter__()
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield server.environment()
+    finally:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL cluster, for one test."""
+    import secrets
+
+    import psycopg
+    import sqlalchemy as sa
+
+    url = sa.make_url(postgres_url)
+    name = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return url.set(database=name).render_as_string(hide_password=False)

@@ -13,7 +13,7 @@ from evals.ci._compare import AgentGate, gate_agent
 from evals.contract import Contract, Level, discover_contracts, load_contract
 from evals.errors import UserError, display_path
 from evals.runs import RunSession, prepare, scoring_fingerprint
-from evals.store import Ledger, ResultsStore, RunRecord, ledger_path
+from evals.store import ResultsStore, RunRecord, existing_ledger
 
 __all__ = ["default_baseline", "gate_changes"]
 
@@ -138,8 +138,7 @@ def gate_changes(
         [by_name[a] for a in agents] if agents else [c for c in contracts if c.agent in changes]
     )
     store = ResultsStore(results)
-    where = ledger_path(results)
-    ledger = Ledger(where) if where is not None else None
+    ledger, _ = existing_ledger(results)
     verdicts: list[AgentGate] = []
     if not selected:
         return ref, verdicts

@@ -24,12 +24,12 @@ from evals.scorers import build_masker
 from evals.store import (
     Decision,
     Incident,
-    Ledger,
     LedgerEntry,
     MetricRecord,
     ResultsStore,
     RunRecord,
     SampleRecord,
+    existing_ledger,
     ledger_path,
 )
 
@@ -89,13 +89,13 @@ def ledger_state(
 ) -> tuple[dict[str, LedgerEntry], dict[str, list[Incident]], str | None]:
     """Ledger entries and incidents (newest first) by agent, and a note when there is none."""
     path = ledger_path(results)
-    if path is None:
-        return {}, {}, "the results root is remote and IMPACTGATE_LEDGER is not set: no ledger"
-    if not path.is_file():
+    if path is not None and not path.is_file():
         # Opening a Ledger creates the file; a report never writes, so absent stays absent.
         note = f"no ledger at {display_path(path)}: levels come from the runs and contracts"
         return {}, {}, note
-    ledger = Ledger(path)
+    ledger, missing = existing_ledger(results)
+    if ledger is None:
+        return {}, {}, missing
     incidents: dict[str, list[Incident]] = {}
     for incident in ledger.incidents():
         incidents.setdefault(incident.agent, []).append(incident)

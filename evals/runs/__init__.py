@@ -18,6 +18,7 @@ from evals.runs._run import (
     summarize,
 )
 from evals.runs._session import Perform, RunOutcome, RunSession, evaluate
+from evals.runs._shards import loaded_scorer_sets, score_shard
 
 __all__ = [
     "TRIGGERS",
@@ -33,11 +34,13 @@ __all__ = [
     "evaluate",
     "generate",
     "generation_notes",
+    "loaded_scorer_sets",
     "new_run_id",
     "open_unfinished_run",
     "prepare",
     "redact_score",
     "score",
+    "score_shard",
     "scoring_fingerprint",
     "summarize",
 ]

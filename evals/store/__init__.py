@@ -77,21 +77,50 @@ __all__ = [
     "SpanStatus",
     "WorkItemRecord",
     "connect_telemetry",
+    "existing_ledger",
     "journal_dir",
     "ledger_for",
     "ledger_path",
     "ledger_rules",
+    "ledger_url",
     "valid_run_id",
 ]
 
 LEDGER_ENV = "IMPACTGATE_LEDGER"
+LEDGER_URL_ENV = "IMPACTGATE_LEDGER_URL"
+
+
+def ledger_url() -> str | None:
+    """The ledger database URL from ``$IMPACTGATE_LEDGER_URL`` (or a URL in ``$IMPACTGATE_LEDGER``).
+
+    Any SQLAlchemy URL: ``postgresql+psycopg://user:password@host:5432/impactgate`` for a
+    ledger shared by several workers, ``sqlite:////abs/path/ledger.sqlite`` for a file.
+
+    Raises:
+        UserError: the value is set but is not a database URL.
+    """
+    for name in (LEDGER_URL_ENV, LEDGER_ENV):
+        value = os.environ.get(name, "").strip()
+        if name == LEDGER_URL_ENV and value and "://" not in value:
+            raise UserError.single(
+                f"${LEDGER_URL_ENV}",
+                "",
+                f"{value!r} is not a database URL; use e.g. "
+                "postgresql+psycopg://user:password@host:5432/impactgate, or set "
+                f"{LEDGER_ENV} to a SQLite file path",
+            )
+        if "://" in value:
+            return value
+    return None
 
 
 def ledger_path(results: str | Path) -> Path | None:
-    """Where the ledger of a results root is (``None``: remote root, no local path set).
+    """Where the ledger's SQLite file is (``None``: a database URL is set, or remote root).
 
-    ``$IMPACTGATE_LEDGER`` when set, else ``<results>/ledger.sqlite``.
+    ``$IMPACTGATE_LEDGER`` when set to a path, else ``<results>/ledger.sqlite``.
     """
+    if ledger_url() is not None:
+        return None
     override = os.environ.get(LEDGER_ENV)
     if override:
         return Path(override)
@@ -101,17 +130,44 @@ def ledger_path(results: str | Path) -> Path | None:
 
 
 def ledger_for(results: str | Path) -> Ledger:
-    """The ledger beside a results root (``<results>/ledger.sqlite``), or ``$IMPACTGATE_LEDGER``.
+    """The ledger of a results root.
+
+    ``$IMPACTGATE_LEDGER_URL`` (or ``impactgate --ledger URL``) when set, else the SQLite file
+    ``$IMPACTGATE_LEDGER``, else ``<results>/ledger.sqlite``.
 
     Raises:
-        UserError: the results root is remote and no local ledger path is set.
+        UserError: the results root is remote and no ledger is configured.
     """
+    url = ledger_url()
+    if url is not None:
+        return Ledger(url)
     path = ledger_path(results)
     if path is None:
         raise UserError.single(
             str(results),
             "",
-            f"the ledger is a local SQLite file; with a remote results root set {LEDGER_ENV} "
-            "to a local path",
+            f"a remote results root needs a shared ledger: set {LEDGER_URL_ENV} (or "
+            f"impactgate --ledger) to a database URL such as "
+            f"postgresql+psycopg://user:password@host:5432/impactgate, or {LEDGER_ENV} to a "
+            "local SQLite path",
         )
     return Ledger(path)
+
+
+def existing_ledger(results: str | Path) -> tuple[Ledger | None, str | None]:
+    """The ledger for a reader that must not create one: the ledger, or ``None`` and why.
+
+    A database URL is opened as it is; a SQLite file that does not exist stays absent.
+    """
+    url = ledger_url()
+    if url is not None:
+        return Ledger(url), None
+    path = ledger_path(results)
+    if path is None:
+        return None, (
+            f"the results root is remote and neither {LEDGER_URL_ENV} nor {LEDGER_ENV} is set: "
+            "no ledger"
+        )
+    if not path.is_file():
+        return None, f"no ledger at {path}"
+    return Ledger(path), None

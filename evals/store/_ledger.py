@@ -4,15 +4,20 @@ Each agent's active version, level, last good version, incidents and history liv
 database.
 
 A thin repository: each change loads the agent's rows inside one transaction that holds the
-agent (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a row lock on the agent), applies one of the
-pure rules of ``_transitions.py`` and saves the result, so concurrent runs on the same agent
-serialise instead of interleaving. SQLite in the results folder is the embedded default; any
-SQLAlchemy URL (``postgresql+psycopg://…``) selects another database.
+agent (SQLite: ``BEGIN IMMEDIATE``; other databases: a ``SERIALIZABLE`` transaction that also
+row-locks the agent), applies one of the pure rules of ``_transitions.py`` and saves the
+result, so concurrent runs on the same agent serialise instead of interleaving. A transaction
+the database aborts for a conflict (serialization failure, deadlock, or two workers
+registering one agent at once) is retried from the start, so no decision or incident is lost
+or recorded twice; at most one incident per agent is open (a unique index holds that).
+SQLite in the results folder is the embedded default; any SQLAlchemy URL
+(``postgresql+psycopg://…``) selects another database.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,6 +71,14 @@ INCIDENTS = sa.Table(
     sa.Column("runs", sa.Integer, nullable=False),
     sa.Column("last_run_id", sa.Text),
 )
+# One open incident per agent, whatever interleaves: a second insert fails and is retried.
+sa.Index(
+    "one_open_incident_per_agent",
+    INCIDENTS.c.agent,
+    unique=True,
+    sqlite_where=INCIDENTS.c.status == "open",
+    postgresql_where=INCIDENTS.c.status == "open",
+)
 EVENTS = sa.Table(
     "events",
     _META,
@@ -104,10 +117,25 @@ def _engine(url: str) -> Engine:
                 connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True)
-        _META.create_all(engine, checkfirst=True)
+            # Serializable: whatever two workers interleave, the outcome is one of the serial
+            # orders; the database aborts the loser, and ``_atomic`` runs it again.
+            engine = sa.create_engine(url, pool_pre_ping=True, isolation_level="SERIALIZABLE")
+        _create_tables(engine)
         _ENGINES[url] = engine
         return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    """Create missing tables; two processes creating them at once is not an error."""
+    for attempt in range(5):
+        try:
+            _META.create_all(engine, checkfirst=True)
+            return
+        except sa.exc.DBAPIError as exc:
+            # PostgreSQL: the other process created a table or type between check and create.
+            if attempt == 4 or _sqlstate(exc) not in {"23505", "42P07", "42710", "40001"}:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 def _now() -> datetime:
@@ -175,10 +203,18 @@ def _incident_row(incident: Incident) -> dict[str, Any]:
     }
 
 
-def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
-    """A conflict the database asks us to retry: serialization failure or deadlock."""
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return code in {"40001", "40P01"}
+    return str(code) if code else None
+
+
+def _is_retryable(exc: sa.exc.DBAPIError) -> bool:
+    """A conflict to retry from the start.
+
+    A serialization failure, a deadlock, or a unique key another transaction committed first
+    (two workers registering one agent or opening its incident at once; the retry sees it).
+    """
+    return _sqlstate(exc) in {"40001", "40P01", "23505"}
 
 
 class Ledger:
@@ -216,8 +252,12 @@ class Ledger:
         with self._engine.connect() as conn:
             yield conn.execution_options(reading=True)
 
-    def _atomic(self, work: Callable[[Connection], T], attempts: int = 5) -> T:
-        """Run ``work`` in one transaction, retrying when the database reports a conflict."""
+    def _atomic(self, work: Callable[[Connection], T], attempts: int = 12) -> T:
+        """Run ``work`` in one transaction, retrying when the database reports a conflict.
+
+        ``work`` must only read and write through ``conn``: a retry runs it again from the
+        start on fresh rows, which is what makes the retry safe.
+        """
         for attempt in range(attempts):
             try:
                 with self._transaction() as conn:
@@ -225,7 +265,8 @@ class Ledger:
             except sa.exc.DBAPIError as exc:
                 if attempt == attempts - 1 or not _is_retryable(exc):
                     raise
-                time.sleep(0.05 * 2**attempt)
+                # Jittered backoff so the same two workers do not collide again in step.
+                time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
     @staticmethod

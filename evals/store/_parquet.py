@@ -9,8 +9,11 @@ Layout under the results root (a path, or a URI pyarrow understands)::
     work_items/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
     ingests/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
 
-Files are named by run or batch, so writers never overwrite each other. Each file is written
-under a dot-prefixed temporary name (which readers ignore) and renamed into place. A run
+Files are named by run or batch, so writers never overwrite each other. On a local disk each
+file is written under a dot-prefixed temporary name (which readers ignore) and renamed into
+place. An object store (``s3://``, ``gs://``, ``abfs://``) has no atomic rename, and needs
+none: each file is serialised whole in memory first and uploaded as one object, which becomes
+visible complete or not at all. Either way a file is never seen half-written. A run
 commits when its ``runs`` file appears, which is written last: samples whose run never
 committed are never read back. A telemetry batch commits the same way when its ``ingests``
 rows appear, and rows are deduplicated by key when read. See docs/design/storage.md and
@@ -351,8 +354,19 @@ class ResultsStore:
         self, table_name: str, agent: str, date: str, name: str, table: pa.Table
     ) -> str:
         folder = f"{self.base}/{table_name}/agent={agent}/date={date}"
-        self.fs.create_dir(folder, recursive=True)
         final = f"{folder}/{name}.parquet"
+        if self.local_root is None:
+            # An object store: no rename. Serialise the whole file first (a failure leaves
+            # nothing behind), then upload it as one object: a PUT, or a multipart upload that
+            # the store only shows once it completes. The commit record (``runs``, ``ingests``)
+            # is uploaded after the data, so readers never see a run's samples without it.
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink)
+            data = sink.getvalue()
+            with self.fs.open_output_stream(final) as stream:
+                stream.write(data)
+            return final
+        self.fs.create_dir(folder, recursive=True)
         temporary = f"{folder}/.{name}.{secrets.token_hex(4)}.tmp"
         try:
             pq.write_table(table, temporary, filesystem=self.fs)

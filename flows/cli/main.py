@@ -43,8 +43,22 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="impactgate")
-def cli() -> None:
+@click.option(
+    "--ledger",
+    "ledger_url",
+    envvar="IMPACTGATE_LEDGER_URL",
+    metavar="URL",
+    help="Release ledger database shared by every worker, e.g. "
+    "postgresql+psycopg://user:password@host:5432/impactgate (default: "
+    "<results>/ledger.sqlite). Also $IMPACTGATE_LEDGER_URL.",
+)
+def cli(ledger_url: str | None) -> None:
     """Evaluate AI agents against their Agent Impact Contracts and gate their autonomy."""
+    if ledger_url:
+        import os
+
+        # Every ledger this process (and the flows it runs) opens reads it from here.
+        os.environ["IMPACTGATE_LEDGER_URL"] = ledger_url
 
 
 cli.add_command(run.run)

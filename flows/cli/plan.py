@@ -92,13 +92,14 @@ def plan(
     from evals.contract import level_rank, select_contracts
     from evals.dataset import load_dataset
     from evals.metrics import METRICS, required_samples
-    from evals.store import ledger_for
+    from evals.store import existing_ledger
 
     [path] = select_contracts(policies, [agent])
     from evals.contract import load_contract
 
     contract = load_contract(path)
-    entry = ledger_for(results).get(agent) if "://" not in results else None
+    ledger, _ = existing_ledger(results)
+    entry = ledger.get(agent) if ledger is not None else None
     current: Level = entry.level if entry else contract.autonomy.level
     levels: list[Level] = (
         [level]  # type: ignore[list-item]

@@ -114,6 +114,15 @@ def _hint_unfinished(results: str, agents: list[str], resuming: str | None) -> N
     help="Finish a run that was interrupted: same run id, calling only the cases it lacks.",
 )
 @click.option("--no-cache", is_flag=True, help="Call every case, even those the output cache has.")
+@click.option(
+    "--task-runner",
+    "task_runner",
+    metavar="RUNNER",
+    default=None,
+    help="Where scoring batches run: thread (default), dask (a local cluster of "
+    "$IMPACTGATE_DASK_WORKERS processes, default 2) or a Dask scheduler address "
+    "(tcp://HOST:8786). Default $IMPACTGATE_TASK_RUNNER.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show Prefect's task-level log lines too.")
 def run(
     agents: tuple[str, ...],
@@ -124,6 +133,7 @@ def run(
     fail_on_breach: bool,
     resume: str | None,
     no_cache: bool,
+    task_runner: str | None,
     verbose: bool,
 ) -> None:
     """Run the eval suites for every agent in POLICIES (or the AGENTS named).
@@ -140,6 +150,9 @@ def run(
         # One line per task run drowns the flow-level progress; keep warnings and errors.
         logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
 
+    from flows._runners import runner_spec
+
+    runner = runner_spec(task_runner)  # a typo fails before anything starts
     journal = open_unfinished_run(results, resume) if resume else None
     if journal is not None:
         journal.close()
@@ -181,6 +194,7 @@ def run(
             trigger=trigger,
             resume=resume,
             use_cache=not no_cache,
+            task_runner=runner,
             return_state=True,
         )
     from flows._states import run_outcome

@@ -1,0 +1,145 @@
+"""Which Prefect task runner a run's shards go to: threads here, or a Dask cluster.
+
+``--task-runner`` (``impactgate run``), the ``task_runner`` parameter of the ``nightly`` and
+``evaluate-agent`` flows, or ``$IMPACTGATE_TASK_RUNNER`` (a ``prefect.yaml`` job variable)
+name one of:
+
+- ``thread`` (the default): Prefect's thread pool in the run's own process;
+- ``dask``: a local Dask cluster of worker processes, started once for the whole run
+  (``$IMPACTGATE_DASK_WORKERS`` processes, default 2) and stopped after;
+- ``dask://HOST:PORT`` or ``tcp://HOST:PORT``: the scheduler of an existing Dask cluster,
+  whose workers must have impactgate installed and see the contracts and datasets at the
+  same paths.
+
+Prefect's own ``prefect-dask`` runner does the work; impactgate schedules nothing itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from evals.errors import UserError
+
+__all__ = [
+    "RUNNER_ENV",
+    "RunnerFactory",
+    "runner_spec",
+    "shard_runner",
+    "sharing",
+    "task_runners",
+]
+
+RUNNER_ENV = "IMPACTGATE_TASK_RUNNER"
+WORKERS_ENV = "IMPACTGATE_DASK_WORKERS"
+
+RunnerFactory = Callable[[], Any]
+"""Makes a fresh Prefect task runner for one flow run (a runner serves one flow at a time)."""
+
+
+def runner_spec(value: str | None, where: str = "--task-runner") -> str:
+    """The task runner asked for (``value``, else ``$IMPACTGATE_TASK_RUNNER``, else thread).
+
+    Raises:
+        UserError: not ``thread``, ``dask`` or a Dask scheduler address.
+    """
+    if not value:
+        value, where = os.environ.get(RUNNER_ENV, "").strip() or "thread", f"${RUNNER_ENV}"
+    if value in ("thread", "dask") or value.startswith(("dask://", "tcp://", "tls://")):
+        return value
+    raise UserError.single(
+        where,
+        "",
+        f"unknown task runner {value!r}; use 'thread' (default), 'dask' (a local cluster) or "
+        "the address of a Dask scheduler (tcp://HOST:8786)",
+    )
+
+
+def _workers() -> int:
+    text = os.environ.get(WORKERS_ENV, "2")
+    if not text.isdigit() or int(text) < 1:
+        raise UserError.single(
+            f"${WORKERS_ENV}", "", f"{text!r} is not a number of worker processes (1 or more)"
+        )
+    return int(text)
+
+
+def _worker_env() -> dict[str, str]:
+    """The Prefect API the local workers report task runs to: the one this process uses.
+
+    Without it each worker process would start a temporary Prefect server of its own (slow,
+    and its task runs would not show under the run's flow).
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        from prefect.server.api.server import SubprocessASGIServer
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        server = SubprocessASGIServer()  # the temporary server flows here use (a no-op start)
+        server.start(timeout=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        url = server.api_url
+    return {"PREFECT_API_URL": str(url)}
+
+
+@contextmanager
+def task_runners(spec: str) -> Iterator[RunnerFactory]:
+    """Open what ``spec`` needs for a whole run and yield a factory of task runners.
+
+    A local Dask cluster starts here once (workers keep their loaded models across every
+    agent of the run) and stops when the context closes.
+    """
+    if spec == "thread":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        yield ThreadPoolTaskRunner
+        return
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if spec != "dask":
+        address = "tcp://" + spec.removeprefix("dask://") if spec.startswith("dask://") else spec
+        yield lambda: DaskTaskRunner(address=address)
+        return
+    from distributed import LocalCluster
+
+    with LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=_workers(),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        env=_worker_env(),
+    ) as cluster:
+        yield lambda: DaskTaskRunner(address=cluster.scheduler_address)
+
+
+_shared: RunnerFactory | None = None
+
+
+@contextmanager
+def sharing(factory: RunnerFactory) -> Iterator[None]:
+    """Let every ``evaluate-agent`` flow of this process use ``factory`` (one cluster a run)."""
+    global _shared
+    previous, _shared = _shared, factory
+    try:
+        yield
+    finally:
+        _shared = previous
+
+
+@contextmanager
+def shard_runner(spec: str | None) -> Iterator[Any]:
+    """A started task runner for one flow's shards.
+
+    The one the caller shares (``nightly`` opens it once for every agent) when there is one,
+    else the one ``spec`` (or ``$IMPACTGATE_TASK_RUNNER``) names, opened for this flow only.
+    """
+    if _shared is not None:
+        with _shared() as runner:
+            yield runner
+        return
+    with task_runners(runner_spec(spec)) as factory, factory() as runner:
+        yield runner

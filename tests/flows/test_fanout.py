@@ -1,0 +1,100 @@
+"""Scoring batches fan out through a Prefect task runner: threads, or Dask worker processes.
+
+A real Dask cluster of two worker processes scores the same run as the thread runner does,
+score for score, and each worker builds the contract's scorers (and loads their models) once
+however many batches it gets.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from evals.errors import UserError
+from evals.runs import loaded_scorer_sets
+from evals.store import ResultsStore
+from flows import nightly
+from flows._runners import _worker_env, runner_spec
+from tests.helpers import CONTRACT, make_project
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _samples(results: Path) -> dict[tuple[str, str], tuple[float | None, bool | None]]:
+    store = ResultsStore(results)
+    [run] = store.runs()
+    return {(s.case_id, s.metric): (s.value, s.passed) for s in store.samples(run)}
+
+
+def test_dask_workers_score_like_threads_and_build_scorers_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import Client, LocalCluster
+
+    data = copy.deepcopy(CONTRACT)
+    data["evals"]["suites"] = ["policy", "cost", "latency"]
+    data["autonomy"]["levels"]["constrained"] = {"gates": {"latency_p50_s": {"max": 5}}}
+    make_project(tmp_path, data)
+    monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
+    policies = str(tmp_path / "policies")
+    nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread")
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            host="127.0.0.1", env=_worker_env(),  # report to this session's Prefect API
+        ) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        [summary] = nightly(
+            policies=policies, results=str(tmp_path / "dask"), task_runner=cluster.scheduler_address
+        )
+        built = client.run(loaded_scorer_sets)
+    assert summary["verdict"] in ("pass", "fail")
+    threads, dask = _samples(tmp_path / "threads"), _samples(tmp_path / "dask")
+    assert len(dask) == 8 * 3
+    assert dask == threads, "the same scores wherever the batches ran"
+    # Four batches went to the workers; each worker built the scorers at most once.
+    assert sorted(built.values()) in ([0, 1], [1, 1])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("thread", "thread"),
+        ("dask", "dask"),
+        ("tcp://10.0.0.5:8786", "tcp://10.0.0.5:8786"),
+        ("dask://scheduler:8786", "dask://scheduler:8786"),
+    ],
+)
+def test_runner_specs(value: str, expected: str) -> None:
+    assert runner_spec(value) == expected
+
+
+def test_runner_spec_default_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMPACTGATE_TASK_RUNNER", raising=False)
+    assert runner_spec(None) == "thread"
+    monkeypatch.setenv("IMPACTGATE_TASK_RUNNER", "dask")
+    assert runner_spec(None) == "dask"
+    monkeypatch.setenv("IMPACTGATE_TASK_RUNNER", "ray")
+    with pytest.raises(UserError, match=r"\$IMPACTGATE_TASK_RUNNER.*unknown task runner 'ray'"):
+        runner_spec(None)
+    with pytest.raises(UserError, match="--task-runner"):
+        runner_spec("threads")
+
+
+def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from flows.cli.main import cli
+
+    make_project(tmp_path)
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--policies", str(tmp_path / "policies"), "--results", str(tmp_path / "r"),
+         "--task-runner", "spark"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--task-runner: unknown task runner 'spark'" in result.output
+    assert not (tmp_path / "r").exists()
