@@ -194,6 +194,11 @@ class Scorecard:
             found[metric] = _least_progress(metric, rows)
         return found
 
+    @property
+    def measured(self) -> bool:
+        """Whether anything was measured (fresh telemetry was found)."""
+        return any(m.value.value is not None for m in self.measurements)
+
     def get(self, key: str) -> Measurement | None:
         """The measurement with this key."""
         return next((m for m in self.measurements if m.key == key), None)
