@@ -631,7 +631,7 @@ def _adoption_row(
         "adoption_rate", None, None, None, 0, 0, "none", frame.confidence, why
     )
     m = Measurement(
-        "adoption_rate", "adoption_rate", adoption.measure, "share", "adoption", "higher",
+        "adoption_rate", "adoption_rate", adoption.measure, "adoption", "share", "higher",
         adoption.baseline, adoption.target, value, frame.window, "not_measured", weekly=weekly,
     )  # fmt: skip
     return replace(m, **_status(m, frame, window_days(adoption.window)))
@@ -671,7 +671,7 @@ def _outcome_row(
         "outcome.business" if index is not None else "outcome.customer"
     )
     m = Measurement(
-        key, gate, metric.name, metric.unit, block, better, metric.baseline, metric.target,
+        key, gate, metric.name, block, metric.unit, better, metric.baseline, metric.target,
         value, frame.window, "not_measured", weekly=weekly,
     )  # fmt: skip
     return replace(m, **_status(m, frame, window_days(metric.window)))
