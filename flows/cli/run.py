@@ -195,6 +195,13 @@ def run(
         console.print(_table(summaries))
         for line in _footer(summaries, results):
             console.print(line, soft_wrap=True)
+        cards = [s["scorecard"] for s in summaries if s.get("scorecard")]
+        if cards:
+            from flows.cli.scorecard import scorecard_lines, scorecard_table
+
+            console.print(scorecard_table(cards))
+            for line in scorecard_lines(cards):
+                console.print(line, soft_wrap=True)
     failed_actions = [
         (s["agent"], s["decision"]["details"]["action_failed"])
         for s in summaries
