@@ -26,29 +26,32 @@ _STATUS = {
 }
 
 
-def _plan(m: dict[str, Any]) -> str:
+def _number(value: float | None) -> str:
+    """A number as every surface writes it (the unit has its own column)."""
     from evals.metrics import fmt_unit
 
+    return fmt_unit(value, "")
+
+
+def _plan(m: dict[str, Any]) -> str:
     if m["metric"] == "production_error_rate":
-        return f"budget ≤ {fmt_unit(m['target'], m['unit'])}"
+        return f"budget ≤ {_number(m['target'])}"
     if m["baseline"] is None or m["target"] is None:
         return "—"
-    return f"{fmt_unit(m['baseline'], m['unit'])} → {fmt_unit(m['target'], m['unit'])}"
+    return f"{_number(m['baseline'])} → {_number(m['target'])}"
 
 
 def _measured(m: dict[str, Any]) -> str:
-    from evals.metrics import fmt_unit
-
     if m["value"] is None:
         return "—"
     low, high = m["low"], m["high"]
     interval = (
-        f" [{fmt_unit(low, m['unit']) if low is not None else '?'}, "
-        f"{fmt_unit(high, m['unit']) if high is not None else '∞'}]"
+        f" [{_number(low) if low is not None else '?'}, "
+        f"{_number(high) if high is not None else '∞'}]"
         if low is not None or high is not None
         else ""
     )
-    return f"{fmt_unit(m['value'], m['unit'])}{interval}"
+    return f"{_number(m['value'])}{interval}"
 
 
 def scorecard_table(cards: list[dict[str, Any]]) -> Table:
@@ -57,8 +60,9 @@ def scorecard_table(cards: list[dict[str, Any]]) -> Table:
     from rich.table import Table
 
     table = Table(title="impactgate scorecard", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("agent", "block", "metric", "baseline → target", "measured", "n", "status"):
-        table.add_column(column, no_wrap=column in {"agent", "block", "n"})
+    columns = ("agent", "block", "metric", "unit", "baseline → target", "measured", "n", "status")
+    for column in columns:
+        table.add_column(column, no_wrap=column not in {"metric", "unit"})
     for card in cards:
         first = True
         for m in card["metrics"]:
@@ -69,6 +73,7 @@ def scorecard_table(cards: list[dict[str, Any]]) -> Table:
                 f"{card['agent']}\n[dim]{card['window']}[/dim]" if first else "",
                 m["block"],
                 m["name"],
+                "" if m["unit"] == "share" else m["unit"],
                 _plan(m),
                 _measured(m),
                 f"{m['n']:,}" if m["value"] is not None else "—",
