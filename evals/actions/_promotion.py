@@ -93,8 +93,8 @@ def workflow_gates(
                 )
             )  # fmt: skip
             continue
-        row = observed.get(name)
-        if row is None:
+        found = observed.get(name)
+        if found is None:
             why = (
                 "no production telemetry (a telemetry block) and no observations file "
                 "(workflow.observations)"
@@ -105,28 +105,28 @@ def workflow_gates(
                 why = f"{telemetry.note}; {why}"
             gates.append(GateResult(label, threshold, None, Verdict.FAIL, f"not measured: {why}"))
             continue
-        if name != "cycle_time" and row.n is not None:
-            low, high = wilson_interval(round(row.value * row.n), row.n, confidence)
-            value = MetricValue(label, row.value, low, high, row.n, 0, "wilson", confidence)
+        if name != "cycle_time" and found.n is not None:
+            low, high = wilson_interval(round(found.value * found.n), found.n, confidence)
+            value = MetricValue(label, found.value, low, high, found.n, 0, "wilson", confidence)
         else:
             note = (
                 ""
-                if row.low is not None and row.high is not None
+                if found.low is not None and found.high is not None
                 else "give low and high (or n for a rate)"
             )
             value = MetricValue(
                 label,
-                row.value,
-                row.low,
-                row.high,
-                row.n or 1,
+                found.value,
+                found.low,
+                found.high,
+                found.n or 1,
                 0,
                 "given",
                 confidence,
                 note,
             )
         verdict, reason = judge_gate(value, threshold, 1)
-        window = f" over {row.window}" if row.window else ""
+        window = f" over {found.window}" if found.window else ""
         gates.append(
             GateResult(
                 label, threshold, value, verdict, f"{reason} (baseline {baseline:g}{window})"

@@ -400,16 +400,15 @@ class RunSession:
         assert self.scorecard is not None
         entry = self.ledger.get(self.contract.agent)
         level = entry.level if entry else self.header.level
-        flags = {f.name: f for f in self.scorecard.red_flags}
         updates, closed = self.ledger.record_red_flags(
-            self.contract.agent, list(flags), level, run_id
+            self.contract.agent, [f.name for f in self.scorecard.red_flags], level, run_id
         )
         for update in updates:
             incident = update.incident
             verb = "opened" if update.opened else "still open"
             self.notes.append(
-                f"red flag {incident.metrics[0]} ({verb}, medium incident #{incident.id}): "
-                f"{flags[incident.metrics[0]].message}"
+                f"red flag {incident.metrics[0]}: medium incident #{incident.id} {verb}"
+                + (f" ({incident.runs} runs)" if incident.runs > 1 else "")
             )
         for incident in closed:
             self.notes.append(

@@ -76,6 +76,9 @@ def _footer(summaries: list[dict[str, Any]], results: str) -> list[str]:
             )
         for note in decision["notifications"] if decision else []:
             lines.append(f"  {note}")
+        for note in s.get("notes", []):
+            if note.startswith("red flag"):
+                lines.append(f"{s['agent']}: {note}")
         outputs = s.get("outputs")
         if outputs and (outputs["cached"] or outputs["resumed"] or outputs["errors"]):
             lines.append(

@@ -283,7 +283,11 @@ def test_red_flags_are_raised_once_across_two_runs_and_close_when_they_clear(
     assert (flag.status, flag.severity, flag.runs, flag.metrics) == (
         "open", "medium", 2, ["adoption_without_outcome"]
     )  # fmt: skip
-    assert any("red flag adoption_without_outcome (still open" in n for n in outcome.notes)
+    assert any(
+        n.startswith("red flag adoption_without_outcome: medium incident #")
+        and n.endswith("still open (2 runs)")
+        for n in outcome.notes
+    )
     assert (
         ledger.open_incident("tiny-agent") is None
         or ledger.open_incident("tiny-agent").kind == "breach"
