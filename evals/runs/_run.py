@@ -450,6 +450,7 @@ def summarize(
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
     level_gates = contract.gates(draft.level)  # type: ignore[arg-type]
+    metrics.update(telemetry or {})  # kept with the run: the next level's gates read them too
     for name in level_gates:
         if METRICS[name].source == "telemetry":
             metrics[name] = (telemetry or {}).get(name) or MetricValue(

@@ -33,7 +33,7 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
     from rich import box
     from rich.table import Table
 
-    from evals.metrics import fmt_interval, fmt_value
+    from evals.metrics import METRICS, fmt_interval, fmt_value
 
     table = Table(title="impactgate run", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("agent", "metric", "value", "interval", "threshold", "verdict", "action"):
@@ -45,6 +45,9 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
         action = _ACTION.get(summary["action"], summary["action"])
         first = True
         for m in summary["metrics"]:
+            spec = METRICS.get(m["metric"])
+            if spec is not None and spec.source == "telemetry" and m["verdict"] is None:
+                continue  # measured, not gated: the scorecard below shows it
             table.add_row(
                 f"{summary['agent']}\n{summary['version']} @ {summary['level']}" if first else "",
                 m["metric"],
