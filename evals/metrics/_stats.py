@@ -99,7 +99,7 @@ def bootstrap_mean_interval(
     return float(low), float(high)
 
 
-BOOTSTRAP_MAX_N = 5_000
+BOOTSTRAP_MAX_N = 2_000
 """Above this many values a mean's interval is the normal (CLT) one: the percentile bootstrap
 and it agree to resampling noise there, and resampling tens of thousands of values 4,000
 times would cost seconds."""

@@ -325,6 +325,7 @@ def measure(
     try:
         _register_tables(con, contract)
         lock_down(con)
+        _materialize(con)
         latest = _latest(con)
         stale = _staleness(latest, as_of, telemetry.stale_days, telemetry.stale_after)
         if stale is not None:
@@ -392,10 +393,24 @@ def _register_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None
         con.register(name, table)
 
 
+def _materialize(con: duckdb.DuckDBPyConnection) -> None:
+    """Read the agent's telemetry once.
+
+    Its work items deduplicated (``work_items`` then reads the copy), and the span columns the
+    built-in metrics need (``_sp``).
+    """
+    con.execute(
+        "CREATE TEMP TABLE _wi AS SELECT * FROM work_items;"
+        "CREATE OR REPLACE VIEW work_items AS SELECT * FROM _wi;"
+        "CREATE TEMP TABLE _sp AS SELECT trace_id, work_item_id, start, status, error_type "
+        "FROM _spans_committed"
+    )
+
+
 def _latest(con: duckdb.DuckDBPyConnection) -> datetime | None:
     row = con.execute(
-        "SELECT greatest((SELECT max(start) FROM _spans_committed), "
-        "(SELECT max(greatest(opened_at, coalesce(closed_at, opened_at))) FROM _work_items_committed))"
+        "SELECT greatest((SELECT max(start) FROM _sp), "
+        "(SELECT max(greatest(opened_at, coalesce(closed_at, opened_at))) FROM _wi))"
     ).fetchone()
     value = row[0] if row else None
     return value if isinstance(value, datetime) else None
@@ -426,7 +441,7 @@ def _items(con: duckdb.DuckDBPyConnection, frame: _Frame) -> None:
         "h.work_item_id IS NOT NULL AS handled, "
         "CAST(date_trunc('week', w.opened_at) AS DATE) AS week, "
         "w.opened_at >= CAST($start AS TIMESTAMPTZ) AS in_window "
-        "FROM work_items w LEFT JOIN (SELECT DISTINCT work_item_id FROM _spans_committed "
+        "FROM _wi w LEFT JOIN (SELECT DISTINCT work_item_id FROM _sp "
         "WHERE work_item_id IS NOT NULL) h USING (work_item_id) "
         "WHERE w.opened_at >= CAST($history AS TIMESTAMPTZ) AND w.opened_at < CAST($end AS TIMESTAMPTZ)",
         {
@@ -519,7 +534,7 @@ def _errors(con: duckdb.DuckDBPyConnection, frame: _Frame, contract: Contract) -
         f"count(DISTINCT trace_id) FILTER ({errored}), "
         "count(DISTINCT trace_id) FILTER (start >= CAST($start AS TIMESTAMPTZ)), "
         f"count(DISTINCT trace_id) FILTER (({errored}) AND start >= CAST($start AS TIMESTAMPTZ)) "
-        "FROM _spans_committed WHERE start >= CAST($history AS TIMESTAMPTZ) "
+        "FROM _sp WHERE start >= CAST($history AS TIMESTAMPTZ) "
         "AND start < CAST($end AS TIMESTAMPTZ) GROUP BY week ORDER BY week",
         {
             "start": frame.start.isoformat(),
@@ -718,9 +733,10 @@ def _queried(
             from evals.metrics._stats import BOOTSTRAP_MAX_N
 
             if n <= BOOTSTRAP_MAX_N:
+                # Sorted: the bootstrap is seeded from the values, and a scan's order varies.
                 values = con.execute(
                     "SELECT value FROM _values WHERE day >= $start AND day < $end "
-                    "AND value IS NOT NULL", params,
+                    "AND value IS NOT NULL ORDER BY value", params,
                 ).fetchnumpy()["value"]  # fmt: skip
             interval, method = mean_interval(n, float(mean), float(std or 0.0), confidence, values)
             low, high = interval if interval is not None else (None, None)
