@@ -230,7 +230,9 @@ class Workflow(_Model):
     observations: str | None = None
     """File of measured workflow metrics (CSV/JSONL: ``metric, value`` and ``n`` for rates or
     ``low, high`` for the rest; optional ``window``), relative to the project root. A promotion
-    needs each metric measured and at least as good as its baseline."""
+    needs each metric measured and at least as good as its baseline: from the scorecard when
+    the contract has a ``telemetry`` block, else (or for what it did not measure) from this
+    file."""
 
 
 # --- autonomy and trust --------------------------------------------------------------------

@@ -324,8 +324,8 @@ def measure(
     con = connect_agent(store, contract.agent, history.isoformat())
     try:
         _register_tables(con, contract)
-        lock_down(con)
         _materialize(con)
+        lock_down(con)
         latest = _latest(con)
         stale = _staleness(latest, as_of, telemetry.stale_days, telemetry.stale_after)
         if stale is not None:
@@ -400,16 +400,19 @@ def _materialize(con: duckdb.DuckDBPyConnection) -> None:
     built-in metrics need (``_sp``).
     """
     con.execute(
-        "CREATE TEMP TABLE _wi AS SELECT * FROM work_items;"
+        "CREATE TEMP TABLE _wi AS SELECT * FROM _work_items_fast;"
         "CREATE OR REPLACE VIEW work_items AS SELECT * FROM _wi;"
-        "CREATE TEMP TABLE _sp AS SELECT trace_id, work_item_id, start, status, error_type "
-        "FROM _spans_committed"
+        # one row per trace: the duplicates a span may have change neither min, max nor any
+        "CREATE TEMP TABLE _tr AS SELECT trace_id, min(start) AS start, max(start) AS last, "
+        "bool_or(status = 'error' OR error_type IS NOT NULL) AS errored, "
+        "list(DISTINCT work_item_id) FILTER (work_item_id IS NOT NULL) AS items "
+        "FROM _spans_fast GROUP BY trace_id"
     )
 
 
 def _latest(con: duckdb.DuckDBPyConnection) -> datetime | None:
     row = con.execute(
-        "SELECT greatest((SELECT max(start) FROM _sp), "
+        "SELECT greatest((SELECT max(last) FROM _tr), "
         "(SELECT max(greatest(opened_at, coalesce(closed_at, opened_at))) FROM _wi))"
     ).fetchone()
     value = row[0] if row else None
@@ -441,8 +444,8 @@ def _items(con: duckdb.DuckDBPyConnection, frame: _Frame) -> None:
         "h.work_item_id IS NOT NULL AS handled, "
         "CAST(date_trunc('week', w.opened_at) AS DATE) AS week, "
         "w.opened_at >= CAST($start AS TIMESTAMPTZ) AS in_window "
-        "FROM _wi w LEFT JOIN (SELECT DISTINCT work_item_id FROM _sp "
-        "WHERE work_item_id IS NOT NULL) h USING (work_item_id) "
+        "FROM _wi w LEFT JOIN (SELECT DISTINCT unnest(items) AS work_item_id FROM _tr) h "
+        "USING (work_item_id) "
         "WHERE w.opened_at >= CAST($history AS TIMESTAMPTZ) AND w.opened_at < CAST($end AS TIMESTAMPTZ)",
         {
             "start": frame.start.isoformat(),
@@ -528,13 +531,12 @@ def _quantile(name: str, hours: np.ndarray, q: float, confidence: float) -> Metr
 
 
 def _errors(con: duckdb.DuckDBPyConnection, frame: _Frame, contract: Contract) -> Measurement:
-    errored = "status = 'error' OR error_type IS NOT NULL"
+    """The share of the agent's traces with a span in error; a trace counts where it starts."""
     rows = con.execute(
-        "SELECT CAST(date_trunc('week', start) AS DATE) AS week, count(DISTINCT trace_id), "
-        f"count(DISTINCT trace_id) FILTER ({errored}), "
-        "count(DISTINCT trace_id) FILTER (start >= CAST($start AS TIMESTAMPTZ)), "
-        f"count(DISTINCT trace_id) FILTER (({errored}) AND start >= CAST($start AS TIMESTAMPTZ)) "
-        "FROM _sp WHERE start >= CAST($history AS TIMESTAMPTZ) "
+        "SELECT CAST(date_trunc('week', start) AS DATE) AS week, count(*), "
+        "count(*) FILTER (errored), count(*) FILTER (start >= CAST($start AS TIMESTAMPTZ)), "
+        "count(*) FILTER (errored AND start >= CAST($start AS TIMESTAMPTZ)) "
+        "FROM _tr WHERE start >= CAST($history AS TIMESTAMPTZ) "
         "AND start < CAST($end AS TIMESTAMPTZ) GROUP BY week ORDER BY week",
         {
             "start": frame.start.isoformat(),
@@ -542,7 +544,6 @@ def _errors(con: duckdb.DuckDBPyConnection, frame: _Frame, contract: Contract) -
             "end": frame.end.isoformat(),
         },
     ).fetchall()
-    # A trace spans one week but for the few crossing midnight on Sunday: counted in both.
     n = sum(int(r[3]) for r in rows)
     events = sum(int(r[4]) for r in rows)
     value = _rate(events, n, "production_error_rate", frame.confidence, "traces of the agent")

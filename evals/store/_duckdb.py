@@ -120,6 +120,10 @@ def connect_agent(store: ResultsStore, agent: str, since: str) -> duckdb.DuckDBP
     ``spans`` before deduplication (cheaper for counting distinct ids). An agent's rows of
     one key share a partition (the partition day is the span's start or the item's opening),
     so deduplicating within them is deduplicating over the whole table.
+
+    ``_spans_fast`` and ``_work_items_fast`` are the same committed rows (``_work_items_fast``
+    deduplicated) read with DuckDB's own Parquet reader on a local root, several times faster
+    than through pyarrow: for reading once, before file access is switched off.
     """
     import duckdb
 
@@ -143,6 +147,24 @@ def connect_agent(store: ResultsStore, agent: str, since: str) -> duckdb.DuckDBP
             f"CREATE VIEW {name} AS SELECT * FROM _{name}_committed "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {_ORDER[name]}) = 1"
         )
+        files = [p for p in store.files(f"{name}/agent={agent}") if _partition_day(p) >= since]
+        source = f"_{name}_committed"
+        if store.local_root is not None and files:
+            columns = ", ".join(
+                f'"{f.name}"' if f.name != "agent" else f"{_literal(agent)} AS agent"
+                for f in pa.unify_schemas([TABLES[name], PARTITIONS])
+                if f.name != "date"
+            )
+            paths = ", ".join(_literal(path) for path in files)
+            con.execute(
+                f"CREATE VIEW _{name}_native AS SELECT {columns} FROM read_parquet([{paths}], "
+                "union_by_name = true) WHERE batch_id IN (SELECT batch_id FROM _committed)"
+            )
+            source = f"_{name}_native"
+        fast = f"SELECT * FROM {source}"
+        if name == "work_items":
+            fast += f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {_ORDER[name]}) = 1"
+        con.execute(f"CREATE VIEW _{name}_fast AS {fast}")
     return con
 
 
