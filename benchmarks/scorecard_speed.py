@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -237,11 +238,13 @@ def main() -> None:
             )
         lines += [
             "",
-            f"{platform.python_version()}, {platform.machine()}, code {code_commit()}, "
-            f"{datetime.now(UTC):%Y-%m-%d}. The agent's partitions of the weeks measured are read "
-            "(through pyarrow datasets, so the sandbox can switch DuckDB's file access off); "
-            "older days are listed but not opened, which is why a year costs about what a "
-            "quarter does.",
+            f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores, load "
+            f"average {os.getloadavg()[0]:.1f} while measuring (other jobs shared the cores), "
+            f"code {code_commit()}, {datetime.now(UTC):%Y-%m-%d}. Only the agent's partitions of the days measured are "
+            "opened (read once with DuckDB's Parquet reader, before the sandbox switches file "
+            "access off); older days are listed but not opened, which is why a year costs about "
+            "what a quarter does. The first agent of a process also pays the lazy imports "
+            "(DuckDB, SciPy).",
         ]
         write_section("scorecard-speed", "\n".join(lines))
 

@@ -131,9 +131,12 @@ def connect_agent(store: ResultsStore, agent: str, since: str) -> duckdb.DuckDBP
     con.execute("SET TimeZone = 'UTC'")
     ingests = store.files("ingests")  # every agent's: a batch commits when all have a row
     _register(con, store, "_ingests_files", "ingests", ingests, f"{store.base}/ingests", None)
-    for table in _KEYS:
+    listed = {
+        table: [p for p in store.files(f"{table}/agent={agent}") if _partition_day(p) >= since]
+        for table in _KEYS
+    }
+    for table, files in listed.items():
         folder = f"{store.base}/{table}/agent={agent}"
-        files = [p for p in store.files(f"{table}/agent={agent}") if _partition_day(p) >= since]
         _register(con, store, f"_{table}_files", table, files, folder, agent)
     con.execute(
         f"CREATE VIEW ingests AS SELECT * FROM _ingests_files WHERE agent = {_literal(agent)};"
@@ -147,7 +150,7 @@ def connect_agent(store: ResultsStore, agent: str, since: str) -> duckdb.DuckDBP
             f"CREATE VIEW {name} AS SELECT * FROM _{name}_committed "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {_ORDER[name]}) = 1"
         )
-        files = [p for p in store.files(f"{name}/agent={agent}") if _partition_day(p) >= since]
+        files = listed[name]
         source = f"_{name}_committed"
         if store.local_root is not None and files:
             columns = ", ".join(

@@ -368,3 +368,37 @@ def test_a_python_source_is_called_with_its_folder_and_today(tmp_path: Path) -> 
     assert (tmp_path / "results" / "cache" / "telemetry" / "tiny-agent").is_dir()
     card = measure(contract, tmp_path / "results", as_of=today)
     assert card.metrics()["adoption_rate"].n == 9
+
+
+def test_the_report_shows_the_scorecard_with_weekly_trends_escaped(tmp_path: Path) -> None:
+    import lxml.html
+
+    from evals.report import build_report
+
+    now = datetime.now(UTC)
+    data = _contract(tmp_path)
+    data["outcome"]["customer"]["name"] = "CSAT <script>alert(1)</script>"
+    path = _project(tmp_path, _items(now, outcomes={"csat": 4.0, "cost": 5.0}), data)
+    results = tmp_path / "results"
+    with RunSession.open(path, str(results), trigger="nightly") as session:
+        session.run()
+    build_report(results, tmp_path / "site", policies=path.parent)
+    page = (tmp_path / "site" / "agents" / "tiny-agent.html").read_text(encoding="utf-8")
+    root = lxml.html.document_fromstring(page)
+    assert "<script>alert(1)</script>" not in page
+    heading = root.xpath("string(//h2[@id='scorecard'])")
+    assert heading.startswith("Measured in production (")
+    cells = [
+        [td.text_content().strip() for td in tr.iterfind("td")]
+        for tr in root.xpath("//h2[@id='scorecard']/following-sibling::table[1]//tbody/tr")
+    ]
+    by_name = {c[1]: c for c in cells}
+    assert by_name["Escalation rate"][4:8] == ["0.500", "[0.404, 0.596]", "100", "target met"]
+    assert "red flag: adoption_without_outcome" in by_name["share of tickets"][7]
+    flags = root.xpath("//h2[@id='scorecard']/following-sibling::div[@class='verdict warn']")
+    assert flags[0].text_content().startswith("Red flag · adoption_without_outcome: adoption")
+    charts = root.xpath(
+        "//h2[@id='scorecard']/following-sibling::figure[following-sibling::h2[@id='trends']]"
+        "/svg[@class='trend']"
+    )
+    assert len(charts) == 9  # every measurement has its weekly trend
