@@ -734,11 +734,13 @@ def _queried(
             from evals.metrics._stats import BOOTSTRAP_MAX_N
 
             if n <= BOOTSTRAP_MAX_N:
-                # Sorted: the bootstrap is seeded from the values, and a scan's order varies.
+                # Sorted and rounded: the bootstrap is seeded from the values, and a parallel
+                # scan's order (and a parallel sum's last bits) vary from run to run.
                 values = con.execute(
                     "SELECT value FROM _values WHERE day >= $start AND day < $end "
                     "AND value IS NOT NULL ORDER BY value", params,
                 ).fetchnumpy()["value"]  # fmt: skip
+                values = np.round(np.asarray(values, dtype=np.float64), 9)
             interval, method = mean_interval(n, float(mean), float(std or 0.0), confidence, values)
             low, high = interval if interval is not None else (None, None)
             note = "" if interval is not None else "one value cannot give an interval"
