@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from evals.actions import deliver, workflow_gates
 from evals.contract import LEVELS, Contract, level_rank, load_contract
 from evals.gates import Verdict
+from evals.scorecard import measure
 from evals.store import Decision, DecisionKind, Ledger, ledger_for
 from flows._states import failed
 from flows.actions import publish
@@ -181,7 +182,7 @@ def _gather(
             "verdict": str(g.verdict),
             "reason": g.reason,
         }
-        for g in workflow_gates(loaded)
+        for g in workflow_gates(loaded, _measured(loaded, results))
     ]
     return {
         "agent": loaded.agent,
@@ -193,6 +194,13 @@ def _gather(
         "run_id": summary["run_id"],
         "gates": gates,
     }
+
+
+def _measured(loaded: Contract, results: str) -> dict[str, Any] | None:
+    """The scorecard's metrics (the evaluation just ingested the telemetry sources)."""
+    if loaded.telemetry is None:
+        return None
+    return dict(measure(loaded, results).metrics())
 
 
 def _refusal(loaded: Contract, evidence: dict[str, Any]) -> str | None:

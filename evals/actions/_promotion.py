@@ -1,14 +1,17 @@
 """What a promotion needs beyond the eval gates: the workflow metrics, measured and no worse.
 
 The contract's workflow block says where each workflow metric started (``baseline``); a
-promotion needs every one measured in production (``workflow.observations``) and, with the
-contract's confidence, at least as good as that baseline: the agent may not have made the
-workflow worse. Rates come with the number of requests they were measured on (Wilson
-interval); cycle time comes with its own interval.
+promotion needs every one measured in production and, with the contract's confidence, at
+least as good as that baseline: the agent may not have made the workflow worse. The
+measurements come from the scorecard (``evals.scorecard``, the ``telemetry`` block: cycle time
+is its p50), else from a ``workflow.observations`` file, where rates come with the number of
+requests they were measured on (Wilson interval) and cycle time with its own interval.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -49,8 +52,25 @@ class Observation(BaseModel):
     """The period measured (e.g. ``2026-11-01..2026-11-27``)."""
 
 
-def workflow_gates(contract: Contract) -> list[GateResult]:
-    """One gate per workflow metric: measured, and no worse than its baseline."""
+_MEASURED = {
+    "cycle_time": "cycle_time_p50_h",
+    "automation_rate": "automation_rate",
+    "escalation_rate": "escalation_rate",
+    "rework_rate": "rework_rate",
+}
+"""Workflow metric → the scorecard metric that measures it."""
+
+
+def workflow_gates(
+    contract: Contract, measured: Mapping[str, MetricValue] | None = None
+) -> list[GateResult]:
+    """One gate per workflow metric: measured, and no worse than its baseline.
+
+    Args:
+        contract: the agent's contract (baselines, observations file, confidence).
+        measured: the scorecard's metrics (``Scorecard.metrics()``); a workflow metric it
+            measured is judged on that, the others on the observations file.
+    """
     workflow = contract.workflow
     confidence = contract.autonomy.confidence
     observed: dict[str, Observation] = {}
@@ -61,40 +81,52 @@ def workflow_gates(contract: Contract) -> list[GateResult]:
     for name, better in WORKFLOW_METRICS.items():
         baseline = getattr(workflow, name).baseline
         threshold = Threshold(min=baseline) if better == "higher" else Threshold(max=baseline)
-        measured = observed.get(name)
         label = f"workflow.{name}"
-        if measured is None:
+        telemetry = (measured or {}).get(_MEASURED[name])
+        if telemetry is not None and telemetry.value is not None:
+            value = replace(telemetry, name=label if name != "cycle_time" else telemetry.name)
+            verdict, reason = judge_gate(value, threshold, 1)
+            gates.append(
+                GateResult(
+                    label, threshold, value, verdict,
+                    f"{reason} (baseline {baseline:g}; measured from production telemetry)",
+                )
+            )  # fmt: skip
+            continue
+        found = observed.get(name)
+        if found is None:
             why = (
-                "no observations file (set workflow.observations)"
+                "no production telemetry (a telemetry block) and no observations file "
+                "(workflow.observations)"
                 if workflow.observations is None
                 else "not in the observations file"
             )
+            if telemetry is not None and telemetry.note:
+                why = f"{telemetry.note}; {why}"
             gates.append(GateResult(label, threshold, None, Verdict.FAIL, f"not measured: {why}"))
             continue
-        if name != "cycle_time" and measured.n is not None:
-            low, high = wilson_interval(round(measured.value * measured.n), measured.n, confidence)
-            value = MetricValue(
-                label, measured.value, low, high, measured.n, 0, "wilson", confidence
-            )
+        if name != "cycle_time" and found.n is not None:
+            low, high = wilson_interval(round(found.value * found.n), found.n, confidence)
+            value = MetricValue(label, found.value, low, high, found.n, 0, "wilson", confidence)
         else:
             note = (
                 ""
-                if measured.low is not None and measured.high is not None
+                if found.low is not None and found.high is not None
                 else "give low and high (or n for a rate)"
             )
             value = MetricValue(
                 label,
-                measured.value,
-                measured.low,
-                measured.high,
-                measured.n or 1,
+                found.value,
+                found.low,
+                found.high,
+                found.n or 1,
                 0,
                 "given",
                 confidence,
                 note,
             )
         verdict, reason = judge_gate(value, threshold, 1)
-        window = f" over {measured.window}" if measured.window else ""
+        window = f" over {found.window}" if found.window else ""
         gates.append(
             GateResult(
                 label, threshold, value, verdict, f"{reason} (baseline {baseline:g}{window})"

@@ -46,8 +46,16 @@ from evals.contract._model import (
     Workflow,
     WorkflowMetric,
     level_rank,
+    window_days,
 )
 from evals.contract._paths import ALLOW_OUTSIDE_ENV, outside_problem
+from evals.contract._telemetry import (
+    FileSource,
+    PythonSource,
+    Telemetry,
+    TelemetrySource,
+    WorkItemMapping,
+)
 
 __all__ = [
     "ALLOW_OUTSIDE_ENV",
@@ -63,6 +71,7 @@ __all__ = [
     "Escalation",
     "Evals",
     "EventChannel",
+    "FileSource",
     "GroundingConfig",
     "HttpResponseSpec",
     "HttpTargetSpec",
@@ -73,6 +82,7 @@ __all__ = [
     "OutcomeMetric",
     "PolicyConfig",
     "Price",
+    "PythonSource",
     "PythonTargetSpec",
     "ReplayTargetSpec",
     "RetryConfig",
@@ -81,8 +91,11 @@ __all__ = [
     "Schedule",
     "Severity",
     "TargetSpec",
+    "Telemetry",
+    "TelemetrySource",
     "Threshold",
     "WebhookChannel",
+    "WorkItemMapping",
     "Workflow",
     "WorkflowMetric",
     "discover_contracts",
@@ -95,4 +108,5 @@ __all__ = [
     "reference_problems",
     "select_contracts",
     "validation_problems",
+    "window_days",
 ]

@@ -25,6 +25,7 @@ from pydantic import (
 
 from evals._urls import url_problem
 from evals.contract._paths import outside_problem
+from evals.contract._telemetry import Telemetry
 from evals.errors import FieldError, UserError, did_you_mean, display_path
 from evals.metrics import METRICS, Suite
 from evals.vocab import LEVELS, SEVERITIES, JudgeTier, Level, Severity, level_rank
@@ -65,10 +66,22 @@ __all__ = [
     "Workflow",
     "WorkflowMetric",
     "level_rank",
+    "window_days",
 ]
 
 
 _WINDOW = r"^[1-9][0-9]*(d|w|mo)$"
+_WINDOW_DAYS = {"d": 1, "w": 7, "mo": 30}
+
+
+def window_days(window: str) -> int:
+    """A window (``90d``, ``12w``, ``3mo``) in days; a month counts 30 days."""
+    match = re.fullmatch(r"([1-9][0-9]*)(d|w|mo)", window)
+    if match is None:
+        raise ValueError(f"{window!r} is not a window like 90d, 12w or 3mo")
+    return int(match.group(1)) * _WINDOW_DAYS[match.group(2)]
+
+
 _AGENT = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
@@ -91,13 +104,22 @@ def _checked_url(value: str | None) -> str | None:
     return value
 
 
-def metric_range(name: str) -> tuple[float, float | None]:
-    """The values a gated metric can take, from its unit: shares in [0, 1], the rest ≥ 0."""
-    return (0.0, 1.0) if METRICS[name].unit == "share" else (0.0, None)
+def metric_range(name: str) -> tuple[float | None, float | None]:
+    """The values a gated metric can take, from its unit.
+
+    Shares are in [0, 1], progress along the path from baseline to target is unbounded
+    (negative: worse than the baseline), the rest is at least 0.
+    """
+    unit = METRICS[name].unit
+    if unit == "progress":
+        return (None, None)
+    return (0.0, 1.0) if unit == "share" else (0.0, None)
 
 
 def _out_of_range(name: str, value: float) -> str | None:
     low, high = metric_range(name)
+    if low is None:
+        return None
     if value < low or (high is not None and value > high):
         span = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
         unit = "a share" if high is not None else f"in {METRICS[name].unit}"
@@ -132,6 +154,12 @@ class OutcomeMetric(_Model):
     """Who owns the data behind the number (team or address)."""
     source: str | None = None
     """Where the number comes from (dashboard, table)."""
+    query: str | None = Field(default=None, min_length=1)
+    """DuckDB SQL that measures it (needs a ``telemetry`` block): one ``SELECT`` over
+    ``work_items`` and ``spans`` (this agent's rows) or a table of ``telemetry.tables``,
+    returning a ``day`` (date or time) and a ``value`` per row, a work item or a day. The
+    scorecard averages the values over its window (a share when every value is 0 or 1) and
+    per week. Without it the outcome is shown as planned, not measured."""
 
 
 class Outcome(_Model):
@@ -156,6 +184,10 @@ class Adoption(_Model):
     """Window in which the target should be reached."""
     owner: str = Field(min_length=1)
     """Who owns adoption."""
+    query: str | None = Field(default=None, min_length=1)
+    """DuckDB SQL returning ``day`` and ``value`` (1 adopted, 0 not) per eligible work item;
+    default: the share of this agent's work items that a span of the agent names (handled by
+    the agent). See ``OutcomeMetric.query``."""
 
 
 class WorkflowMetric(_Model):
@@ -198,7 +230,9 @@ class Workflow(_Model):
     observations: str | None = None
     """File of measured workflow metrics (CSV/JSONL: ``metric, value`` and ``n`` for rates or
     ``low, high`` for the rest; optional ``window``), relative to the project root. A promotion
-    needs each metric measured and at least as good as its baseline."""
+    needs each metric measured and at least as good as its baseline: from the scorecard when
+    the contract has a ``telemetry`` block, else (or for what it did not measure) from this
+    file."""
 
 
 # --- autonomy and trust --------------------------------------------------------------------
@@ -862,6 +896,9 @@ class Contract(_Model):
     """Dataset, target, suites, judges and schedule."""
     ci: CIConfig = Field(default_factory=CIConfig)
     """Regression gating of changes against a baseline."""
+    telemetry: Telemetry | None = None
+    """Production telemetry the scorecard measures outcomes, adoption and the workflow from;
+    without it those blocks are plans, and gates on their metrics cannot pass."""
 
     _source: Path | None = PrivateAttr(default=None)
     _root: Path | None = PrivateAttr(default=None)
@@ -890,9 +927,34 @@ class Contract(_Model):
                             f"enabled; add '{suite}' to evals.suites",
                         )
                     )
+                problem = self._telemetry_problem(name)
+                if problem is not None:
+                    found.append((("autonomy", "levels", level, "gates", name), problem))
         if found:
             raise FieldError(*found)
         return self
+
+    def _telemetry_problem(self, name: str) -> str | None:
+        """Why a gate on a telemetry metric could never be measured, or ``None``."""
+        spec = METRICS[name]
+        if spec.source != "telemetry":
+            return None
+        if self.telemetry is None:
+            return (
+                f"the gate on '{name}' is measured from production telemetry; add a "
+                "'telemetry' block with its sources (docs/scorecard.md)"
+            )
+        outcome = self.outcome
+        unmeasured = {
+            "business_outcome_progress": [m.name for m in outcome.business if m.query is None],
+            "customer_outcome_progress": [] if outcome.customer.query else [outcome.customer.name],
+        }.get(name, [])
+        if unmeasured:
+            return (
+                f"the gate on '{name}' needs a 'query' on every outcome it covers; "
+                f"add one to: {', '.join(unmeasured)}"
+            )
+        return None
 
     def path_fields(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Every path the contract writes, with its location: ``(loc, path as written)``.
@@ -918,6 +980,13 @@ class Contract(_Model):
         ]
         if self.workflow.observations is not None:
             found.append((("workflow", "observations"), self.workflow.observations))
+        if self.telemetry is not None:
+            found += [
+                (("telemetry", "sources", i, "path"), source.path)
+                for i, source in enumerate(self.telemetry.sources)
+                if source.kind == "files" and not any(c in source.path for c in "*?[")
+            ]
+            found += [(("telemetry", "tables", n), p) for n, p in self.telemetry.tables.items()]
         model = evals.grounding.model
         if evals.grounding.judge == "nli" and model is not None and self._local_model(model):
             found.append((("evals", "grounding", "model"), model))

@@ -1,11 +1,19 @@
 """Metrics: the closed set of names, aggregation with intervals, and the interval maths."""
 
 from evals.metrics._aggregate import MetricValue, aggregate
-from evals.metrics._format import fmt_delta, fmt_interval, fmt_time, fmt_value, unit_of
+from evals.metrics._format import fmt_delta, fmt_interval, fmt_time, fmt_unit, fmt_value, unit_of
 from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_worse_p
 from evals.metrics._power import SampleSizePlan, required_samples
 from evals.metrics._quality import Confusion, roc_auc
-from evals.metrics._registry import METRICS, SUITES, MetricKind, MetricSpec, Suite, metric_names
+from evals.metrics._registry import (
+    METRICS,
+    SUITES,
+    TELEMETRY_METRICS,
+    MetricKind,
+    MetricSpec,
+    Suite,
+    metric_names,
+)
 from evals.metrics._sequential import (
     MonitorResult,
     mean_log_evalue,
@@ -17,6 +25,7 @@ from evals.metrics._stats import (
     binomial_cdf,
     binomial_sf,
     bootstrap_mean_interval,
+    mean_interval,
     quantile_interval,
     wilson_interval,
 )
@@ -24,6 +33,7 @@ from evals.metrics._stats import (
 __all__ = [
     "METRICS",
     "SUITES",
+    "TELEMETRY_METRICS",
     "Change",
     "Confusion",
     "MetricKind",
@@ -41,8 +51,10 @@ __all__ = [
     "fmt_delta",
     "fmt_interval",
     "fmt_time",
+    "fmt_unit",
     "fmt_value",
     "mcnemar_worse_p",
+    "mean_interval",
     "mean_log_evalue",
     "metric_names",
     "mixture_log_evidence",

@@ -95,4 +95,5 @@ _METHOD = {
     "mean": "bootstrap",
     "quantile": "order-statistic",
     "count_rate": "count",
+    "progress": "mapped",
 }

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from evals.metrics._registry import METRICS
 
-__all__ = ["fmt_delta", "fmt_interval", "fmt_time", "fmt_value", "unit_of"]
+__all__ = ["fmt_delta", "fmt_interval", "fmt_time", "fmt_unit", "fmt_value", "unit_of"]
 
 _SCORER_UNITS = {spec.scorer: spec.unit for spec in METRICS.values() if spec.scorer}
 
@@ -34,16 +34,24 @@ def _number(value: float) -> str:
 
 def fmt_value(name: str, value: float | None) -> str:
     """A value in its unit: ``0.420``, ``$0.000114``, ``1.420 s``; an em dash when missing."""
+    return fmt_unit(value, unit_of(name))
+
+
+def fmt_unit(value: float | None, unit: str) -> str:
+    """A value in a unit given by name; an em dash when missing.
+
+    Metrics' units as :func:`fmt_value` writes them, an outcome's own unit after the number
+    (``4.310 score (1-5)``).
+    """
     if value is None:
         return "—"
-    unit = unit_of(name)
+    if unit in ("share", "progress", ""):
+        return _number(value)
     if unit == "USD":
         return f"${_number(value)}" if value >= 0 else f"-${_number(-value)}"
     if unit == "s":
         return f"{_number(value)} s"
-    if unit == "h":
-        return f"{_number(value)} h"
-    return _number(value)
+    return f"{_number(value)} {unit}"
 
 
 def fmt_delta(name: str, delta: float | None) -> str:

@@ -10,19 +10,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["METRICS", "SUITES", "MetricKind", "MetricSpec", "Suite", "metric_names"]
+__all__ = [
+    "METRICS",
+    "SUITES",
+    "TELEMETRY_METRICS",
+    "MetricKind",
+    "MetricSpec",
+    "Suite",
+    "metric_names",
+]
 
 Suite = Literal["grounding", "hallucination", "policy", "cost", "latency", "rag"]
 SUITES: tuple[Suite, ...] = ("grounding", "hallucination", "policy", "cost", "latency", "rag")
 
-MetricKind = Literal["rate", "mean", "quantile", "count_rate"]
+MetricKind = Literal["rate", "mean", "quantile", "count_rate", "progress"]
 """How per-case scores become one number.
 
 ``rate``: share of cases whose score flags the event, a value of at least 0.5 (a 0/1 flag, or
 a majority of a repeated judge) (Wilson interval); ``mean``: mean of the
 values (bootstrap interval); ``quantile``: a percentile (distribution-free order-statistic
 interval); ``count_rate``: a share counted in this run rather than estimated (no interval:
-the error budget is spent by the errors that happened, not by a population estimate).
+the error budget is spent by the errors that happened, not by a population estimate);
+``progress``: an outcome's value placed on its path, 0 at the baseline and 1 at the target
+(the outcome's own interval, mapped the same way).
 """
 
 
@@ -40,6 +50,11 @@ class MetricSpec:
     unit: str
     description: str
     quantile: float | None = None
+    source: Literal["run", "telemetry"] = "run"
+    """``run``: aggregated from a run's per-case scores; ``telemetry``: measured by the
+    scorecard from production telemetry over its window (``evals.scorecard``)."""
+    block: Literal["evals", "workflow", "adoption", "outcome"] = "evals"
+    """The contract block the metric belongs to."""
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -156,6 +171,109 @@ METRICS: dict[str, MetricSpec] = {
             "share",
             "share of cases whose call or scoring ended in an error",
         ),
+        # Measured from production telemetry over the scorecard's window (docs/scorecard.md).
+        MetricSpec(
+            "cycle_time_p50_h",
+            None,
+            None,
+            "quantile",
+            "lower",
+            "h",
+            "median hours from opening to closing, over the work items closed in the window",
+            quantile=0.50,
+            source="telemetry",
+            block="workflow",
+        ),
+        MetricSpec(
+            "cycle_time_p90_h",
+            None,
+            None,
+            "quantile",
+            "lower",
+            "h",
+            "90th percentile of hours from opening to closing, over work items closed",
+            quantile=0.90,
+            source="telemetry",
+            block="workflow",
+        ),
+        MetricSpec(
+            "automation_rate",
+            None,
+            None,
+            "rate",
+            "higher",
+            "share",
+            "share of closed work items resolved by the agent without a person",
+            source="telemetry",
+            block="workflow",
+        ),
+        MetricSpec(
+            "escalation_rate",
+            None,
+            None,
+            "rate",
+            "lower",
+            "share",
+            "share of the work items the agent handled that were escalated to a person",
+            source="telemetry",
+            block="workflow",
+        ),
+        MetricSpec(
+            "rework_rate",
+            None,
+            None,
+            "rate",
+            "lower",
+            "share",
+            "share of the agent's resolutions that were reopened or redone",
+            source="telemetry",
+            block="workflow",
+        ),
+        MetricSpec(
+            "production_error_rate",
+            None,
+            None,
+            "rate",
+            "lower",
+            "share",
+            "share of the agent's production traces with a span in error",
+            source="telemetry",
+            block="workflow",
+        ),
+        MetricSpec(
+            "adoption_rate",
+            None,
+            None,
+            "rate",
+            "higher",
+            "share",
+            "share of eligible work items handled by the agent",
+            source="telemetry",
+            block="adoption",
+        ),
+        MetricSpec(
+            "business_outcome_progress",
+            None,
+            None,
+            "progress",
+            "higher",
+            "progress",
+            "progress of the business outcome(s) from baseline (0) to target (1); the least of two",
+            source="telemetry",
+            block="outcome",
+        ),
+        MetricSpec(
+            "customer_outcome_progress",
+            None,
+            None,
+            "progress",
+            "higher",
+            "progress",
+            "progress of the customer outcome from baseline (0) to target (1); below 0 is worse "
+            "than before the agent",
+            source="telemetry",
+            block="outcome",
+        ),
     )
 }
 
@@ -163,3 +281,7 @@ METRICS: dict[str, MetricSpec] = {
 def metric_names() -> list[str]:
     """Return every metric name a contract may use."""
     return list(METRICS)
+
+
+TELEMETRY_METRICS: tuple[str, ...] = tuple(n for n, s in METRICS.items() if s.source == "telemetry")
+"""The metrics the scorecard measures from production telemetry, in scorecard order."""

@@ -22,6 +22,7 @@ __all__ = [
     "binomial_cdf",
     "binomial_sf",
     "bootstrap_mean_interval",
+    "mean_interval",
     "quantile_interval",
     "wilson_interval",
 ]
@@ -96,6 +97,30 @@ def bootstrap_mean_interval(
     alpha = 1.0 - confidence
     low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
+
+
+BOOTSTRAP_MAX_N = 2_000
+"""Above this many values a mean's interval is the normal (CLT) one: the percentile bootstrap
+and it agree to resampling noise there, and resampling tens of thousands of values 4,000
+times would cost seconds."""
+
+
+def mean_interval(
+    n: int, mean: float, std: float, confidence: float = 0.95, values: np.ndarray | None = None
+) -> tuple[tuple[float, float] | None, str]:
+    """An interval for a mean and the method that gave it.
+
+    The percentile bootstrap over ``values`` when there are at most ``BOOTSTRAP_MAX_N`` of
+    them (and they are given); above that the normal interval ``mean ± z·std/√n`` from the
+    count, mean and sample standard deviation (what a SQL engine aggregates). ``None`` with
+    fewer than two values.
+    """
+    if n < 2:
+        return None, "bootstrap"
+    if values is not None and n <= BOOTSTRAP_MAX_N:
+        return bootstrap_mean_interval(values, confidence), "bootstrap"
+    half = _z(confidence) * std / math.sqrt(n)
+    return (mean - half, mean + half), "normal"
 
 
 def binomial_cdf(k: int, n: int, p: float) -> float:

@@ -45,6 +45,11 @@ def incident_title(incident: Incident) -> str:
 
 def incident_line(incident: Incident) -> str:
     """One line: title, metrics, and what closes it."""
+    if incident.kind == "red_flag":
+        return (
+            f"{incident_title(incident)}: red flag {', '.join(incident.metrics)} "
+            "(closes when a run's scorecard no longer shows it)"
+        )
     return (
         f"{incident_title(incident)}: {', '.join(incident.metrics) or 'no metric'} "
         f"(closes when a run passes every gate at {incident.level})"

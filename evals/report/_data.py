@@ -20,6 +20,7 @@ from evals.dataset import Case, load_dataset
 from evals.errors import UserError, did_you_mean, display_path
 from evals.metrics import METRICS
 from evals.readiness import MONITORING_TRIGGERS, AgentState, rank
+from evals.scorecard import Scorecard, measure
 from evals.scorers import build_masker
 from evals.store import (
     Decision,
@@ -69,6 +70,8 @@ class AgentReport(AgentState):
     """The audit trail, oldest first."""
     problems: list[str] = field(default_factory=list)
     """What could not be read (a broken contract, a missing dataset), in words."""
+    scorecard: Scorecard | None = None
+    """The contract measured from the stored production telemetry (a ``telemetry`` block)."""
 
     def decisions_of(self, incident: Incident) -> list[Decision]:
         """The decisions that opened, updated or closed an incident, oldest first."""
@@ -163,6 +166,12 @@ def load_agents(
                 problems = [f"the contract could not be loaded: {p}" for p in exc.problems]
         else:
             problems.append(f"no contract for '{name}' in {policies}: thresholds are as stored")
+        card = None
+        if contract is not None and contract.telemetry is not None:
+            try:
+                card = measure(contract, root)
+            except UserError as exc:
+                problems += [f"the scorecard could not be measured: {p}" for p in exc.problems]
         reports.append(
             AgentReport(
                 name,
@@ -172,6 +181,7 @@ def load_agents(
                 incidents.get(name, []),
                 decisions.get(name, []),
                 problems,
+                card,
             )
         )
     return reports, notes

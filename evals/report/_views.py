@@ -15,13 +15,14 @@ import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from evals.contract import LEVELS, Channel, Contract
 from evals.dataset import Case
 from evals.gates import GateResult
-from evals.metrics import fmt_delta, fmt_time, fmt_value
+from evals.metrics import fmt_delta, fmt_interval, fmt_time, fmt_unit, fmt_value
 from evals.readiness import Readiness, incident_line, incident_title, readiness
 from evals.report._data import (
     AgentReport,
@@ -41,6 +42,7 @@ from evals.report._svg import (
     VersionMark,
     trend_chart,
 )
+from evals.scorecard import Scorecard
 from evals.store import Decision, Incident, MetricRecord, RunRecord, SampleRecord
 
 __all__ = [
@@ -71,6 +73,8 @@ __all__ = [
     "RunGateRow",
     "RunPage",
     "RunRow",
+    "ScorecardRow",
+    "ScorecardView",
     "ViolationRow",
     "WorseRow",
     "agent_page",
@@ -317,6 +321,37 @@ class OutcomeRow:
 
 
 @dataclass(frozen=True)
+class ScorecardRow:
+    """A measured metric of the scorecard."""
+
+    block: str
+    name: str
+    unit: str
+    change: str
+    """Baseline → target (or the error budget)."""
+    value: str
+    interval: str
+    n: str
+    status: str
+    tone: str
+    """``pass``, ``warn``, ``fail`` or ``muted``: how the status reads."""
+    red_flags: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ScorecardView:
+    """The contract measured from production telemetry, with weekly trends."""
+
+    window: str
+    headline: str
+    rows: list[ScorecardRow]
+    red_flags: list[str]
+    notes: list[str]
+    charts: list[TrendChart]
+
+
+@dataclass(frozen=True)
 class RunRow:
     """A run in the agent's runs table."""
 
@@ -367,6 +402,8 @@ class AgentPage:
     """Escalation and rollback; empty without a contract."""
     outcomes: list[OutcomeRow]
     """Outcome, adoption and workflow; empty without a contract."""
+    scorecard: ScorecardView | None
+    """The same blocks measured from production telemetry (a ``telemetry`` block)."""
     charts: list[TrendChart]
     runs: list[RunRow]
     """The latest runs, newest first."""
@@ -718,6 +755,73 @@ def _decision_rows(decisions: Sequence[Decision], agent: str, links: Links) -> l
     return rows
 
 
+_TONE = {
+    "target_met": "pass", "on_track": "pass", "within_budget": "pass", "measured": "muted",
+    "behind": "warn", "worse_than_baseline": "fail", "over_budget": "fail",
+    "not_measured": "muted",
+}  # fmt: skip
+
+
+def _scorecard(card: Scorecard | None) -> ScorecardView | None:
+    """The scorecard's rows and one weekly chart per measured metric."""
+    if card is None:
+        return None
+    rows, charts = [], []
+    for m in card.measurements:
+        if m.metric == "production_error_rate":
+            change = f"budget ≤ {fmt_unit(m.target, '')}"
+        elif m.baseline is None or m.target is None:
+            change = "—"
+        else:
+            change = f"{fmt_unit(m.baseline, '')} → {fmt_unit(m.target, '')}"
+        measured = m.value.value is not None
+        rows.append(
+            ScorecardRow(
+                block=m.block,
+                name=m.name,
+                unit="" if m.unit == "share" else m.unit,
+                change=change,
+                value=fmt_unit(m.value.value, ""),
+                interval=fmt_interval("", m.value.low, m.value.high),
+                n=f"{m.value.n:,}" if measured else "—",
+                status=m.status.replace("_", " "),
+                tone=_TONE.get(m.status, "muted"),
+                red_flags=", ".join(m.red_flags),
+                note=m.value.note,
+            )
+        )
+        points = [
+            TrendPoint(
+                at=datetime.combine(p.week, time(), tzinfo=UTC),
+                value=p.value, low=None, high=None, verdict=None,
+                title=f"week of {p.week.isoformat()}: {fmt_unit(p.value, m.unit)} (n={p.n:,})",
+            )
+            for p in m.weekly
+            if p.value is not None
+        ]  # fmt: skip
+        lines = [
+            ThresholdLine(label, bound, kind)
+            for label, bound, kind in (
+                ("target", m.target, "next"),
+                ("baseline", m.baseline, "current"),
+            )
+            if bound is not None
+        ]
+        chart = (
+            trend_chart(m.metric, points, lines, [], [], f"{m.name}, weekly") if points else None
+        )
+        if chart is not None:
+            charts.append(chart)
+    return ScorecardView(
+        window=card.window,
+        headline=card.headline() if card.measured else "not measured",
+        rows=rows,
+        red_flags=[f"{f.name}: {f.message}" for f in card.red_flags],
+        notes=list(card.notes),
+        charts=charts,
+    )
+
+
 def agent_page(agent: AgentReport, links: Links) -> AgentPage:
     """The one-page Agent Impact Contract with trends, runs and the audit trail."""
     level, nxt = agent.level, agent.next_level
@@ -740,6 +844,7 @@ def agent_page(agent: AgentReport, links: Links) -> AgentPage:
         closed_incidents=[_incident(i, agent, links) for i in closed],
         paths=_paths(agent),
         outcomes=_outcomes(agent.contract),
+        scorecard=_scorecard(agent.scorecard),
         charts=_charts(agent, links),
         runs=_run_rows(agent, links),
         runs_total=len(agent.runs),

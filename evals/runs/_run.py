@@ -414,6 +414,7 @@ def summarize(
     scores: Mapping[str, Sequence[Score]],
     redactor: Redactor | None = None,
     masker: Masker | None = None,
+    telemetry: Mapping[str, MetricValue] | None = None,
 ) -> RunResult:
     """Aggregate scores into metrics with intervals and hold them against the level's gates.
 
@@ -427,6 +428,8 @@ def summarize(
         redactor: the secrets of the run are removed from every output and score first, so
             nothing recorded from the result can carry them.
         masker: masks personal data in what is kept, once scored (``stored_view``).
+        telemetry: the scorecard's metrics (``evals.scorecard``), for the gates on workflow,
+            adoption and outcome metrics; a gated one missing is not measured, and fails.
     """
     if redactor:
         outputs = [redactor.output(o) for o in outputs]
@@ -446,8 +449,16 @@ def summarize(
         values = _metric_values(name, results, contract.evals.suites)
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
+    level_gates = contract.gates(draft.level)  # type: ignore[arg-type]
+    metrics.update(telemetry or {})  # kept with the run: the next level's gates read them too
+    for name in level_gates:
+        if METRICS[name].source == "telemetry":
+            metrics[name] = (telemetry or {}).get(name) or MetricValue(
+                name, None, None, None, 0, 0, "none", autonomy.confidence,
+                "not measured: no production telemetry (a telemetry block and a results root)",
+            )  # fmt: skip
     gates = evaluate_gates(
-        contract.gates(draft.level),  # type: ignore[arg-type]
+        level_gates,
         metrics,
         autonomy.min_samples,
         frozenset(autonomy.rollback.metrics),

@@ -41,6 +41,7 @@ from evals.runs._run import (
     scoring_fingerprint,
     summarize,
 )
+from evals.scorecard import Scorecard, measure, refresh
 from evals.scorers import Score
 from evals.store import (
     Decision,
@@ -81,6 +82,8 @@ class RunOutcome:
     called: int = 0
     """Cases the target was called for in this session."""
     resumed: bool = False
+    scorecard: Scorecard | None = None
+    """The contract measured from production telemetry, when it has a ``telemetry`` block."""
 
     def summary(self) -> dict[str, Any]:
         """Plain data for flows' results, ``--json`` and the CLI table (secrets removed)."""
@@ -99,6 +102,7 @@ class RunOutcome:
                 "errors": sum(o.error is not None for o in outputs),
             },
             "resumed": self.resumed,
+            "scorecard": self.scorecard.to_dict() if self.scorecard is not None else None,
         }
 
 
@@ -126,6 +130,9 @@ class RunSession:
     baseline_run_id: str | None = None
     resumed_ids: frozenset[str] = field(default_factory=frozenset)
     """Cases journaled before this session started (a resumed run)."""
+    scorecard: Scorecard | None = None
+    """The contract measured from production telemetry (its sources ingested first); ``None``
+    without a ``telemetry`` block or a results root."""
 
     @classmethod
     def open(
@@ -232,6 +239,10 @@ class RunSession:
             header = replace(header, level=gate_level)  # a journal from before levels were kept
         if cache is None and use_cache and target.cacheable:
             cache = OutputCache.default()
+        scorecard = None
+        if results is not None and loaded.telemetry is not None:
+            scorecard, measured = _telemetry(loaded, results)
+            notes += measured
         return cls(
             contract=loaded,
             contract_file=contract_file,
@@ -247,6 +258,7 @@ class RunSession:
             ledger=ledger,
             baseline_run_id=baseline_run_id,
             resumed_ids=_kept(run_journal),
+            scorecard=scorecard,
         )
 
     # -- the pieces a flow wraps ----------------------------------------------------------
@@ -305,7 +317,14 @@ class RunSession:
             baseline_run_id=self.baseline_run_id,
         )
         return summarize(
-            self.contract, draft, self.cases, outputs, scores, self.redactor, self.plan.masker
+            self.contract,
+            draft,
+            self.cases,
+            outputs,
+            scores,
+            self.redactor,
+            self.plan.masker,
+            telemetry=self.scorecard.metrics() if self.scorecard is not None else None,
         )
 
     def commit(
@@ -332,7 +351,9 @@ class RunSession:
         """What the run's verdict calls for (see ``evals.actions.choose_action``)."""
         record = result.record
         incidents = (
-            self.ledger.incidents(self.contract.agent, open_only=True) if self.ledger else []
+            self.ledger.incidents(self.contract.agent, open_only=True, kind="breach")
+            if self.ledger
+            else []
         )
         return choose_action(
             self.contract,
@@ -366,7 +387,33 @@ class RunSession:
             decision = (perform_action or (lambda a: self._perform(a, actor)))(action)
         if result.verdict == Verdict.PASS and record.version == self.entry.active_version:
             self.ledger.record_pass(self.contract.agent, record.version, record.run_id)
+        if self.scorecard is not None and self.scorecard.measured:
+            self._record_red_flags(record.run_id)
         return self.outcome(result, decision)
+
+    def _record_red_flags(self, run_id: str) -> None:
+        """The scorecard's red flags as medium incidents.
+
+        Each is opened once, updated by later runs, and closed when it clears.
+        """
+        assert self.ledger is not None
+        assert self.scorecard is not None
+        entry = self.ledger.get(self.contract.agent)
+        level = entry.level if entry else self.header.level
+        updates, closed = self.ledger.record_red_flags(
+            self.contract.agent, [f.name for f in self.scorecard.red_flags], level, run_id
+        )
+        for update in updates:
+            incident = update.incident
+            verb = "opened" if update.opened else "still open"
+            self.notes.append(
+                f"red flag {incident.metrics[0]}: medium incident #{incident.id} {verb}"
+                + (f" ({incident.runs} runs)" if incident.runs > 1 else "")
+            )
+        for incident in closed:
+            self.notes.append(
+                f"red flag {incident.metrics[0]} cleared: closed incident #{incident.id}"
+            )
 
     def outcome(self, result: RunResult, decision: Decision | None = None) -> RunOutcome:
         """What the run did, with the agent's level as the ledger has it now."""
@@ -378,7 +425,9 @@ class RunSession:
             not c.output.cached and c.case.id not in self.resumed_ids for c in result.cases
         )
         notes = [*self.notes, *self.generation_notes([c.output for c in result.cases])]
-        return RunOutcome(result, decision, notes, level, called, bool(self.resumed_ids))
+        return RunOutcome(
+            result, decision, notes, level, called, bool(self.resumed_ids), self.scorecard
+        )
 
     def _perform(self, action: Action, actor: str) -> Decision | None:
         assert self.ledger is not None
@@ -413,6 +462,22 @@ class RunSession:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _telemetry(contract: Contract, results: str) -> tuple[Scorecard, list[str]]:
+    """Ingest the contract's telemetry sources, then measure the scorecard; notes on both."""
+    notes = []
+    report = refresh(contract, results)
+    if report is not None:
+        new = [f for f in report.files if f.status == "ingested"]
+        records = sum(f.records for f in new)
+        notes.append(
+            f"telemetry: {len(report.files)} source file(s), {len(new)} new ({records:,} records)"
+            + ("" if report.ok else "; some records were left out (see impactgate ingest)")
+        )
+    scorecard = measure(contract, results)
+    notes += [f"telemetry: {note}" for note in scorecard.notes]
+    return scorecard, notes
 
 
 def evaluate(

@@ -5,7 +5,12 @@ from pathlib import Path
 
 from evals.errors import UserError
 from evals.store import _transitions as ledger_rules
-from evals.store._duckdb import connect_telemetry
+from evals.store._duckdb import (
+    connect_agent,
+    connect_telemetry,
+    first_telemetry_day,
+    read_table_file,
+)
 from evals.store._journal import RunJournal, journal_dir, valid_run_id
 from evals.store._ledger import (
     Incident,
@@ -76,13 +81,16 @@ __all__ = [
     "SpanRecord",
     "SpanStatus",
     "WorkItemRecord",
+    "connect_agent",
     "connect_telemetry",
     "existing_ledger",
+    "first_telemetry_day",
     "journal_dir",
     "ledger_for",
     "ledger_path",
     "ledger_rules",
     "ledger_url",
+    "read_table_file",
     "valid_run_id",
 ]
 

@@ -70,14 +70,17 @@ INCIDENTS = sa.Table(
     sa.Column("closed_at", sa.Text),
     sa.Column("runs", sa.Integer, nullable=False),
     sa.Column("last_run_id", sa.Text),
+    sa.Column("kind", sa.Text, nullable=False, server_default="breach"),
 )
-# One open incident per agent, whatever interleaves: a second insert fails and is retried.
+# One open breach incident per agent, whatever interleaves: a second insert fails and is
+# retried. Red flags have one open incident per flag, deduplicated under the agent's lock.
+_OPEN_BREACH = sa.and_(INCIDENTS.c.status == "open", INCIDENTS.c.kind == "breach")
 sa.Index(
     "one_open_incident_per_agent",
     INCIDENTS.c.agent,
     unique=True,
-    sqlite_where=INCIDENTS.c.status == "open",
-    postgresql_where=INCIDENTS.c.status == "open",
+    sqlite_where=_OPEN_BREACH,
+    postgresql_where=_OPEN_BREACH,
 )
 EVENTS = sa.Table(
     "events",
@@ -121,6 +124,7 @@ def _engine(url: str) -> Engine:
             # orders; the database aborts the loser, and ``_atomic`` runs it again.
             engine = sa.create_engine(url, pool_pre_ping=True, isolation_level="SERIALIZABLE")
         _create_tables(engine)
+        _add_kind(engine)
         _ENGINES[url] = engine
         return engine
 
@@ -136,6 +140,16 @@ def _create_tables(engine: Engine) -> None:
             if attempt == 4 or _sqlstate(exc) not in {"23505", "42P07", "42710", "40001"}:
                 raise
             time.sleep(0.05 * 2**attempt)
+
+
+def _add_kind(engine: Engine) -> None:
+    """A ledger created before incidents had a kind gets the column (every row a breach)."""
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("incidents")}
+    if "kind" not in columns:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "ALTER TABLE incidents ADD COLUMN kind TEXT NOT NULL DEFAULT 'breach'"
+            )
 
 
 def _now() -> datetime:
@@ -185,6 +199,7 @@ def _incident(row: Any) -> Incident:
         closed_at=datetime.fromisoformat(row.closed_at) if row.closed_at else None,
         runs=row.runs,
         last_run_id=row.last_run_id,
+        kind=row.kind,
     )
 
 
@@ -200,6 +215,7 @@ def _incident_row(incident: Incident) -> dict[str, Any]:
         "closed_at": _text(incident.closed_at),
         "runs": incident.runs,
         "last_run_id": incident.last_run_id,
+        "kind": incident.kind,
     }
 
 
@@ -341,17 +357,21 @@ class Ledger:
             ]
 
     def open_incident(self, agent: str) -> Incident | None:
-        """The agent's open incident, if any (the newest, should there be two)."""
-        found = self.incidents(agent, open_only=True)
+        """The agent's open breach incident, if any (the newest, should there be two)."""
+        found = self.incidents(agent, open_only=True, kind="breach")
         return found[0] if found else None
 
-    def incidents(self, agent: str | None = None, open_only: bool = False) -> list[Incident]:
-        """Incidents, newest first."""
+    def incidents(
+        self, agent: str | None = None, open_only: bool = False, kind: str | None = None
+    ) -> list[Incident]:
+        """Incidents, newest first (``kind``: only ``breach`` or ``red_flag`` ones)."""
         query = sa.select(INCIDENTS).order_by(INCIDENTS.c.id.desc())
         if agent is not None:
             query = query.where(INCIDENTS.c.agent == agent)
         if open_only:
             query = query.where(INCIDENTS.c.status == "open")
+        if kind is not None:
+            query = query.where(INCIDENTS.c.kind == kind)
         with self._reading() as conn:
             return [_incident(r) for r in conn.execute(query)]
 
@@ -458,7 +478,11 @@ class Ledger:
             self._lock(conn, agent)  # incidents of one agent change one at a time
             row = conn.execute(
                 sa.select(INCIDENTS)
-                .where(INCIDENTS.c.agent == agent, INCIDENTS.c.status == "open")
+                .where(
+                    INCIDENTS.c.agent == agent,
+                    INCIDENTS.c.status == "open",
+                    INCIDENTS.c.kind == "breach",
+                )
                 .order_by(INCIDENTS.c.id.desc())
             ).first()
             current = _incident(row) if row is not None else None
@@ -493,7 +517,11 @@ class Ledger:
         def work(conn: Connection) -> list[Incident]:
             self._lock(conn, agent)
             open_rows = conn.execute(
-                sa.select(INCIDENTS).where(INCIDENTS.c.agent == agent, INCIDENTS.c.status == "open")
+                sa.select(INCIDENTS).where(
+                    INCIDENTS.c.agent == agent,
+                    INCIDENTS.c.status == "open",
+                    INCIDENTS.c.kind == "breach",
+                )
             )
             closed = rules.closing([_incident(r) for r in open_rows], level, run_id, _now())
             for incident in closed:
@@ -506,5 +534,58 @@ class Ledger:
                     conn, agent, "incident_close", {"incident": incident.id, "run_id": run_id}
                 )
             return closed
+
+        return self._atomic(work)
+
+    def record_red_flags(
+        self, agent: str, raised: list[str], level: str, run_id: str | None
+    ) -> tuple[list[IncidentUpdate], list[Incident]]:
+        """Open, update or close the agent's red-flag incidents (``rules.merge_red_flags``).
+
+        Returns the incidents opened or updated, and those closed.
+        """
+
+        def work(conn: Connection) -> tuple[list[IncidentUpdate], list[Incident]]:
+            self._lock(conn, agent)
+            rows = conn.execute(
+                sa.select(INCIDENTS).where(
+                    INCIDENTS.c.agent == agent,
+                    INCIDENTS.c.status == "open",
+                    INCIDENTS.c.kind == "red_flag",
+                )
+            )
+            updates, closed = rules.merge_red_flags(
+                [_incident(r) for r in rows], agent, raised, level, run_id, _now()
+            )
+            stored = []
+            for update in updates:
+                values = _incident_row(update.incident)
+                if update.opened:
+                    inserted = conn.execute(sa.insert(INCIDENTS).values(**values))
+                    key = inserted.inserted_primary_key
+                    assert key is not None
+                    incident = replace(update.incident, id=int(key[0]))
+                    self._event(
+                        conn, agent, "red_flag_open",
+                        {"incident": incident.id, "flag": incident.metrics[0], "run_id": run_id},
+                    )  # fmt: skip
+                    stored.append(IncidentUpdate(incident, opened=True, worse=False))
+                else:
+                    conn.execute(
+                        sa.update(INCIDENTS)
+                        .where(INCIDENTS.c.id == update.incident.id)
+                        .values(**values)
+                    )
+                    stored.append(update)
+            for incident in closed:
+                conn.execute(
+                    sa.update(INCIDENTS)
+                    .where(INCIDENTS.c.id == incident.id)
+                    .values(**_incident_row(incident))
+                )
+                self._event(
+                    conn, agent, "red_flag_close", {"incident": incident.id, "run_id": run_id}
+                )
+            return stored, closed
 
         return self._atomic(work)

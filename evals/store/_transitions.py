@@ -26,6 +26,7 @@ __all__ = [
     "closing",
     "demoted",
     "merge_breach",
+    "merge_red_flags",
     "promoted",
     "registered",
     "repinned",
@@ -85,6 +86,9 @@ class Incident:
     runs: int
     """How many runs have breached since it opened."""
     last_run_id: str | None
+    kind: str = "breach"
+    """``breach`` (a gate of the level) or ``red_flag`` (a pattern the scorecard saw, named
+    by its one metric: ``adoption_without_outcome`` …); each kind opens and closes apart."""
 
 
 @dataclass(frozen=True)
@@ -345,5 +349,44 @@ def closing(
     return [
         replace(i, status="closed", closed_at=now, updated_at=now, last_run_id=run_id)
         for i in incidents
-        if i.status == "open" and i.level in LEVELS and level_rank(i.level) <= rank
+        if i.status == "open"
+        and i.kind == "breach"
+        and i.level in LEVELS
+        and level_rank(i.level) <= rank
     ]
+
+
+def merge_red_flags(
+    open_flags: Sequence[Incident],
+    agent: str,
+    raised: Sequence[str],
+    level: str,
+    run_id: str | None,
+    now: datetime,
+) -> tuple[list[IncidentUpdate], list[Incident]]:
+    """The red flags a run saw, against the agent's open red-flag incidents.
+
+    One open incident per flag: a flag seen again updates its incident (another run, not a
+    new page), a new flag opens one (medium, a new incident's ``id`` is 0 until stored), and
+    an open flag the run no longer sees is closed. Returns ``(opened or updated, closed)``.
+    """
+    current = {i.metrics[0]: i for i in open_flags if i.status == "open" and i.metrics}
+    updates = []
+    for flag in dict.fromkeys(raised):
+        found = current.get(flag)
+        if found is None:
+            incident = Incident(
+                id=0, agent=agent, status="open", severity="medium", level=level,
+                metrics=[flag], opened_at=now, updated_at=now, closed_at=None, runs=1,
+                last_run_id=run_id, kind="red_flag",
+            )  # fmt: skip
+            updates.append(IncidentUpdate(incident, opened=True, worse=False))
+        else:
+            updated = replace(found, updated_at=now, runs=found.runs + 1, last_run_id=run_id)
+            updates.append(IncidentUpdate(updated, opened=False, worse=False))
+    closed = [
+        replace(i, status="closed", closed_at=now, updated_at=now, last_run_id=run_id)
+        for flag, i in current.items()
+        if flag not in raised
+    ]
+    return updates, closed

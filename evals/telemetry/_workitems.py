@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import orjson
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from evals.contract import WorkItemMapping
 from evals.store import WORK_ITEMS_SCHEMA
 from evals.telemetry._mask import TelemetryMasker
 from evals.telemetry._otlp import open_maybe_gzip
@@ -52,56 +52,6 @@ COMMON_COLUMNS: dict[str, tuple[str, ...]] = {
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "none", "null", ""})
-
-
-class WorkItemMapping(BaseModel):
-    """Which column of a work-item export is which field.
-
-    A field left unset is looked for under its common names (:data:`COMMON_COLUMNS`); ``id``
-    and ``opened_at`` must be found, and ``agent`` unless ``default_agent`` is given.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | None = None
-    """The work item's id (a ticket number); a later export of the same id replaces it."""
-    agent: str | None = None
-    """The agent (workflow slice) the item belongs to."""
-    default_agent: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    """The agent of every row when the export has no agent column (one queue, one agent)."""
-    opened_at: str | None = None
-    """When the item was opened."""
-    closed_at: str | None = None
-    """When it was closed or resolved (empty while open)."""
-    updated_at: str | None = None
-    """When the source last changed it: the latest wins over earlier exports."""
-    resolved_by: str | None = None
-    """Who resolved it: a value in ``agent_resolvers`` (or the agent's name) means the agent,
-    anything else a person."""
-    escalated: str | None = None
-    """Handed to a person: true/false, a count, or the team or person it went to."""
-    reopened: str | None = None
-    """Reopened or redone: true/false, or a count of reopens."""
-    agent_resolvers: list[str] = Field(
-        default_factory=lambda: ["agent", "bot", "ai", "assistant", "automation", "virtual agent"]
-    )
-    """Values of ``resolved_by`` that mean the agent (case-insensitive)."""
-    outcomes: dict[str, str] | None = None
-    """Outcome name → column (``{csat: "CSAT score"}``); unset: every column not mapped to a
-    field above is kept as an outcome under its own name."""
-    timezone: str = "UTC"
-    """The time zone of times written without one."""
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (an IANA name, e.g. Europe/Paris)"
-            ) from None
-        return value
 
 
 @dataclass

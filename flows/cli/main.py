@@ -18,6 +18,7 @@ from flows.cli import (
     rollback,
     run,
     schema,
+    scorecard,
     serve,
     status,
     validate,
@@ -76,6 +77,7 @@ cli.add_command(rollback.rollback)
 cli.add_command(serve.serve)
 cli.add_command(ingest.ingest)
 cli.add_command(collect.collect)
+cli.add_command(scorecard.scorecard)
 
 
 def main() -> None:

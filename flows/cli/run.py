@@ -33,7 +33,7 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
     from rich import box
     from rich.table import Table
 
-    from evals.metrics import fmt_interval, fmt_value
+    from evals.metrics import METRICS, fmt_interval, fmt_value
 
     table = Table(title="impactgate run", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("agent", "metric", "value", "interval", "threshold", "verdict", "action"):
@@ -45,6 +45,9 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
         action = _ACTION.get(summary["action"], summary["action"])
         first = True
         for m in summary["metrics"]:
+            spec = METRICS.get(m["metric"])
+            if spec is not None and spec.source == "telemetry" and m["verdict"] is None:
+                continue  # measured, not gated: the scorecard below shows it
             table.add_row(
                 f"{summary['agent']}\n{summary['version']} @ {summary['level']}" if first else "",
                 m["metric"],
@@ -76,6 +79,9 @@ def _footer(summaries: list[dict[str, Any]], results: str) -> list[str]:
             )
         for note in decision["notifications"] if decision else []:
             lines.append(f"  {note}")
+        for note in s.get("notes", []):
+            if note.startswith("red flag"):
+                lines.append(f"{s['agent']}: {note}")
         outputs = s.get("outputs")
         if outputs and (outputs["cached"] or outputs["resumed"] or outputs["errors"]):
             lines.append(
@@ -209,6 +215,13 @@ def run(
         console.print(_table(summaries))
         for line in _footer(summaries, results):
             console.print(line, soft_wrap=True)
+        cards = [s["scorecard"] for s in summaries if s.get("scorecard")]
+        if cards:
+            from flows.cli.scorecard import scorecard_lines, scorecard_table
+
+            console.print(scorecard_table(cards))
+            for line in scorecard_lines(cards):
+                console.print(line, soft_wrap=True)
     failed_actions = [
         (s["agent"], s["decision"]["details"]["action_failed"])
         for s in summaries

@@ -39,6 +39,7 @@ def _states(results: str, policies: str) -> list[dict[str, Any]]:
         state = load_state(entry.agent, contract, store, ledger, runs_by_agent.get(entry.agent, []))
         answer = readiness(state)
         decision = latest_decision.get(entry.agent)
+        card = _scorecard(contract, results)
         rows.append(
             {
                 "agent": entry.agent,
@@ -61,6 +62,7 @@ def _states(results: str, policies: str) -> list[dict[str, Any]]:
                     }
                     for i in state.open_incidents
                 ],
+                "scorecard": card,
                 "latest_decision": (
                     {
                         "kind": decision.kind,
@@ -75,6 +77,24 @@ def _states(results: str, policies: str) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _scorecard(contract: Any, results: str) -> dict[str, Any] | None:
+    """The headline of the agent's measured contract (what is stored; nothing is ingested)."""
+    if contract is None or contract.telemetry is None:
+        return None
+    from evals.errors import UserError
+    from evals.scorecard import measure
+
+    try:
+        card = measure(contract, results)
+    except UserError as exc:
+        return {"headline": f"not measured: {exc}", "red_flags": []}
+    return {
+        "headline": card.headline() if card.measured else f"not measured: {card.notes[0]}",
+        "window": card.window,
+        "red_flags": [f.name for f in card.red_flags],
+    }
 
 
 def _waiting() -> tuple[list[dict[str, Any]] | None, str | None]:
@@ -133,7 +153,8 @@ def status(results: str, policies: str, as_json: bool) -> None:
         console.print(f"No agents in the ledger under {results} yet; run `impactgate run` first.")
         return
     table = Table(title=f"impactgate status ({results})")
-    for column in ("agent", "level", "active", "last good", "ready for more?", "open incidents"):
+    columns = ("agent", "level", "active", "last good", "ready for more?", "open incidents")
+    for column in columns:
         table.add_column(column)
     for row in rows:
         decision = row["latest_decision"]
@@ -147,7 +168,8 @@ def status(results: str, policies: str, as_json: bool) -> None:
                 f"\n[dim]latest decision: {decision['kind']} ({decision['at_text']})[/dim]"
                 if decision
                 else ""
-            ),
+            )
+            + (f"\nmeasured: {row['scorecard']['headline']}" if row["scorecard"] else ""),
             "\n".join(i["summary"] for i in row["open_incidents"]) or "—",
         )
     console.print(table, soft_wrap=True)

@@ -277,7 +277,7 @@ def test_workflow_gates_need_measurements_no_worse_than_baseline(tmp_path: Path)
     contract = project(tmp_path)
     [*gates] = workflow_gates(contract)
     assert {g.verdict for g in gates} == {Verdict.FAIL}
-    assert "set workflow.observations" in gates[0].reason
+    assert "no production telemetry (a telemetry block) and no observations file" in gates[0].reason
     observations = tmp_path / "datasets" / "tiny-agent" / "workflow.csv"
     observations.write_text(
         "metric,value,n,low,high,window\n"

@@ -28,7 +28,7 @@ from evals.dataset import Case
 from evals.errors import UserError
 from evals.gates import evaluate_gates
 from evals.judges import content_words, split_sentences
-from evals.metrics import MetricValue
+from evals.metrics import METRICS, MetricValue
 from evals.report import compare_runs, failing_cases, load_agents
 from evals.report._data import mask_spans
 from evals.report._views import KIND_WORDS, Links, agent_page
@@ -142,11 +142,30 @@ def _scripted(nights: int) -> list[Plan]:
     ]
 
 
+def _without_telemetry(contract: Contract) -> Contract:
+    """The contract without its telemetry block and the gates measured from it.
+
+    The simulated nights are in autumn 2026 while the examples' production telemetry ends on
+    the day the tests run, so this history is the golden-set story alone; the scorecard's
+    story has its own tests (tests/evals/test_scorecard.py, tests/flows/test_scorecard_cli.py).
+    """
+    autonomy = contract.autonomy
+    levels = {
+        level: policy.model_copy(
+            update={"gates": {k: v for k, v in policy.gates.items() if METRICS[k].source == "run"}}
+        )
+        for level, policy in autonomy.levels.items()
+    }
+    return contract.model_copy(
+        update={"telemetry": None, "autonomy": autonomy.model_copy(update={"levels": levels})}
+    )
+
+
 class Agent:
     """An agent's contract, and each version's outputs and scores, computed once."""
 
     def __init__(self, contract: Path) -> None:
-        self.contract: Contract = load_contract(contract)
+        self.contract: Contract = _without_telemetry(load_contract(contract))
         self._scored: dict[str, tuple[list[Output], dict[str, list[Score]]]] = {}
 
     def declaring(self, version: str | None) -> Contract:

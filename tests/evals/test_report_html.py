@@ -229,10 +229,12 @@ def test_the_healthy_agent_says_what_the_next_level_needs(built: Built) -> None:
     page = built.site.agent("billing-assistant")
     assert page.open_incidents == []
     assert "not ready for expanded" in page.answer.headline
-    # 0 of 48 violations only bounds the rate below 7.4%: inconclusive against ≤ 0.02.
-    assert any(
-        r.startswith("policy_violation_rate ≤ 0.02: inconclusive") for r in page.answer.reasons
-    )
+    # Its golden gates for expanded pass (0 of 48 bounds a rate below 7.4% ≤ 0.08), but this
+    # history has no production telemetry, so the telemetry gates of expanded cannot pass.
+    assert page.answer.reasons == [
+        "escalation_rate ≤ 0.35: fail — no data: the run did not measure this metric",
+        "customer_outcome_progress ≥ 0: fail — no data: the run did not measure this metric",
+    ]
     root = built.dom("agents/billing-assistant.html")
     assert root.xpath("string(//h2[@id='incidents'])") == "Open incidents (0)"
 

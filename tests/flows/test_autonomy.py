@@ -380,3 +380,57 @@ def test_an_approval_for_an_agent_that_changed_while_it_waited_promotes_nothing(
     decision = run_outcome(state)
     assert decision["reason"].startswith("approved by ann, but tiny-agent changed while it waited")
     assert decision["level_after"] == "approval"
+
+
+def test_a_promotion_reads_the_workflow_from_production_telemetry(tmp_path: Path) -> None:
+    from datetime import UTC
+
+    from tests.scorecard_data import Item, days_ago, write_telemetry
+
+    data = json.loads(json.dumps(CONTRACT))
+    data["evals"]["target"]["version"] = "v1"
+    data["autonomy"]["level"] = "approval"
+    data["autonomy"]["levels"]["constrained"]["gates"]["escalation_rate"] = {"max": 0.6}
+    data["telemetry"] = {"sources": ["telemetry/*"]}
+    contract = make_project(tmp_path / "project", data)
+    now = datetime.now(UTC)
+    items = [
+        Item(f"T{i}", days_ago(now, i % 20), hours=float(i % 6 + 1), handled=i % 2 == 0,
+             resolved_by="agent" if i % 2 == 0 else "human", escalated=i % 6 == 0)
+        for i in range(300)
+    ]  # fmt: skip
+    write_telemetry(tmp_path / "project" / "telemetry", "tiny-agent", items)
+    code, decision = promote(
+        contract, tmp_path, "--approve", "--approver", "ann@example.test", "--reason", "measured"
+    )
+    assert code == 0, decision
+    gates = {g["metric"]: g for g in decision["gates"]}
+    assert gates["escalation_rate"]["verdict"] == "pass"
+    for name in ("cycle_time", "automation_rate", "escalation_rate", "rework_rate"):
+        assert gates[f"workflow.{name}"]["verdict"] == "pass"
+        assert "measured from production telemetry" in gates[f"workflow.{name}"]["reason"]
+    assert (decision["level_before"], decision["level_after"]) == ("approval", "constrained")
+
+
+@pytest.mark.model
+def test_the_billing_example_is_promoted_on_its_golden_gates_and_measured_workflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)  # the example's python target and telemetry source import from here
+    monkeypatch.setenv("IMPACTGATE_SERVING_FILE", str(tmp_path / "serving.json"))
+    result = CliRunner().invoke(
+        cli,
+        [
+            "promote", "billing-assistant", "--to", "expanded", "--results",
+            str(tmp_path / "results"), "--json", "--approve", "--approver", "ann@example.test",
+            "--reason", "golden and production gates pass",
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    decision = json.loads(result.stdout)
+    assert result.exit_code == 0, decision
+    gates = {g["metric"]: g["verdict"] for g in decision["gates"]}
+    assert set(gates.values()) == {"pass"}
+    assert {"escalation_rate", "customer_outcome_progress", "workflow.cycle_time"} <= set(gates)
+    assert (decision["level_before"], decision["level_after"]) == ("constrained", "expanded")

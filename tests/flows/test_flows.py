@@ -70,11 +70,15 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
     assert billing is not None
     assert billing.last_good_source == f"run {first['billing-assistant']['run_id']}"
 
-    # The next night evaluates the re-pinned version: it passes, nothing is rolled back again.
+    # The next night evaluates the re-pinned version: its golden gates pass, but its measured
+    # production escalation rate is over the 0.35 its contract asks at approval.
     second = by_agent(nightly(policies=str(ROOT / "policies"), results=results))
     assert second["account-support"]["version"] == "v1"
     assert second["account-support"]["level"] == "approval"
-    assert second["account-support"]["action"] == "none"
+    assert second["account-support"]["action"] == "escalate"
+    gates = {m["metric"]: m["verdict"] for m in second["account-support"]["metrics"]}
+    assert gates["escalation_rate"] == "fail"
+    assert {v for m, v in gates.items() if m != "escalation_rate" and v} == {"pass"}
     assert second["returns-concierge"]["action"] == "escalate"
     # The same breach the next night updates the open incident instead of paging again.
     # (Agents run concurrently, so which incident got which id depends on who came first.)
@@ -87,11 +91,20 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
     assert sorted(d.kind for d in store.decisions()) == [
         "escalate",
         "escalate",
+        "escalate",
         "rollback",
     ]
     account = ledger.get("account-support")
     assert account is not None
-    assert account.last_good_source == f"run {second['account-support']['run_id']}"
+    assert account.last_good_version == "v1"
+    # returns-concierge's adoption without outcome: one medium incident, updated, not repeated.
+    [flag] = ledger.incidents("returns-concierge", kind="red_flag")
+    assert (flag.metrics, flag.severity, flag.status, flag.runs) == (
+        ["adoption_without_outcome"], "medium", "open", 2
+    )  # fmt: skip
+    assert second["returns-concierge"]["scorecard"]["red_flags"][0]["name"] == (
+        "adoption_without_outcome"
+    )
 
 
 def test_evaluate_agent_publishes_artifacts(tmp_path: Path) -> None:
