@@ -75,6 +75,16 @@ def test_the_same_arguments_write_the_same_bytes(tmp_path: Path) -> None:
     assert other[0].read_bytes() != first[0].read_bytes()
 
 
+def test_worker_processes_write_the_same_bytes(tmp_path: Path) -> None:
+    agents = ("returns-concierge", "account-support")
+    spawned = generate_all(tmp_path / "a", end=END, days=28, agents=agents, workers=2)
+    here = generate_all(tmp_path / "b", end=END, days=28, agents=agents, workers=1)
+    assert list(spawned) == list(agents)
+    for agent in agents:
+        for a, b in zip(spawned[agent], here[agent], strict=True):
+            assert a.read_bytes() == b.read_bytes()
+
+
 def test_files_already_written_are_kept(tmp_path: Path) -> None:
     written = generate("account-support", tmp_path, end=END, days=28)
     stamps = [p.stat().st_mtime_ns for p in written]
