@@ -188,8 +188,7 @@ def _respondents(items: Sequence[Item], rng: random.Random, share: float) -> lis
     return [i for i, u in zip(closed, stratified(rng, len(closed)), strict=True) if u < share]
 
 
-def _billing(items: Sequence[Item], rng: random.Random, t: float) -> None:
-    del t
+def _billing(items: Sequence[Item], rng: random.Random) -> None:
     cost = {"human": 6.5, "agent": 0.35, "escalated": 1.6}
     for item in items:
         if item.closed is not None:
@@ -202,8 +201,7 @@ def _billing(items: Sequence[Item], rng: random.Random, t: float) -> None:
             item.outcomes["csat"] = str(_inverse(_scale(csat_mean[kind]), u, 1))
 
 
-def _returns(items: Sequence[Item], rng: random.Random, t: float) -> None:
-    del t
+def _returns(items: Sequence[Item], rng: random.Random) -> None:
     cost = {"human": 5.7, "agent": 5.4, "escalated": 5.9}
     closed = [i for i in items if i.closed is not None]
     for item in closed:
@@ -221,8 +219,7 @@ def _returns(items: Sequence[Item], rng: random.Random, t: float) -> None:
 _ACCESS = frozenset({"sign-in", "security"})
 
 
-def _account(items: Sequence[Item], rng: random.Random, t: float) -> None:
-    del t
+def _account(items: Sequence[Item], rng: random.Random) -> None:
     minutes = {"human": 8.6, "agent": 1.2, "escalated": 7.4}
     for item in items:
         if item.closed is None:
@@ -279,7 +276,7 @@ STORIES: dict[str, Story] = {
     ),
 }
 
-_OUTCOMES: dict[str, Callable[[Sequence[Item], random.Random, float], None]] = {
+_OUTCOMES: dict[str, Callable[[Sequence[Item], random.Random], None]] = {
     "billing-assistant": _billing,
     "returns-concierge": _returns,
     "account-support": _account,
@@ -403,7 +400,7 @@ def day_items(story: Story, day: date, t: float, seed: int, export_at: datetime)
             item.closed, item.resolver = closed, resolver
         else:
             item.reopened = False  # still open: not closed yet, so not reopened either
-    _OUTCOMES[story.agent](items, rng, t)
+    _OUTCOMES[story.agent](items, rng)
     return items
 
 
