@@ -7,6 +7,7 @@ from evals.errors import UserError
 from evals.store import _transitions as ledger_rules
 from evals.store._duckdb import connect_telemetry
 from evals.store._journal import RunJournal, journal_dir, valid_run_id
+from evals.store._labels import LABELS_SCHEMA, LabelKind, LabelRecord, item_id, labels_hash
 from evals.store._ledger import (
     Incident,
     IncidentUpdate,
@@ -47,6 +48,7 @@ from evals.store._records import (
 __all__ = [
     "DECISIONS_SCHEMA",
     "INGESTS_SCHEMA",
+    "LABELS_SCHEMA",
     "RUNS_SCHEMA",
     "SAMPLES_SCHEMA",
     "SPANS_SCHEMA",
@@ -59,6 +61,8 @@ __all__ = [
     "IncidentUpdate",
     "IngestKind",
     "IngestRecord",
+    "LabelKind",
+    "LabelRecord",
     "Ledger",
     "LedgerEntry",
     "LedgerEvent",
@@ -77,7 +81,9 @@ __all__ = [
     "SpanStatus",
     "WorkItemRecord",
     "connect_telemetry",
+    "item_id",
     "journal_dir",
+    "labels_hash",
     "ledger_for",
     "ledger_path",
     "ledger_rules",
