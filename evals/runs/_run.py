@@ -21,6 +21,7 @@ from evals.contract import Contract
 from evals.dataset import Case, Dataset, load_dataset
 from evals.errors import UserError, display_path
 from evals.gates import GateResult, Verdict, evaluate_gates, overall_verdict
+from evals.labelling import AGREEMENT, JudgeCheck
 from evals.metrics import METRICS, MetricValue, aggregate
 from evals.policy import Masked, Masker
 from evals.scorers import BatchScorer, Score, build_masker, build_scorers, run_scorer
@@ -414,6 +415,8 @@ def summarize(
     scores: Mapping[str, Sequence[Score]],
     redactor: Redactor | None = None,
     masker: Masker | None = None,
+    *,
+    judge_check: JudgeCheck | None = None,
 ) -> RunResult:
     """Aggregate scores into metrics with intervals and hold them against the level's gates.
 
@@ -427,6 +430,10 @@ def summarize(
         redactor: the secrets of the run are removed from every output and score first, so
             nothing recorded from the result can carry them.
         masker: masks personal data in what is kept, once scored (``stored_view``).
+        judge_check: the grounding judge against the owner's labels: ``judge_agreement`` is
+            measured from it and its provenance stored with the run. Without one, a level
+            whose gates include ``judge_agreement`` decides nothing on that judge
+            (:func:`unchecked_judge_gates`).
     """
     if redactor:
         outputs = [redactor.output(o) for o in outputs]
@@ -443,15 +450,21 @@ def summarize(
     autonomy = contract.autonomy
     metrics: dict[str, MetricValue] = {}
     for name in METRICS:
+        if name == AGREEMENT:
+            continue  # measured against the owner's labels, not aggregated from the cases
         values = _metric_values(name, results, contract.evals.suites)
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
+    if judge_check is not None:
+        metrics[AGREEMENT] = judge_check.metric()
     gates = evaluate_gates(
         contract.gates(draft.level),  # type: ignore[arg-type]
         metrics,
         autonomy.min_samples,
         frozenset(autonomy.rollback.metrics),
     )
+    if judge_check is None:
+        gates = unchecked_judge_gates(gates)
     by_gate = {g.metric: g for g in gates}
     names = list(dict.fromkeys([*metrics, *by_gate]))
     record = replace(
@@ -461,5 +474,43 @@ def summarize(
         metrics={
             name: MetricRecord.of(name, metrics.get(name), by_gate.get(name)) for name in names
         },
+        calibration=judge_check.provenance if judge_check is not None else None,
     )
     return RunResult(record, results, metrics, gates)
+
+
+JUDGED = frozenset(
+    name for name, spec in METRICS.items() if spec.suite in ("grounding", "hallucination")
+) - {AGREEMENT}
+"""Metrics the grounding judge's verdicts decide."""
+
+
+def unchecked_judge_gates(gates: Sequence[GateResult]) -> list[GateResult]:
+    """Gates of a level that needs judge agreement, when the judge has no labels.
+
+    A level whose gates include ``judge_agreement`` says its grounding verdicts must come from
+    a judge checked against the owner's labels. With none, that gate is inconclusive (never a
+    failure of the agent, never a pass), and so is every pass of a metric the judge decides;
+    failures stand.
+    """
+    if not any(g.metric == AGREEMENT for g in gates):
+        return list(gates)
+    out = []
+    for gate in gates:
+        if gate.metric == AGREEMENT:
+            gate = replace(
+                gate,
+                verdict=Verdict.INCONCLUSIVE,
+                reason="nobody has checked the grounding judge against your own labels yet: "
+                "export answers to label (impactgate labels export AGENT --n 60), label them "
+                "and import them (impactgate labels import FILE --by YOU)",
+            )
+        elif gate.metric in JUDGED and gate.verdict == Verdict.PASS:
+            gate = replace(
+                gate,
+                verdict=Verdict.INCONCLUSIVE,
+                reason=f"{gate.reason}, but by a grounding judge nobody has checked against "
+                "your labels; this level needs one that has been",
+            )
+        out.append(gate)
+    return out
