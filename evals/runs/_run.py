@@ -464,7 +464,7 @@ def summarize(
         frozenset(autonomy.rollback.metrics),
     )
     if judge_check is None:
-        gates = unchecked_judge_gates(gates)
+        gates = unchecked_judge_gates(gates, contract.agent)
     by_gate = {g.metric: g for g in gates}
     names = list(dict.fromkeys([*metrics, *by_gate]))
     record = replace(
@@ -485,7 +485,7 @@ JUDGED = frozenset(
 """Metrics the grounding judge's verdicts decide."""
 
 
-def unchecked_judge_gates(gates: Sequence[GateResult]) -> list[GateResult]:
+def unchecked_judge_gates(gates: Sequence[GateResult], agent: str = "AGENT") -> list[GateResult]:
     """Gates of a level that needs judge agreement, when the judge has no labels.
 
     A level whose gates include ``judge_agreement`` says its grounding verdicts must come from
@@ -502,8 +502,9 @@ def unchecked_judge_gates(gates: Sequence[GateResult]) -> list[GateResult]:
                 gate,
                 verdict=Verdict.INCONCLUSIVE,
                 reason="nobody has checked the grounding judge against your own labels yet: "
-                "export answers to label (impactgate labels export AGENT --n 60), label them "
-                "and import them (impactgate labels import FILE --by YOU)",
+                f"export answers to label (impactgate labels export {agent} --n 60 --out "
+                "labels.csv), label them and import them (impactgate labels import labels.csv "
+                "--by YOU)",
             )
         elif gate.metric in JUDGED and gate.verdict == Verdict.PASS:
             gate = replace(
