@@ -324,3 +324,25 @@ def test_fresh_labels_that_disagree_open_one_medium_incident(tmp_path: Path) -> 
     [fine] = check_drift(store, ledger, agreeing)
     assert fine.drift.status == "holds"
     assert fine.incident is None
+
+
+@pytest.mark.model
+def test_the_example_calibrates_on_its_owner_labels_and_gates_expanded_on_agreement() -> None:
+    from evals.contract import load_contract
+    from evals.runs import evaluate
+
+    root = Path(__file__).resolve().parents[2]
+    contract = load_contract(root / "policies" / "returns-concierge.yaml")
+    result = evaluate(contract, level="expanded")
+    provenance = result.record.calibration
+    assert provenance is not None
+    assert provenance["calibrated"] is True
+    assert provenance["n"] == 60
+    assert provenance["judge_fingerprint"].startswith("offline:")
+    agreement = result.metrics["judge_agreement"]
+    assert agreement.value is not None
+    assert agreement.value > 0.9, "the judge agrees with the card's ground truth"
+    gates = {g.metric: g for g in result.gates}
+    assert gates["judge_agreement"].verdict == Verdict.PASS
+    # The 20 invented claims are what the calibrated judge flags, give or take one.
+    assert 19 <= round(result.metrics["hallucination_rate"].value * 50) <= 22  # type: ignore[operator]
