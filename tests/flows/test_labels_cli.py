@@ -135,3 +135,52 @@ def test_export_without_a_run_says_what_to_do(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "no run of tiny-agent" in done.output
     assert "impactgate run tiny-agent" in done.output
+
+
+def test_policy_findings_export_both_flagged_and_clean_outputs(tmp_path: Path) -> None:
+    contract = make_project(tmp_path / "p")
+    results = tmp_path / "results"
+    samples = [
+        SampleRecord(
+            run_id="r1",
+            case_id=case["id"],
+            metric="policy_violation",
+            value=float(i % 2 == 0),
+            passed=i % 2 != 0,
+            explanation="",
+            evidence={"violations": [{"rule": "pii.email"}]} if i % 2 == 0 else {"violations": []},
+            output=f"answer {i}",
+            version="v2",
+        )
+        for i, case in enumerate(CASES, start=1)
+    ]
+    run = RunRecord(
+        run_id="r1", agent="tiny-agent", version="v2", version_hash="h",
+        dataset="datasets/tiny-agent/cases.jsonl", dataset_hash="d", trigger="nightly",
+        level="constrained", started_at=NOW, contract="policies/tiny-agent.yaml",
+        finished_at=NOW, code_version=None, n_cases=len(CASES),
+        metrics={"error_rate": MetricRecord("error_rate", 0.0, None, None, 8, 0, "count", 0.95, None)},
+    )  # fmt: skip
+    ResultsStore(results).write_run(run, samples)
+    out = tmp_path / "policy.jsonl"
+    args = ["--results", str(results), "--policies", str(contract.parent)]
+    done = CliRunner().invoke(
+        cli,
+        [
+            "labels",
+            "export",
+            "tiny-agent",
+            "--kind",
+            "policy",
+            "--n",
+            "4",
+            "--out",
+            str(out),
+            *args,
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["judge_flag"] for r in rows].count(1) == 2
+    assert all(r["id"].startswith("policy:") for r in rows)
+    assert [r["findings"] for r in rows if r["judge_flag"]] == [[{"rule": "pii.email"}]] * 2
