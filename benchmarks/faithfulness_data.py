@@ -122,3 +122,51 @@ def best_threshold(groups: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
         if value > best_value:
             best, best_value = float(t), value
     return best
+
+
+def passage_from(context: str, rng: np.random.Generator, max_words: int = 120) -> str:
+    """A retrieved-passage-sized piece of a context: consecutive sentences from a random start."""
+    from evals.judges import split_sentences
+
+    sentences = split_sentences(context) or [context]
+    start = int(rng.integers(0, len(sentences)))
+    taken: list[str] = []
+    for sentence in sentences[start:]:
+        if taken and sum(len(s.split()) for s in taken) + len(sentence.split()) > max_words:
+            break
+        taken.append(sentence)
+    words = " ".join(taken).split()
+    return " ".join(words[:max_words])
+
+
+def with_distractors(
+    rows: Sequence[Row], pool: Sequence[Row], seed: int = 0, low: int = 2, high: int = 5
+) -> list[list[str]]:
+    """Each row's context plus 2–5 passages cut from other documents of the same dataset.
+
+    ``pool`` is where the other documents come from (any rows); the row's own context goes to a
+    random position among the distractors, as a retriever would rank it.
+    """
+    rng = np.random.default_rng(seed)
+    by_dataset: dict[str, dict[str, None]] = {}
+    for r in pool:
+        by_dataset.setdefault(r.dataset, {})[r.context] = None
+    documents = {name: list(contexts) for name, contexts in by_dataset.items()}
+    out = []
+    for r in rows:
+        others = [c for c in documents[r.dataset] if c != r.context]
+        count = min(len(others), int(rng.integers(low, high + 1)))
+        picked = rng.choice(len(others), size=count, replace=False)
+        contexts = [passage_from(others[int(i)], rng) for i in picked]
+        contexts.insert(int(rng.integers(0, count + 1)), r.context)
+        out.append(contexts)
+    return out
+
+
+def split_passages(context: str, parts: int = 3) -> list[str]:
+    """A context cut into up to ``parts`` passages of consecutive sentences (same text)."""
+    from evals.judges import split_sentences
+
+    sentences = split_sentences(context) or [context]
+    size = max(1, -(-len(sentences) // parts))
+    return [" ".join(sentences[i : i + size]) for i in range(0, len(sentences), size)]

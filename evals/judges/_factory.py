@@ -7,7 +7,36 @@ from evals.contract import GroundingConfig
 from evals.judges._base import GroundingJudge
 from evals.llm import CallCache, LLMClient
 
-__all__ = ["build_judge"]
+__all__ = ["build_judge", "judge_fingerprint"]
+
+
+def judge_fingerprint(config: GroundingConfig) -> str:
+    """What a judge's support scores depend on, without building it (no model is loaded).
+
+    Offline: its fitted parameters, feature code and model; NLI: the model (and the folder's
+    contents when local); LLM: the model, the prompt and the call parameters; ragas: the
+    model and the ragas version. The support threshold is left out: it is what a calibration
+    sets. A calibration fitted under one fingerprint does not hold under another.
+    """
+    if config.judge == "offline":
+        from evals.judges._offline import offline_fingerprint
+
+        return offline_fingerprint()
+    assert config.model is not None
+    if config.judge == "nli":
+        from pathlib import Path
+
+        from evals.judges._embedding import model_fingerprint
+
+        local = Path(config.model)
+        return f"nli:{config.model}" + (f":{model_fingerprint(local)}" if local.is_dir() else "")
+    if config.judge == "llm":
+        from evals.judges._llm import prompt_fingerprint
+
+        return f"llm:{config.model}:{prompt_fingerprint(config.params)}:x{config.repeats}"
+    from importlib.metadata import version
+
+    return f"ragas:{config.model}:{version('ragas')}"
 
 
 def build_judge(config: GroundingConfig) -> GroundingJudge:

@@ -14,6 +14,7 @@ A rerun of the same answers is answered from the cache and costs nothing.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from evals.judges._base import Claim, GroundingVerdict, split_claims
 from evals.llm import LLMCallError, LLMClient
 
-__all__ = ["LLMGroundingJudge", "RagasFaithfulnessJudge", "parse_verdicts"]
+__all__ = ["LLMGroundingJudge", "RagasFaithfulnessJudge", "parse_verdicts", "prompt_fingerprint"]
 
 _SYSTEM = (
     "You check whether claims are supported by context passages. Judge only from the passages, "
@@ -37,6 +38,12 @@ _INSTRUCTIONS = """For each claim decide:
 Reply with exactly this JSON shape, one entry per claim, in order:
 {"verdicts": [{"claim": 1, "verdict": "supported", "passage": 2, "reason": "one short sentence"}]}
 "passage" is the number of the passage you relied on, or null."""
+
+
+def prompt_fingerprint(params: dict[str, Any]) -> str:
+    """A short hash of the prompt and call parameters: a change to either changes verdicts."""
+    text = json.dumps([_SYSTEM, _INSTRUCTIONS, params], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 class _ClaimReply(BaseModel):

@@ -21,17 +21,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from evals._io import KeyValueFile, cache_dir
 from evals.judges._base import Claim, GroundingVerdict, split_claims
-from evals.judges._embedding import Embedder, default_embedder
+from evals.judges._embedding import Embedder, default_embedder, model_fingerprint
 from evals.judges._evidence import (
     FEATURES,
+    VERSION,
     ClaimEvidence,
     WordEncoder,
-    claim_evidence,
-    encoded_claims,
+    evidence_batch,
 )
 
-__all__ = ["PARAMS_FILE", "OfflineGroundingJudge", "OfflineParams", "load_params"]
+__all__ = [
+    "PARAMS_FILE",
+    "OfflineGroundingJudge",
+    "OfflineParams",
+    "load_params",
+    "offline_fingerprint",
+]
 
 PARAMS_FILE = Path(__file__).with_name("offline_params.json")
 NEAR_COPY = 0.9
@@ -97,7 +104,7 @@ def _key(answer: str, contexts: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps([answer, list(contexts)]).encode()).hexdigest()
 
 
-def _hard_evidence(evidence: ClaimEvidence) -> list[str]:
+def hard_evidence(evidence: ClaimEvidence) -> list[str]:
     """Evidence that settles a claim whatever the similarities say.
 
     A number no context has, or a negation added to a passage the claim otherwise copies.
@@ -125,8 +132,28 @@ def _reasons(evidence: ClaimEvidence, probability: float, threshold: float) -> l
     return reasons
 
 
+def offline_fingerprint(params_path: Path = PARAMS_FILE, model_path: Path | None = None) -> str:
+    """What the offline judge's scores depend on: its fitted parameters, features and model.
+
+    Equal fingerprints score every answer alike; a calibration fitted on one holds for the other.
+    """
+    digest = hashlib.sha256(params_path.read_bytes())
+    digest.update(f"\x00features {VERSION}\x00model {model_fingerprint(model_path)}".encode())
+    return "offline:" + digest.hexdigest()[:16]
+
+
 class OfflineGroundingJudge:
-    """Embedding + text-evidence judge; deterministic, explainable, no network."""
+    """Embedding + text-evidence judge; deterministic, explainable, no network.
+
+    Args:
+        support_threshold: a claim is supported when its probability of support is at least
+            this (default: the fitted threshold of ``operating_point``).
+        embedder: the model (default: the bundled all-MiniLM-L6-v2, loaded on first use).
+        params: the fitted numbers (default: ``offline_params.json``).
+        operating_point: ``balanced`` or ``low_false_alarm``.
+        sentence_cache: keep context sentences' vectors in a file under the cache folder, so
+            a rerun over the same contexts reads them instead of running the model.
+    """
 
     name = "offline"
 
@@ -136,6 +163,8 @@ class OfflineGroundingJudge:
         embedder: Embedder | None = None,
         params: OfflineParams | None = None,
         operating_point: str = "balanced",
+        *,
+        sentence_cache: bool = True,
     ) -> None:
         self.params = params or load_params()
         self.support_threshold = (
@@ -144,6 +173,7 @@ class OfflineGroundingJudge:
             else support_threshold
         )
         self._embedder = embedder
+        self._sentence_cache = sentence_cache
         self._words: WordEncoder | None = None
         self._memo: dict[str, GroundingVerdict] = {}
 
@@ -152,7 +182,16 @@ class OfflineGroundingJudge:
         """The word encoder over the embedding model, built on first use."""
         if self._words is None:
             embedder = self._embedder or default_embedder()
-            self._words = WordEncoder(embedder, embedder.dimension)
+            store = (
+                KeyValueFile(
+                    cache_dir() / "sentence-vectors.sqlite", "the offline judge's sentence cache"
+                )
+                if self._sentence_cache
+                else None
+            )
+            self._words = WordEncoder(
+                embedder, embedder.dimension, store=store, fingerprint=embedder.fingerprint
+            )
         return self._words
 
     def judge(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[GroundingVerdict]:
@@ -164,48 +203,40 @@ class OfflineGroundingJudge:
         return [self._memo[k] for k in keys]
 
     def _judge_batch(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[GroundingVerdict]:
-        answers = self.words.encode([answer for answer, _ in items])
-        contexts = {}
-        for _, passages in items:
-            key = json.dumps(list(passages))
-            if key not in contexts and passages:
-                contexts[key] = passages
-        # One encode call for every passage of the batch, then each context joins its own.
-        self.words.encode([p for passages in contexts.values() for p in passages])
-        encoded_contexts = {k: self.words.encode_context(v) for k, v in contexts.items()}
         verdicts = []
-        for (answer, passages), encoded in zip(items, answers, strict=True):
+        evidence = evidence_batch(self.words, items)
+        for (answer, _), found in zip(items, evidence, strict=True):
             _, skipped = split_claims(answer)
-            if not passages:
+            if found is None:
                 verdicts.append(
                     GroundingVerdict(
                         [], skipped, "the case has no contexts to ground in", self.name
                     )
                 )
                 continue
-            context = encoded_contexts[json.dumps(list(passages))]
-            claims = []
-            for text, claim in encoded_claims(encoded):
-                evidence = claim_evidence(text, claim, context)
-                score = self.params.score(evidence.features)
-                probability = self.params.p_supported(score)
-                hard = _hard_evidence(evidence)
-                if hard:
-                    probability = min(probability, HARD_CAP)
-                supported = probability >= self.support_threshold
-                near_copy = evidence.features["win_cover"] >= NEAR_COPY
-                claims.append(
-                    Claim(
-                        text=text,
-                        supported=supported,
-                        probability=round(probability, 4),
-                        evidence=evidence.window,
-                        verdict="supported"
-                        if supported
-                        else ("contradicted" if hard and near_copy else "unsupported"),
-                        reasons=hard + _reasons(evidence, probability, self.support_threshold),
-                        features={**evidence.features, "unsupported_score": round(score, 4)},
-                    )
+            verdicts.append(
+                GroundingVerdict(
+                    [self._claim(text, e) for text, e in found], skipped, judge=self.name
                 )
-            verdicts.append(GroundingVerdict(claims, skipped, judge=self.name))
+            )
         return verdicts
+
+    def _claim(self, text: str, evidence: ClaimEvidence) -> Claim:
+        score = self.params.score(evidence.features)
+        probability = self.params.p_supported(score)
+        hard = hard_evidence(evidence)
+        if hard:
+            probability = min(probability, HARD_CAP)
+        supported = probability >= self.support_threshold
+        near_copy = evidence.features["win_cover"] >= NEAR_COPY
+        return Claim(
+            text=text,
+            supported=supported,
+            probability=round(probability, 4),
+            evidence=evidence.window,
+            verdict="supported"
+            if supported
+            else ("contradicted" if hard and near_copy else "unsupported"),
+            reasons=hard + _reasons(evidence, probability, self.support_threshold),
+            features={**evidence.features, "unsupported_score": round(score, 4)},
+        )

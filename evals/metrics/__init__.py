@@ -1,6 +1,16 @@
 """Metrics: the closed set of names, aggregation with intervals, and the interval maths."""
 
 from evals.metrics._aggregate import MetricValue, aggregate
+from evals.metrics._agreement import Agreement, Estimate, judge_agreement, labels_needed
+from evals.metrics._calibration import (
+    AgreementDrift,
+    Calibration,
+    CalibrationError,
+    Objective,
+    agreement_drift,
+    apply_calibration,
+    fit_calibration,
+)
 from evals.metrics._format import fmt_delta, fmt_interval, fmt_time, fmt_unit, fmt_value, unit_of
 from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_worse_p
 from evals.metrics._power import SampleSizePlan, required_samples
@@ -34,25 +44,36 @@ __all__ = [
     "METRICS",
     "SUITES",
     "TELEMETRY_METRICS",
+    "Agreement",
+    "AgreementDrift",
+    "Calibration",
+    "CalibrationError",
     "Change",
     "Confusion",
+    "Estimate",
     "MetricKind",
     "MetricSpec",
     "MetricValue",
     "MonitorResult",
+    "Objective",
     "PairedDelta",
     "SampleSizePlan",
     "Suite",
     "aggregate",
+    "agreement_drift",
+    "apply_calibration",
     "binomial_cdf",
     "binomial_sf",
     "bootstrap_mean_interval",
     "compare_paired",
+    "fit_calibration",
     "fmt_delta",
     "fmt_interval",
     "fmt_time",
     "fmt_unit",
     "fmt_value",
+    "judge_agreement",
+    "labels_needed",
     "mcnemar_worse_p",
     "mean_interval",
     "mean_log_evalue",

@@ -44,7 +44,8 @@ class MetricSpec:
     suite: Suite | None
     """The suite that produces it; ``None`` for metrics every run has (``error_rate``)."""
     scorer: str | None
-    """The scorer whose per-case values it aggregates."""
+    """The scorer whose per-case values it aggregates (``None``: measured otherwise, e.g.
+    ``judge_agreement`` against the owner's labels)."""
     kind: MetricKind
     better: Literal["higher", "lower"]
     unit: str
@@ -161,6 +162,16 @@ METRICS: dict[str, MetricSpec] = {
             "higher",
             "share",
             "share of the reference's claims the retrieved contexts support",
+        ),
+        MetricSpec(
+            "judge_agreement",
+            "grounding",
+            None,
+            "mean",
+            "higher",
+            "share",
+            "balanced accuracy of the grounding judge against the owner's labels "
+            "(cross-validated when it is calibrated on them)",
         ),
         MetricSpec(
             "error_rate",

@@ -21,6 +21,7 @@ from evals.contract import Contract
 from evals.dataset import Case, Dataset, load_dataset
 from evals.errors import UserError, display_path
 from evals.gates import GateResult, Verdict, evaluate_gates, overall_verdict
+from evals.labelling import AGREEMENT, JudgeCheck
 from evals.metrics import METRICS, MetricValue, aggregate
 from evals.policy import Masked, Masker
 from evals.scorers import BatchScorer, Score, build_masker, build_scorers, run_scorer
@@ -415,6 +416,8 @@ def summarize(
     redactor: Redactor | None = None,
     masker: Masker | None = None,
     telemetry: Mapping[str, MetricValue] | None = None,
+    *,
+    judge_check: JudgeCheck | None = None,
 ) -> RunResult:
     """Aggregate scores into metrics with intervals and hold them against the level's gates.
 
@@ -430,6 +433,10 @@ def summarize(
         masker: masks personal data in what is kept, once scored (``stored_view``).
         telemetry: the scorecard's metrics (``evals.scorecard``), for the gates on workflow,
             adoption and outcome metrics; a gated one missing is not measured, and fails.
+        judge_check: the grounding judge against the owner's labels: ``judge_agreement`` is
+            measured from it and its provenance stored with the run. Without one, a level
+            whose gates include ``judge_agreement`` decides nothing on that judge
+            (:func:`unchecked_judge_gates`).
     """
     if redactor:
         outputs = [redactor.output(o) for o in outputs]
@@ -446,6 +453,8 @@ def summarize(
     autonomy = contract.autonomy
     metrics: dict[str, MetricValue] = {}
     for name in METRICS:
+        if name == AGREEMENT:
+            continue  # measured against the owner's labels, not aggregated from the cases
         values = _metric_values(name, results, contract.evals.suites)
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
@@ -457,12 +466,16 @@ def summarize(
                 name, None, None, None, 0, 0, "none", autonomy.confidence,
                 "not measured: no production telemetry (a telemetry block and a results root)",
             )  # fmt: skip
+    if judge_check is not None:
+        metrics[AGREEMENT] = judge_check.metric()
     gates = evaluate_gates(
         level_gates,
         metrics,
         autonomy.min_samples,
         frozenset(autonomy.rollback.metrics),
     )
+    if judge_check is None:
+        gates = unchecked_judge_gates(gates, contract.agent)
     by_gate = {g.metric: g for g in gates}
     names = list(dict.fromkeys([*metrics, *by_gate]))
     record = replace(
@@ -472,5 +485,44 @@ def summarize(
         metrics={
             name: MetricRecord.of(name, metrics.get(name), by_gate.get(name)) for name in names
         },
+        calibration=judge_check.provenance if judge_check is not None else None,
     )
     return RunResult(record, results, metrics, gates)
+
+
+JUDGED = frozenset(
+    name for name, spec in METRICS.items() if spec.suite in ("grounding", "hallucination")
+) - {AGREEMENT}
+"""Metrics the grounding judge's verdicts decide."""
+
+
+def unchecked_judge_gates(gates: Sequence[GateResult], agent: str = "AGENT") -> list[GateResult]:
+    """Gates of a level that needs judge agreement, when the judge has no labels.
+
+    A level whose gates include ``judge_agreement`` says its grounding verdicts must come from
+    a judge checked against the owner's labels. With none, that gate is inconclusive (never a
+    failure of the agent, never a pass), and so is every pass of a metric the judge decides;
+    failures stand.
+    """
+    if not any(g.metric == AGREEMENT for g in gates):
+        return list(gates)
+    out = []
+    for gate in gates:
+        if gate.metric == AGREEMENT:
+            gate = replace(
+                gate,
+                verdict=Verdict.INCONCLUSIVE,
+                reason="nobody has checked the grounding judge against your own labels yet: "
+                f"export answers to label (impactgate labels export {agent} --n 60 --out "
+                "labels.csv), label them and import them (impactgate labels import labels.csv "
+                "--by YOU)",
+            )
+        elif gate.metric in JUDGED and gate.verdict == Verdict.PASS:
+            gate = replace(
+                gate,
+                verdict=Verdict.INCONCLUSIVE,
+                reason=f"{gate.reason}, but by a grounding judge nobody has checked against "
+                "your labels; this level needs one that has been",
+            )
+        out.append(gate)
+    return out

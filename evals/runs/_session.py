@@ -27,6 +27,7 @@ from evals.contract import Contract, Level, load_contract
 from evals.dataset import Case
 from evals.errors import display_path
 from evals.gates import Verdict
+from evals.labelling import JudgeCheck
 from evals.runs._resume import check_resumable, open_unfinished_run
 from evals.runs._run import (
     EvalPlan,
@@ -42,7 +43,7 @@ from evals.runs._run import (
     summarize,
 )
 from evals.scorecard import Scorecard, measure, refresh
-from evals.scorers import Score
+from evals.scorers import Score, build_scorers
 from evals.store import (
     Decision,
     Ledger,
@@ -61,6 +62,41 @@ __all__ = ["Perform", "RunOutcome", "RunSession", "evaluate"]
 
 Perform = Callable[[Action], Decision | None]
 """Carries out an action and returns the decision to record (a flow runs a subflow)."""
+
+
+def _check_judge(contract: Contract, results: str | None) -> JudgeCheck | None:
+    """The grounding judge against the owner's labels, if there are any.
+
+    Labels come from the file ``evals.grounding.calibration.labels`` names, else from the
+    results store; the agent's last calibrated run tells whether the judge changed since.
+    """
+    from evals.labelling import check_judge, contract_labels, label_source
+    from evals.scorers import grounding_options
+
+    labels = contract_labels(contract)
+    store = ResultsStore(results) if results is not None else None
+    if labels is None and store is not None:
+        labels = store.labels(contract.agent, "grounding")
+    if not labels:
+        return None
+    previous = None
+    if store is not None:
+        calibrated = [r.calibration for r in store.runs(contract.agent) if r.calibration]
+        previous = calibrated[-1] if calibrated else None
+    return check_judge(
+        grounding_options(contract)["config"],
+        labels,
+        confidence=contract.autonomy.confidence,
+        previous=previous,
+        source=label_source(contract),
+    )
+
+
+def _at_threshold(contract: Contract, threshold: float) -> Contract:
+    """The contract with its grounding judge at a calibrated support threshold."""
+    grounding = contract.evals.grounding.model_copy(update={"support_threshold": threshold})
+    evals = contract.evals.model_copy(update={"grounding": grounding})
+    return contract.model_copy(update={"evals": evals})
 
 
 def _kept(journal: RunJournal | None) -> frozenset[str]:
@@ -133,6 +169,8 @@ class RunSession:
     scorecard: Scorecard | None = None
     """The contract measured from production telemetry (its sources ingested first); ``None``
     without a ``telemetry`` block or a results root."""
+    judge_check: JudgeCheck | None = None
+    """The grounding judge against the owner's labels (``None``: it has no labels)."""
 
     @classmethod
     def open(
@@ -180,6 +218,12 @@ class RunSession:
             loaded, contract_file = load_contract(contract), str(contract)
         shown = display_path(loaded.source)
         plan = prepare(loaded)
+        judge_check = None
+        if {"grounding", "hallucination"} & set(loaded.evals.suites):
+            judge_check = _check_judge(loaded, results)
+            if judge_check is not None and judge_check.calibration is not None:
+                loaded = _at_threshold(loaded, judge_check.calibration.threshold)
+                plan = replace(plan, contract=loaded, scorers=build_scorers(loaded))
         unfinished = open_unfinished_run(results, resume) if resume and results else None
         ledger = ledger_for(results) if results is not None and sync_ledger else None
         notes: list[str] = []
@@ -243,6 +287,8 @@ class RunSession:
         if results is not None and loaded.telemetry is not None:
             scorecard, measured = _telemetry(loaded, results)
             notes += measured
+        if judge_check is not None:
+            notes += judge_check.notes
         return cls(
             contract=loaded,
             contract_file=contract_file,
@@ -259,6 +305,7 @@ class RunSession:
             baseline_run_id=baseline_run_id,
             resumed_ids=_kept(run_journal),
             scorecard=scorecard,
+            judge_check=judge_check,
         )
 
     # -- the pieces a flow wraps ----------------------------------------------------------
@@ -325,6 +372,7 @@ class RunSession:
             self.redactor,
             self.plan.masker,
             telemetry=self.scorecard.metrics() if self.scorecard is not None else None,
+            judge_check=self.judge_check,
         )
 
     def commit(

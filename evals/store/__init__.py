@@ -12,6 +12,7 @@ from evals.store._duckdb import (
     read_table_file,
 )
 from evals.store._journal import RunJournal, journal_dir, valid_run_id
+from evals.store._labels import LABELS_SCHEMA, LabelKind, LabelRecord, item_id, labels_hash
 from evals.store._ledger import (
     Incident,
     IncidentUpdate,
@@ -52,6 +53,7 @@ from evals.store._records import (
 __all__ = [
     "DECISIONS_SCHEMA",
     "INGESTS_SCHEMA",
+    "LABELS_SCHEMA",
     "RUNS_SCHEMA",
     "SAMPLES_SCHEMA",
     "SPANS_SCHEMA",
@@ -64,6 +66,8 @@ __all__ = [
     "IncidentUpdate",
     "IngestKind",
     "IngestRecord",
+    "LabelKind",
+    "LabelRecord",
     "Ledger",
     "LedgerEntry",
     "LedgerEvent",
@@ -85,7 +89,9 @@ __all__ = [
     "connect_telemetry",
     "existing_ledger",
     "first_telemetry_day",
+    "item_id",
     "journal_dir",
+    "labels_hash",
     "ledger_for",
     "ledger_path",
     "ledger_rules",

@@ -8,6 +8,7 @@ Layout under the results root (a path, or a URI pyarrow understands)::
     spans/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
     work_items/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
     ingests/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
+    labels/agent=<agent>/date=<YYYY-MM-DD>/<batch_id>.parquet
 
 Files are named by run or batch, so writers never overwrite each other. On a local disk each
 file is written under a dot-prefixed temporary name (which readers ignore) and renamed into
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -36,6 +38,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from evals.store._labels import LABELS_SCHEMA, LabelRecord
 from evals.store._records import (
     Decision,
     IngestKind,
@@ -124,6 +127,7 @@ RUNS_SCHEMA = pa.schema(
         ("verdict", pa.string()),
         ("reason", pa.string()),
         ("rollback_metric", pa.bool_()),
+        ("calibration", pa.string()),
     ]
 )
 
@@ -220,6 +224,7 @@ TABLES = {
     "spans": SPANS_SCHEMA,
     "work_items": WORK_ITEMS_SCHEMA,
     "ingests": INGESTS_SCHEMA,
+    "labels": LABELS_SCHEMA,
 }
 """Every table of the store and its schema (partition columns ``agent`` and ``date`` aside)."""
 
@@ -261,6 +266,7 @@ def _runs_rows(run: RunRecord) -> list[dict[str, Any]]:
             "verdict": m.verdict,
             "reason": m.reason,
             "rollback_metric": m.rollback,
+            "calibration": json.dumps(run.calibration) if run.calibration else None,
         }
         for m in run.metrics.values()
     ]
@@ -319,6 +325,7 @@ def _runs_from_rows(rows: Iterable[dict[str, Any]]) -> list[RunRecord]:
                 source=row.get("source") or "golden",
                 verdict=row.get("run_verdict") or "fail",
                 metrics=metrics[run_id],
+                calibration=json.loads(row["calibration"]) if row.get("calibration") else None,
             )
         )
     records.sort(key=lambda r: (r.started_at, r.run_id))
@@ -397,6 +404,25 @@ class ResultsStore:
                 name,
                 [d.to_row() for d in batch],
             )
+
+    def write_labels(self, labels: Sequence[LabelRecord]) -> None:
+        """Append one import of labels (one file per agent, renamed into place: all or none)."""
+        by_agent: dict[str, list[LabelRecord]] = {}
+        for record in labels:
+            by_agent.setdefault(record.agent, []).append(record)
+        for agent, batch in by_agent.items():
+            first = batch[0]
+            self._write("labels", agent, first.date, first.batch_id, [r.to_row() for r in batch])
+
+    def labels(self, agent: str, kind: str | None = None) -> list[LabelRecord]:
+        """An agent's current labels: the newest of each item, in item order."""
+        rows = self.table("labels", agent).to_pylist()
+        newest: dict[str, LabelRecord] = {}
+        for record in sorted(
+            (LabelRecord.from_row(r) for r in rows), key=lambda r: (r.labelled_at, r.batch_id)
+        ):
+            newest[record.item_id] = record
+        return [newest[k] for k in sorted(newest) if kind is None or newest[k].kind == kind]
 
     def write_telemetry(
         self,

@@ -270,6 +270,10 @@ class RunRecord(RunHeader):
     verdict: str = "fail"
     """``pass`` when every gate passed, ``fail`` when any failed, else ``inconclusive``."""
     metrics: dict[str, MetricRecord] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    """The grounding judge's check against the owner's labels, when it has labels:
+    ``labels_hash``, ``n``, ``judge_fingerprint``, ``threshold``, ``objective`` and whether
+    the threshold was ``calibrated`` on them (``evals.labelling.JudgeCheck.provenance``)."""
 
     @property
     def date(self) -> str:

@@ -16,6 +16,8 @@ from evals.vocab import JUDGE_TIERS
 from flows.cli._output import err_console
 
 if TYPE_CHECKING:
+    from evals.contract import GroundingConfig
+    from evals.judges import GroundingJudge
     from evals.policy import CheckedRow
 
 
@@ -86,6 +88,27 @@ def judge() -> None:
     default=None,
     help="Support threshold (default: the tier's calibrated one).",
 )
+@click.option(
+    "--calibrate",
+    "labelled_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="JSONL rows like --input, each with label (1 = unsupported): fit the threshold on "
+    "them, then judge --input at it.",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(["balanced", "false_alarm_budget"]),
+    default="balanced",
+    show_default=True,
+    help="With --calibrate: maximise balanced accuracy, or catch the most within --budget.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="With --objective false_alarm_budget: the largest share of supported answers to flag.",
+)
 def grounding(
     input_path: Path,
     output_path: Path,
@@ -94,11 +117,16 @@ def grounding(
     api_base: str | None,
     api_key_env: str | None,
     threshold: float | None,
+    labelled_path: Path | None,
+    objective: str,
+    budget: float | None,
 ) -> None:
     """Score each row's answer against its context.
 
     `score` is the support probability of the answer's weakest claim; `label_pred` is 1 when
-    the answer is unsupported.
+    the answer is unsupported. With `--calibrate`, the threshold is fitted on the labelled rows
+    first (printed with its cross-validated balanced accuracy) and every output row records it
+    as `threshold`.
     """
     from pydantic import ValidationError
 
@@ -107,6 +135,8 @@ def grounding(
     from evals.errors import UserError
     from evals.judges import build_judge, judge_grounding_rows, read_grounding_rows
     from flows.cli._progress import progress
+
+    _check_calibration_options(threshold, labelled_path, objective, budget)
 
     try:
         config = GroundingConfig(
@@ -123,12 +153,87 @@ def grounding(
     _check_output(input_path, output_path)
     rows = read_grounding_rows(input_path, field="--input")
     grounding_judge = build_judge(config)
+    calibrated = None
+    if labelled_path is not None:
+        calibrated = _calibrate(grounding_judge, config, labelled_path, objective, budget)
     with (
         atomic_open(output_path) as out,
         progress(len(rows), f"judging with {tier}") as advance,
     ):
         for judged in judge_grounding_rows(grounding_judge, rows, on_batch=advance):
-            out.write(judged.to_json() + "\n")
+            out.write(judged.to_json(calibrated) + "\n")
+
+
+def _check_calibration_options(
+    threshold: float | None, labelled_path: Path | None, objective: str, budget: float | None
+) -> None:
+    from evals.errors import UserError
+
+    if labelled_path is not None and threshold is not None:
+        raise UserError.single(
+            "command line",
+            "--threshold/--calibrate",
+            "give one: --calibrate fits the threshold on your labels",
+        )
+    if labelled_path is None and (objective != "balanced" or budget is not None):
+        raise UserError.single(
+            "command line", "--objective/--budget", "apply only with --calibrate LABELLED.jsonl"
+        )
+    if objective == "false_alarm_budget" and budget is None:
+        raise UserError.single(
+            "command line",
+            "--budget",
+            "--objective false_alarm_budget needs --budget, e.g. 0.1 to flag at most 10% of "
+            "supported answers",
+        )
+    if objective == "balanced" and budget is not None:
+        raise UserError.single(
+            "command line", "--budget", "applies to --objective false_alarm_budget only"
+        )
+
+
+def _calibrate(
+    grounding_judge: GroundingJudge,
+    config: GroundingConfig,
+    labelled_path: Path,
+    objective: str,
+    budget: float | None,
+) -> float:
+    """Fit the threshold on the labelled rows, print it, and return it."""
+    import hashlib
+
+    from evals.errors import display_path
+    from evals.judges import (
+        calibrate_on_rows,
+        judge_fingerprint,
+        judge_grounding_rows,
+        read_labelled_grounding_rows,
+    )
+    from flows.cli._progress import progress
+
+    labelled = read_labelled_grounding_rows(labelled_path, field="--calibrate")
+    with progress(len(labelled), "judging the labelled rows") as advance:
+        judged = list(judge_grounding_rows(grounding_judge, labelled, on_batch=advance))
+    calibration = calibrate_on_rows(
+        judged,
+        objective="false_alarm_budget" if objective == "false_alarm_budget" else "balanced",
+        budget=budget,
+        labels_hash=hashlib.sha256(labelled_path.read_bytes()).hexdigest()[:16],
+        judge_fingerprint=judge_fingerprint(config),
+        source=display_path(labelled_path),
+    )
+    cv = calibration.cross_validated
+    err_console.print(
+        f"calibrated on {display_path(labelled_path)}: support threshold "
+        f"{calibration.threshold:.4f}; cross-validated balanced accuracy "
+        f"{cv.balanced_accuracy}, recall {cv.recall}, false alarms {cv.false_alarm_rate} "
+        f"({cv.confidence:.0%} intervals, {calibration.n} labels: {calibration.positives} "
+        f"unsupported, {calibration.negatives} supported)",
+        soft_wrap=True,
+    )
+    for note in calibration.notes:
+        err_console.print(note, soft_wrap=True)
+    return calibration.threshold
 
 
 _BUNDLED_PACKS = Path(__file__).resolve().parents[2] / "policies" / "rules"

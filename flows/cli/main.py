@@ -12,6 +12,7 @@ from flows.cli import (
     collect,
     ingest,
     judge,
+    labels,
     plan,
     promote,
     report,
@@ -78,6 +79,7 @@ cli.add_command(serve.serve)
 cli.add_command(ingest.ingest)
 cli.add_command(collect.collect)
 cli.add_command(scorecard.scorecard)
+cli.add_command(labels.labels)
 
 
 def main() -> None:
