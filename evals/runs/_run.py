@@ -348,15 +348,19 @@ def score(
 def _metric_values(
     name: str, cases: Sequence[CaseResult], suites: Sequence[str]
 ) -> list[float | None] | None:
+    """One value per case for a metric (``None``: errored); cases it was skipped on left out."""
     spec = METRICS[name]
     if spec.kind == "count_rate":
         return [1.0 if c.errored else 0.0 for c in cases]
     if spec.suite not in suites:
         return None
     assert spec.scorer is not None
-    return [
-        c.scores[spec.scorer].value if c.scores[spec.scorer].error is None else None for c in cases
-    ]
+    values: list[float | None] = []
+    for case in cases:
+        found = case.scores[spec.scorer]
+        if not found.is_skipped:
+            values.append(found.value if found.error is None else None)
+    return values
 
 
 def _moved(violation: Any, masked: Masked) -> Any:
@@ -414,6 +418,9 @@ def summarize(
     scores: Mapping[str, Sequence[Score]],
     redactor: Redactor | None = None,
     masker: Masker | None = None,
+    *,
+    estimate: Sequence[bool] | None = None,
+    population: Mapping[str, MetricValue] | None = None,
 ) -> RunResult:
     """Aggregate scores into metrics with intervals and hold them against the level's gates.
 
@@ -427,6 +434,12 @@ def summarize(
         redactor: the secrets of the run are removed from every output and score first, so
             nothing recorded from the result can carry them.
         masker: masks personal data in what is kept, once scored (``stored_view``).
+        estimate: per case, whether it enters the metrics (default: every case). A production
+            run scores the traces it kept on purpose (errors, escalations) but estimates from
+            its proportional sample only.
+        population: metrics measured on the whole population rather than on these cases
+            (a production window's error rate, cost and latency); they replace the
+            sample's.
     """
     if redactor:
         outputs = [redactor.output(o) for o in outputs]
@@ -442,10 +455,16 @@ def summarize(
         results.append(CaseResult(case, kept, case_scores))
     autonomy = contract.autonomy
     metrics: dict[str, MetricValue] = {}
+    counted = (
+        results
+        if estimate is None
+        else [r for r, kept in zip(results, estimate, strict=True) if kept]
+    )
     for name in METRICS:
-        values = _metric_values(name, results, contract.evals.suites)
+        values = _metric_values(name, counted, contract.evals.suites)
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
+    metrics.update(population or {})
     gates = evaluate_gates(
         contract.gates(draft.level),  # type: ignore[arg-type]
         metrics,

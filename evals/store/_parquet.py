@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -105,6 +106,7 @@ RUNS_SCHEMA = pa.schema(
         ("baseline_run_id", pa.string()),
         ("contract", pa.string()),
         ("source", pa.string()),
+        ("production", pa.string()),
         ("run_verdict", pa.string()),
         ("metric", pa.string()),
         ("value", pa.float64()),
@@ -240,6 +242,9 @@ def _runs_rows(run: RunRecord) -> list[dict[str, Any]]:
     common: dict[str, Any] = {name: getattr(run, name) for name in _RUN_FIELDS}
     common["scoring_hash"] = run.scoring_hash or None
     common["run_verdict"] = run.verdict
+    common["production"] = (
+        json.dumps(run.production, default=str) if run.production is not None else None
+    )
     return [
         common
         | {
@@ -314,6 +319,7 @@ def _runs_from_rows(rows: Iterable[dict[str, Any]]) -> list[RunRecord]:
                 baseline_run_id=row.get("baseline_run_id") or None,
                 contract=row.get("contract") or "",
                 source=row.get("source") or "golden",
+                production=json.loads(row["production"]) if row.get("production") else None,
                 verdict=row.get("run_verdict") or "fail",
                 metrics=metrics[run_id],
             )

@@ -270,6 +270,10 @@ class RunRecord(RunHeader):
     verdict: str = "fail"
     """``pass`` when every gate passed, ``fail`` when any failed, else ``inconclusive``."""
     metrics: dict[str, MetricRecord] = field(default_factory=dict)
+    production: dict[str, Any] | None = None
+    """For a production run: the window, the traces in it, how many were sampled, forced,
+    skipped (by reason) and not judged (by suite), the strata, the metrics measured on every
+    trace, and the monitoring evidence per gate."""
 
     @property
     def date(self) -> str:
@@ -306,6 +310,7 @@ class RunRecord(RunHeader):
             "baseline_run_id": self.baseline_run_id,
             "verdict": self.verdict,
             "metrics": [m.to_dict() for m in self.metrics.values()],
+            "production": self.production,
         }
 
 

@@ -1,0 +1,50 @@
+"""Online evals: production traces judged like golden cases, sampled within a budget.
+
+- :func:`trace_summaries` / :func:`build_cases`: an agent's traces of a window, and a trace as
+  a case (input, passages, output, tool calls with depth and agent, latency, tokens, cost);
+- :func:`draw_sample`: seeded, stratified, every error and escalation kept;
+- :func:`plan_production`: the sample of a run with the window's own error rate, cost and
+  latency (``RunSession.open_production`` runs it through the engine);
+- :func:`monitored_gates`: nightly verdicts on sampled metrics with anytime-valid evidence.
+
+See docs/online.md and docs/design/online.md.
+"""
+
+from evals.online._monitor import monitored, monitored_gates, night_log_evalue
+from evals.online._production import (
+    GROUNDING_SUITES,
+    ProductionPlan,
+    cached_scores,
+    parse_window,
+    plan_production,
+    population_metrics,
+)
+from evals.online._sample import Sample, draw_sample
+from evals.online._target import TraceTarget
+from evals.online._traces import (
+    LLM_OPERATIONS,
+    TraceCase,
+    TraceSummary,
+    build_cases,
+    trace_summaries,
+)
+
+__all__ = [
+    "GROUNDING_SUITES",
+    "LLM_OPERATIONS",
+    "ProductionPlan",
+    "Sample",
+    "TraceCase",
+    "TraceSummary",
+    "TraceTarget",
+    "build_cases",
+    "cached_scores",
+    "draw_sample",
+    "monitored",
+    "monitored_gates",
+    "night_log_evalue",
+    "parse_window",
+    "plan_production",
+    "population_metrics",
+    "trace_summaries",
+]
