@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -21,7 +22,7 @@ from evals.dataset import Case
 from evals.report import run_summary_markdown
 from evals.runs import RunResult, RunSession, Trigger
 from evals.scorers import Score
-from evals.store import Decision
+from evals.store import Decision, Source
 from evals.targets import Output
 from flows.actions import escalate_flow, recover_flow, rollback_flow
 
@@ -117,7 +118,7 @@ def _gate_artifact(result: RunResult) -> None:
             }
             for m in record.gated
         ],
-        key=f"gates-{record.agent}",
+        key=f"gates-{record.agent}" + ("-production" if record.source == "production" else ""),
         description=f"{record.agent} {record.version} at {record.level}: {record.verdict}",
     )
 
@@ -155,6 +156,8 @@ def evaluate_agent(
     use_cache: bool = True,
     gate_level: str | None = None,
     act: bool = True,
+    source: Source = "golden",
+    until: datetime | None = None,
 ) -> dict[str, Any]:
     """Evaluate the agent's active version against the gates of its current level.
 
@@ -168,19 +171,31 @@ def evaluate_agent(
         gate_level: hold the run against this level's gates instead (a promotion's target).
         act: escalate, roll back or recover on the verdict; off for a promotion's evaluation,
             which decides nothing by itself.
+        source: ``golden`` (the dataset through the target) or ``production`` (a sample of
+            the window's production traces, judged as recorded; ``evals.production``).
+        until: a production run's window end (default: now).
 
     Returns:
         The run summary (``evals.runs.RunOutcome.summary``).
     """
     logger = get_run_logger()
-    session = RunSession.open(
-        contract,
-        results,
-        trigger=trigger,
-        resume=resume,
-        use_cache=use_cache,
-        level=gate_level,  # type: ignore[arg-type]
-    )
+    if source == "production":
+        session = RunSession.open_production(
+            contract,
+            results,
+            trigger=trigger,
+            level=gate_level,  # type: ignore[arg-type]
+            until=until,
+        )
+    else:
+        session = RunSession.open(
+            contract,
+            results,
+            trigger=trigger,
+            resume=resume,
+            use_cache=use_cache,
+            level=gate_level,  # type: ignore[arg-type]
+        )
     with session, session.redactor.filtering_logs():
         for note in session.notes:
             logger.info("%s: %s", session.contract.agent, note)
@@ -206,7 +221,8 @@ def evaluate_agent(
             logger.info("%s: %s", record.agent, note)
         create_markdown_artifact(
             markdown=run_summary_markdown(results, record.run_id, contract=session.contract),
-            key=f"summary-{record.agent}",
+            key=f"summary-{record.agent}"
+            + ("-production" if record.source == "production" else ""),
             description=f"{record.agent} {record.version} at {record.level}: {record.verdict}",
         )
         return session.redactor.value(outcome.summary())  # type: ignore[no-any-return]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
 
 from prefect import State, flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from evals.contract import select_contracts
+from evals.contract import load_contract, select_contracts
 from evals.errors import UserError
 from evals.runs import Trigger
+from evals.store import Source
 from flows._states import failed
 from flows.evaluate import evaluate_agent
 
@@ -24,6 +27,8 @@ def nightly(
     trigger: Trigger = "nightly",
     resume: str | None = None,
     use_cache: bool = True,
+    source: Literal["auto", "golden", "production"] = "auto",
+    until: datetime | None = None,
 ) -> list[dict[str, Any]] | State:
     """Evaluate every agent (or those named); one broken agent does not stop the others.
 
@@ -34,6 +39,9 @@ def nightly(
         trigger: why this run happens.
         resume: finish this unfinished run; ``agents`` must then name its one agent.
         use_cache: reuse outputs of unchanged versions on unchanged cases.
+        source: ``auto``: the golden run, then a production run for each contract with an
+            ``evals.production`` block; ``golden`` or ``production``: only that one.
+        until: production runs judge the window ending here (default: now).
 
     Returns:
         One run summary per agent. When an agent could not be evaluated, its entry holds
@@ -50,15 +58,26 @@ def nightly(
             policies, "", f"resuming run {resume} needs exactly one agent, got {len(paths)}"
         )
     for path in paths:
-        state = evaluate_agent(
-            str(path), results, trigger, resume=resume, use_cache=use_cache, return_state=True
-        )
-        if state.is_completed():
-            summaries.append(state.result())
-        else:
-            failures.append(f"{path.stem}: {state.message}")
-            summaries.append({"agent": path.stem, "error": state.message})
-            logger.error("%s could not be evaluated: %s", path.stem, state.message)
+        wanted: list[Source] = [] if source == "production" else ["golden"]
+        if source == "production" or (source == "auto" and _has_production(path)):
+            wanted.append("production")
+        for kind in wanted:
+            state = evaluate_agent(
+                str(path),
+                results,
+                trigger,
+                resume=resume if kind == "golden" else None,
+                use_cache=use_cache,
+                source=kind,
+                until=until,
+                return_state=True,
+            )
+            if state.is_completed():
+                summaries.append(state.result())
+            else:
+                failures.append(f"{path.stem} ({kind}): {state.message}")
+                summaries.append({"agent": path.stem, "source": kind, "error": state.message})
+                logger.error("%s (%s) could not be evaluated: %s", path.stem, kind, state.message)
     create_markdown_artifact(
         markdown=_markdown(summaries),
         key="nightly",
@@ -69,20 +88,29 @@ def nightly(
     return summaries
 
 
+def _has_production(path: Path) -> bool:
+    """Whether the contract asks for production runs (a broken one fails in its golden run)."""
+    try:
+        return load_contract(path).evals.production is not None
+    except UserError:
+        return False
+
+
 def _markdown(summaries: list[dict[str, Any]]) -> str:
     """One line per agent: its verdict and what the run did, or why it could not run."""
     lines = [
         "# nightly",
         "",
-        "| agent | version | level | verdict | action |",
-        "|---|---|---|---|---|",
+        "| agent | evidence | version | level | verdict | action |",
+        "|---|---|---|---|---|---|",
     ]
     for s in summaries:
         if "error" in s:
             error = " ".join(str(s["error"]).split()).replace("|", "\\|")
-            lines.append(f"| {s['agent']} | | | **error** | {error} |")
+            lines.append(f"| {s['agent']} | {s.get('source', '')} | | | **error** | {error} |")
         else:
             lines.append(
-                f"| {s['agent']} | {s['version']} | {s['level']} | {s['verdict']} | {s['action']} |"
+                f"| {s['agent']} | {s.get('source', 'golden')} | {s['version']} | {s['level']} "
+                f"| {s['verdict']} | {s['action']} |"
             )
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.contract import Contract, ProductionConfig
+from evals.contract import Contract, ProductionConfig, level_rank
 from evals.dataset import Case
 from evals.errors import UserError, display_path
 from evals.metrics import METRICS, MetricValue, aggregate
@@ -34,6 +34,7 @@ __all__ = [
     "GROUNDING_SUITES",
     "ProductionPlan",
     "cached_scores",
+    "needs_production",
     "parse_window",
     "plan_production",
     "population_metrics",
@@ -117,6 +118,18 @@ class ProductionPlan:
             },
             "population_metrics": sorted(self.population),
         }
+
+
+def needs_production(contract: Contract, level: str) -> bool:
+    """Whether holding ``level`` needs production evidence as well as golden evidence.
+
+    ``evals.production.required_from`` names the lowest such level; a promotion to it or above
+    needs a passing production run at the level's gates, and a missing one is not a pass.
+    """
+    config = contract.evals.production
+    if config is None or config.required_from is None:
+        return False
+    return level_rank(level) >= level_rank(config.required_from)  # type: ignore[arg-type]
 
 
 def population_metrics(

@@ -315,3 +315,73 @@ def test_a_production_run_without_traces_or_without_a_block_says_what_to_do(
     contract.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(UserError, match="no production block"):
         plan_production(load_contract(contract), results, until=UNTIL)
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+
+def _nights(tmp: Path, leaky: list[int], per_night: int = 10) -> Path:
+    """``per_night`` traces on each of several days; ``leaky[d]`` of day d promise a refund."""
+    results = tmp / "results"
+    masking = TelemetryMasker(ROOT / "policies", default_packs=["rules/default.yaml"])
+    for day, bad in enumerate(leaky):
+        trips = [
+            Trip(
+                f"Night {day} question {i}?",
+                answer=(
+                    "We guarantee a refund tomorrow."
+                    if i < bad
+                    else "Refunds go back to the original payment method within 5 business days."
+                ),
+            )
+            for i in range(per_night)
+        ]
+        path = write_traces(
+            tmp / f"night-{day}.jsonl", AGENT, trips, start=DAY + timedelta(days=day)
+        )
+        ingest([path], results, masking=masking)
+    return results
+
+
+def _verdicts(contract: Path, results: Path, nights: int) -> list[tuple[str, str]]:
+    seen = []
+    for day in range(nights):
+        with RunSession.open_production(
+            contract, str(results), until=UNTIL + timedelta(days=day)
+        ) as session:
+            outcome = session.run(act=False)
+        metric = outcome.result.record.metrics["policy_violation_rate"]
+        assert metric.verdict is not None
+        seen.append((metric.verdict, metric.reason or ""))
+    return seen
+
+
+def test_a_nightly_production_gate_fails_only_on_evidence_accumulated_over_nights(
+    tmp_path: Path,
+) -> None:
+    contract = _production_project(
+        tmp_path, n=10, monitoring={"alpha": 0.05, "horizon": 30, "breach": 0.1}
+    )
+    data = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    data["autonomy"]["levels"]["approval"]["gates"]["policy_violation_rate"] = {"max": 0.1}
+    contract.write_text(yaml.safe_dump(data), encoding="utf-8")
+    results = _nights(tmp_path, [5, 5, 5, 5])
+    verdicts = _verdicts(contract, results, 4)
+    # One night at 50% violations is below the bound on its interval, but not yet evidence of
+    # a breach over the period: inconclusive, not an escalation.
+    assert verdicts[0][0] == "inconclusive"
+    assert "no evident breach after 1 night" in verdicts[0][1]
+    assert verdicts[-1][0] == "fail"
+    assert "a breach is evident across nights" in verdicts[-1][1]
+    first_fail = [v for v, _ in verdicts].index("fail")
+    assert 1 <= first_fail <= 3
+    stored = ResultsStore(results).runs(AGENT)
+    assert stored[-1].production is not None
+    assert stored[-1].production["monitoring"]["policy_violation_rate"]["alarm"] is True
+    assert stored[-1].production["monitoring"]["policy_violation_rate"]["nights"] == 4
+
+
+def test_a_clean_agent_passes_its_monitored_gate_every_night(tmp_path: Path) -> None:
+    contract = _production_project(tmp_path, n=10)
+    results = _nights(tmp_path, [0, 0, 0])
+    assert [v for v, _ in _verdicts(contract, results, 3)] == ["pass", "pass", "pass"]

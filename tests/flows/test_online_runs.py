@@ -1,0 +1,125 @@
+"""Production runs through the flows: ``impactgate run --source``, the nightly, promotions."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from evals.store import ResultsStore
+from evals.telemetry import TelemetryMasker, ingest
+from flows.cli.main import cli
+from tests.helpers import CONTRACT, make_project
+from tests.online_traces import UNTIL, Trip, write_traces
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _project(tmp: Path, **production: Any) -> Path:
+    data = copy.deepcopy(CONTRACT)
+    data["evals"]["suites"] = ["policy", "cost", "latency"]
+    data["evals"]["production"] = {"n": 6, "window": "1d", **production}
+    data["autonomy"]["level"] = "approval"
+    data["autonomy"]["levels"] = {
+        "approval": {"gates": {"policy_violation_rate": {"max": 0.4}}},
+        "constrained": {"gates": {"policy_violation_rate": {"max": 0.3}}},
+    }
+    data["autonomy"]["rollback"]["metrics"] = []
+    path = make_project(tmp, data, leak_every=0)
+    shutil.copy(
+        ROOT / "policies" / "rules" / "trajectory.yaml",
+        tmp / "policies" / "rules" / "trajectory.yaml",
+    )
+    return path
+
+
+def _traces(tmp: Path) -> Path:
+    results = tmp / "results"
+    trips = [Trip(f"When is refund {i} paid?") for i in range(8)] + [
+        Trip("Charged twice?", error=True)
+    ]
+    ingest(
+        [write_traces(tmp / "traces.jsonl", "tiny-agent", trips)],
+        results,
+        masking=TelemetryMasker(ROOT / "policies", default_packs=["rules/default.yaml"]),
+    )
+    return results
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_run_does_the_golden_run_then_the_production_run(tmp_path: Path) -> None:
+    _project(tmp_path)
+    results = _traces(tmp_path)
+    code, out, err = invoke(
+        "run",
+        "--policies",
+        str(tmp_path / "policies"),
+        "--results",
+        str(results),
+        "--until",
+        UNTIL.strftime("%Y-%m-%dT%H:%M"),
+        "--json",
+    )
+    assert code == 0, err
+    golden, production = json.loads(out)["runs"]
+    assert (golden["source"], production["source"]) == ("golden", "production")
+    assert production["production"]["traces"] == 9
+    assert production["production"]["sampled"] == 6
+    assert production["production"]["forced"] == 1
+    assert production["cases"] == 7
+    rate = {m["metric"]: m for m in production["metrics"]}["error_rate"]
+    assert rate["value"] == pytest.approx(1 / 9)
+    runs = ResultsStore(results).runs("tiny-agent")
+    assert sorted(r.source for r in runs) == ["golden", "production"]
+
+    code, out, err = invoke(
+        "run",
+        "--policies",
+        str(tmp_path / "policies"),
+        "--results",
+        str(results),
+        "--source",
+        "production",
+        "--until",
+        UNTIL.strftime("%Y-%m-%d"),
+    )
+    assert code == 0, err
+    assert "tiny-agent (production)" in out
+    assert "7 traces judged" in out
+    assert "7 from earlier runs" in out
+
+
+def test_run_source_production_without_a_block_fails_before_prefect(tmp_path: Path) -> None:
+    make_project(tmp_path)
+    code, _, err = invoke("run", "--policies", str(tmp_path / "policies"), "--source", "production")
+    assert code == 2
+    assert "evals.production: no production block" in err
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_promotion_to_a_level_needing_production_evidence_without_any_is_refused(
+    tmp_path: Path,
+) -> None:
+    from flows import run_outcome
+    from flows.promotion import promotion
+
+    contract = _project(tmp_path, required_from="constrained")
+    state = promotion(str(contract), "constrained", str(tmp_path / "results"), return_state=True)
+    assert state.is_failed()
+    decision = run_outcome(state)
+    assert decision["kind"] == "promotion_failed"
+    assert "production evidence fail" in decision["reason"]
+    assert "no production trace of 'tiny-agent'" in decision["reason"]
+    data = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    assert data["evals"]["production"]["required_from"] == "constrained"
