@@ -827,6 +827,12 @@ class ProductionConfig(_Model):
     """Cosine similarity at which a golden input covers a production input
     (``golden_coverage``)."""
 
+    def requires(self, level: Level) -> bool:
+        """Whether holding ``level`` needs production evidence as well as golden."""
+        return self.required_from is not None and level_rank(level) >= level_rank(
+            self.required_from
+        )
+
     @field_validator("strata")
     @classmethod
     def _unique_strata(cls, strata: list[str]) -> list[str]:

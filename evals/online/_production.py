@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.contract import Contract, ProductionConfig, level_rank
+from evals.contract import Contract, ProductionConfig
 from evals.dataset import Case
 from evals.errors import UserError, display_path
 from evals.metrics import METRICS, MetricValue, aggregate
@@ -127,9 +127,7 @@ def needs_production(contract: Contract, level: str) -> bool:
     needs a passing production run at the level's gates, and a missing one is not a pass.
     """
     config = contract.evals.production
-    if config is None or config.required_from is None:
-        return False
-    return level_rank(level) >= level_rank(config.required_from)  # type: ignore[arg-type]
+    return config is not None and config.requires(level)  # type: ignore[arg-type]
 
 
 def population_metrics(

@@ -236,7 +236,7 @@ def test_the_production_block_is_validated() -> None:
 # --- production runs ------------------------------------------------------------------------
 
 
-def _production_project(tmp: Path, **production: Any) -> Path:
+def _production_project(tmp: Path, leak_every: int = 2, **production: Any) -> Path:
     contract = copy.deepcopy(CONTRACT)
     contract["evals"]["suites"] = ["policy", "cost", "latency"]
     contract["evals"]["policy"] = {
@@ -251,7 +251,7 @@ def _production_project(tmp: Path, **production: Any) -> Path:
     }
     contract["autonomy"]["level"] = "approval"
     contract["autonomy"]["rollback"]["metrics"] = []
-    path = make_project(tmp, contract)
+    path = make_project(tmp, contract, leak_every=leak_every)
     shutil.copy(
         ROOT / "policies" / "rules" / "trajectory.yaml",
         tmp / "policies" / "rules" / "trajectory.yaml",
@@ -385,3 +385,30 @@ def test_a_clean_agent_passes_its_monitored_gate_every_night(tmp_path: Path) -> 
     contract = _production_project(tmp_path, n=10)
     results = _nights(tmp_path, [0, 0, 0])
     assert [v for v, _ in _verdicts(contract, results, 3)] == ["pass", "pass", "pass"]
+
+
+def test_readiness_for_a_level_needing_production_evidence_waits_for_a_production_run(
+    tmp_path: Path,
+) -> None:
+    from evals.readiness import AgentState, readiness
+
+    contract_path = _production_project(tmp_path, leak_every=0, required_from="constrained")
+    data = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
+    data["autonomy"]["levels"]["constrained"] = {"gates": {"policy_violation_rate": {"max": 0.4}}}
+    contract_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    results = _ingest(tmp_path, [Trip(f"Question {i}?") for i in range(20)])
+    contract = load_contract(contract_path)
+    with RunSession.open(contract, str(results), use_cache=False) as session:
+        golden = session.run(act=False).result.record
+    state = AgentState(AGENT, contract, None, [golden])
+    answer = readiness(state)
+    assert answer.headline.startswith("Not yet")
+    assert "constrained needs production evidence as well as golden: no production run" in (
+        answer.reasons
+    )
+    with RunSession.open_production(contract, str(results), until=UNTIL) as session:
+        production = session.run(act=False).result.record
+    state = AgentState(AGENT, contract, None, [golden, production])
+    assert state.latest is golden
+    assert state.latest_production is production
+    assert readiness(state).headline.startswith("Yes")
