@@ -26,7 +26,7 @@ from pydantic import (
 from evals._urls import url_problem
 from evals.contract._paths import outside_problem
 from evals.errors import FieldError, UserError, did_you_mean, display_path
-from evals.metrics import METRICS, Suite
+from evals.metrics import METRICS, PRODUCTION_METRICS, Suite
 from evals.vocab import LEVELS, SEVERITIES, JudgeTier, Level, Severity, level_rank
 
 __all__ = [
@@ -823,6 +823,9 @@ class ProductionConfig(_Model):
     above) needs a passing production run at that level's gates. ``None``: golden only."""
     monitoring: Monitoring = Field(default_factory=Monitoring)
     """Anytime-valid nightly verdicts on the sampled metrics."""
+    coverage: bool = True
+    """Measure ``golden_coverage`` in each production run: every input of the window and the
+    golden inputs embedded with the bundled sentence-embedding model (a few seconds)."""
     coverage_threshold: float = Field(default=0.75, gt=0, lt=1)
     """Cosine similarity at which a golden input covers a production input
     (``golden_coverage``)."""
@@ -959,6 +962,16 @@ class Contract(_Model):
         for level, policy in self.autonomy.levels.items():
             for name in policy.gates:
                 suite = METRICS[name].suite
+                if name in PRODUCTION_METRICS and (
+                    self.evals.production is None or not self.evals.production.coverage
+                ):
+                    found.append(
+                        (
+                            ("autonomy", "levels", level, "gates", name),
+                            f"the gate on '{name}' is measured by production runs; add "
+                            "'evals.production' (with coverage on) to the contract",
+                        )
+                    )
                 if suite is not None and suite not in self.evals.suites:
                     found.append(
                         (

@@ -5,7 +5,15 @@ from evals.metrics._format import fmt_delta, fmt_interval, fmt_time, fmt_value, 
 from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_worse_p
 from evals.metrics._power import SampleSizePlan, required_samples
 from evals.metrics._quality import Confusion, roc_auc
-from evals.metrics._registry import METRICS, SUITES, MetricKind, MetricSpec, Suite, metric_names
+from evals.metrics._registry import (
+    METRICS,
+    PRODUCTION_METRICS,
+    SUITES,
+    MetricKind,
+    MetricSpec,
+    Suite,
+    metric_names,
+)
 from evals.metrics._sequential import (
     MonitorResult,
     mean_log_evalue,
@@ -23,6 +31,7 @@ from evals.metrics._stats import (
 
 __all__ = [
     "METRICS",
+    "PRODUCTION_METRICS",
     "SUITES",
     "Change",
     "Confusion",

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["METRICS", "SUITES", "MetricKind", "MetricSpec", "Suite", "metric_names"]
+__all__ = [
+    "METRICS",
+    "PRODUCTION_METRICS",
+    "SUITES",
+    "MetricKind",
+    "MetricSpec",
+    "Suite",
+    "metric_names",
+]
 
 Suite = Literal["grounding", "hallucination", "policy", "cost", "latency", "rag"]
 SUITES: tuple[Suite, ...] = ("grounding", "hallucination", "policy", "cost", "latency", "rag")
@@ -148,6 +156,16 @@ METRICS: dict[str, MetricSpec] = {
             "share of the reference's claims the retrieved contexts support",
         ),
         MetricSpec(
+            "golden_coverage",
+            None,
+            None,
+            "rate",
+            "higher",
+            "share",
+            "share of production inputs with a golden case at least the contract's "
+            "coverage_threshold similar (production runs only)",
+        ),
+        MetricSpec(
             "error_rate",
             None,
             None,
@@ -158,6 +176,11 @@ METRICS: dict[str, MetricSpec] = {
         ),
     )
 }
+
+
+PRODUCTION_METRICS: frozenset[str] = frozenset({"golden_coverage"})
+"""Metrics only production runs measure (from the window's traffic); golden runs leave their
+gates to the production run."""
 
 
 def metric_names() -> list[str]:

@@ -5,16 +5,26 @@
 - :func:`draw_sample`: seeded, stratified, every error and escalation kept;
 - :func:`plan_production`: the sample of a run with the window's own error rate, cost and
   latency (``RunSession.open_production`` runs it through the engine);
-- :func:`monitored_gates`: nightly verdicts on sampled metrics with anytime-valid evidence.
+- :func:`monitored_gates`: nightly verdicts on sampled metrics with anytime-valid evidence;
+- :func:`golden_coverage` / :func:`suggest_cases`: how much production traffic the golden set
+  covers, the uncovered clusters, and candidate cases from them.
 
 See docs/online.md and docs/design/online.md.
 """
 
+from evals.online._coverage import (
+    Coverage,
+    UncoveredCluster,
+    golden_coverage,
+    production_inputs,
+    suggest_cases,
+)
 from evals.online._monitor import monitored, monitored_gates, night_log_evalue
 from evals.online._production import (
     GROUNDING_SUITES,
     ProductionPlan,
     cached_scores,
+    measure_coverage,
     needs_production,
     parse_window,
     plan_production,
@@ -33,14 +43,18 @@ from evals.online._traces import (
 __all__ = [
     "GROUNDING_SUITES",
     "LLM_OPERATIONS",
+    "Coverage",
     "ProductionPlan",
     "Sample",
     "TraceCase",
     "TraceSummary",
     "TraceTarget",
+    "UncoveredCluster",
     "build_cases",
     "cached_scores",
     "draw_sample",
+    "golden_coverage",
+    "measure_coverage",
     "monitored",
     "monitored_gates",
     "needs_production",
@@ -48,5 +62,7 @@ __all__ = [
     "parse_window",
     "plan_production",
     "population_metrics",
+    "production_inputs",
+    "suggest_cases",
     "trace_summaries",
 ]

@@ -17,23 +17,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from evals.contract import Contract, ProductionConfig
-from evals.dataset import Case
+from evals.dataset import Case, load_dataset
 from evals.errors import UserError, display_path
 from evals.metrics import METRICS, MetricValue, aggregate
+from evals.online._coverage import Coverage, golden_coverage, production_inputs
 from evals.online._sample import Sample, draw_sample
 from evals.online._traces import TraceCase, TraceSummary, build_cases, trace_summaries
 from evals.scorers import Score, price_for
 from evals.store import Output, ResultsStore, RunRecord
 
+if TYPE_CHECKING:
+    from evals.judges import Embedder
+
 __all__ = [
     "GROUNDING_SUITES",
     "ProductionPlan",
     "cached_scores",
+    "measure_coverage",
     "needs_production",
     "parse_window",
     "plan_production",
@@ -84,6 +89,8 @@ class ProductionPlan:
     """Traces the judging budget (``max_cost_usd``) left out of the proportional sample."""
     suites: tuple[str, ...] = ()
     """The contract's suites (which of them were not judged on traces without passages)."""
+    coverage: Coverage | None = None
+    """``golden_coverage`` of the window and its uncovered clusters (``coverage: true``)."""
 
     @property
     def trace_hash(self) -> str:
@@ -117,6 +124,7 @@ class ProductionPlan:
                 for key, (total, drawn) in sorted(self.sample.strata.items())
             },
             "population_metrics": sorted(self.population),
+            "coverage": self.coverage.to_dict() if self.coverage is not None else None,
         }
 
 
@@ -196,8 +204,31 @@ def _judge_cost_per_trace(contract: Contract, case: Case, output: Output) -> flo
     return calls * ((chars / 4 + 500) * price[0] + 300 * price[1])
 
 
+def measure_coverage(
+    contract: Contract,
+    store: ResultsStore,
+    since: datetime,
+    until: datetime,
+    embedder: Embedder | None = None,
+) -> Coverage:
+    """``golden_coverage`` of the agent's production inputs of a window by its golden set."""
+    config = contract.evals.production
+    threshold = config.coverage_threshold if config is not None else 0.75
+    dataset = load_dataset(contract.resolve(contract.evals.dataset))
+    return golden_coverage(
+        production_inputs(store, contract.agent, since, until),
+        dataset.cases,
+        threshold=threshold,
+        confidence=contract.autonomy.confidence,
+        embedder=embedder,
+    )
+
+
 def plan_production(
-    contract: Contract, results: str, until: datetime | None = None
+    contract: Contract,
+    results: str,
+    until: datetime | None = None,
+    embedder: Embedder | None = None,
 ) -> ProductionPlan:
     """Sample the window's traces and build the run's cases (see the module docstring).
 
@@ -205,6 +236,7 @@ def plan_production(
         contract: a contract with an ``evals.production`` block.
         results: the results root holding the telemetry.
         until: the window's end (default: now).
+        embedder: embeds inputs for ``golden_coverage`` (default: the bundled model).
 
     Raises:
         UserError: the contract has no ``evals.production`` block, or the window holds no
@@ -284,6 +316,10 @@ def plan_production(
             f"{', '.join(grounding)} (still checked for policy, cost and latency)"
         )
     population = population_metrics(traces, contract.evals.suites, contract.autonomy.confidence)
+    coverage = None
+    if config.coverage:
+        coverage = measure_coverage(contract, store, start, end, embedder)
+        population["golden_coverage"] = coverage.metric
     plan = ProductionPlan(
         config=config,
         since=start,
@@ -298,6 +334,7 @@ def plan_production(
         notes=notes,
         budget_cut=budget_cut,
         suites=tuple(contract.evals.suites),
+        coverage=coverage,
     )
     return plan
 

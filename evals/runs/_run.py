@@ -21,7 +21,7 @@ from evals.contract import Contract
 from evals.dataset import Case, Dataset, load_dataset
 from evals.errors import UserError, display_path
 from evals.gates import GateResult, Verdict, evaluate_gates, overall_verdict
-from evals.metrics import METRICS, MetricValue, aggregate
+from evals.metrics import METRICS, PRODUCTION_METRICS, MetricValue, aggregate
 from evals.policy import Masked, Masker
 from evals.scorers import BatchScorer, Score, build_masker, build_scorers, run_scorer
 from evals.store import MetricRecord, OutputCache, RunJournal, RunRecord, SampleRecord
@@ -465,8 +465,11 @@ def summarize(
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
     metrics.update(population or {})
+    wanted = contract.gates(draft.level)  # type: ignore[arg-type]
+    if draft.source != "production":  # production-only metrics are the production run's to gate
+        wanted = {k: v for k, v in wanted.items() if k not in PRODUCTION_METRICS}
     gates = evaluate_gates(
-        contract.gates(draft.level),  # type: ignore[arg-type]
+        wanted,
         metrics,
         autonomy.min_samples,
         frozenset(autonomy.rollback.metrics),

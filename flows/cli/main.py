@@ -10,6 +10,7 @@ from flows.cli import (
     approve,
     ci,
     collect,
+    golden,
     ingest,
     judge,
     plan,
@@ -62,6 +63,7 @@ cli.add_command(rollback.rollback)
 cli.add_command(serve.serve)
 cli.add_command(ingest.ingest)
 cli.add_command(collect.collect)
+cli.add_command(golden.golden)
 
 
 def main() -> None:

@@ -245,7 +245,7 @@ def _production_project(tmp: Path, leak_every: int = 2, **production: Any) -> Pa
         "max_tool_depth": 0,
         "disable": ["tool.arguments"],
     }
-    contract["evals"]["production"] = {"n": 8, "window": "1d", **production}
+    contract["evals"]["production"] = {"n": 8, "window": "1d", "coverage": False, **production}
     contract["autonomy"]["levels"] = {
         "approval": {"gates": {"policy_violation_rate": {"max": 0.4}}},
     }
@@ -262,7 +262,7 @@ def _production_project(tmp: Path, leak_every: int = 2, **production: Any) -> Pa
 def test_a_production_run_is_stored_with_its_source_and_judges_nothing_twice(
     tmp_path: Path,
 ) -> None:
-    contract = _production_project(tmp_path)
+    contract = _production_project(tmp_path, n=20)  # every answerable trace: ids are random
     trips = _mixed()
     trips[1] = Trip(
         "Refund via the ledger", delegate="ledger-agent", delegate_tools=["x"], escalated=True
@@ -292,7 +292,7 @@ def test_a_production_run_is_stored_with_its_source_and_judges_nothing_twice(
         ("tool.allowlist", "ledger-agent"),
         ("tool.limits", "ledger-agent"),
     }
-    assert "forced" in flagged.tags
+    assert "outcome:escalated" in flagged.tags
     with RunSession.open_production(contract, results, until=UNTIL) as session:
         again = session.run(act=False)
         assert session.reused == len(outcome.result.cases)
@@ -412,3 +412,64 @@ def test_readiness_for_a_level_needing_production_evidence_waits_for_a_productio
     assert state.latest is golden
     assert state.latest_production is production
     assert readiness(state).headline.startswith("Yes")
+
+
+# --- golden coverage ------------------------------------------------------------------------
+
+
+class WordsEmbedder:
+    """Bag-of-words unit vectors: enough to tell topics apart without loading a model."""
+
+    def __init__(self) -> None:
+        self.vocabulary: dict[str, int] = {}
+
+    def encode(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        rows = []
+        for text in texts:
+            words = [w.strip("?.,!").lower() for w in text.split()]
+            for word in words:
+                self.vocabulary.setdefault(word, len(self.vocabulary))
+            rows.append(words)
+        out = np.zeros((len(texts), 512), dtype=np.float32)
+        for i, words in enumerate(rows):
+            for word in words:
+                out[i, self.vocabulary[word] % 512] += 1.0
+            out[i] /= float(np.linalg.norm(out[i])) or 1.0
+        return out
+
+
+def test_golden_coverage_finds_the_class_of_questions_the_golden_set_misses() -> None:
+    from evals.dataset import Case
+    from evals.online import golden_coverage, suggest_cases
+
+    golden = [Case(id=f"g{i}", input=f"when is my refund {i} paid") for i in range(5)]
+    production = [(f"t{i}", f"when is my refund {i % 5} paid") for i in range(70)]
+    production += [(f"a{i}", f"change the delivery address of order {i % 3}") for i in range(30)]
+    coverage = golden_coverage(production, golden, threshold=0.8, embedder=WordsEmbedder())
+    assert coverage.metric.value == pytest.approx(0.7)
+    assert coverage.metric.n == 100
+    assert coverage.metric.low is not None
+    assert coverage.metric.low < 0.7
+    [cluster] = coverage.clusters
+    assert cluster.size == 30
+    assert cluster.share == pytest.approx(0.3)
+    assert all("delivery address" in e for e in cluster.examples)
+    assert all(t.startswith("a") for t in cluster.trace_ids)
+    [row] = suggest_cases(coverage)
+    assert row["input"] == cluster.examples[0]
+    assert row["metadata"]["trace_ids"] == cluster.trace_ids
+    assert row["metadata"]["cluster_size"] == 30
+    assert "reference" not in row
+    empty = golden_coverage([], golden, threshold=0.8, embedder=WordsEmbedder())
+    assert empty.metric.value is None
+    assert empty.clusters == []
+
+
+def test_a_gate_on_golden_coverage_needs_production_runs(tmp_path: Path) -> None:
+    contract = copy.deepcopy(CONTRACT)
+    contract["autonomy"]["levels"]["constrained"]["gates"]["golden_coverage"] = {"min": 0.8}
+    path = make_project(tmp_path, contract)
+    with pytest.raises(UserError, match="is measured by production runs"):
+        load_contract(path)

@@ -29,7 +29,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def _project(tmp: Path, **production: Any) -> Path:
     data = copy.deepcopy(CONTRACT)
     data["evals"]["suites"] = ["policy", "cost", "latency"]
-    data["evals"]["production"] = {"n": 6, "window": "1d", **production}
+    data["evals"]["production"] = {"n": 6, "window": "1d", "coverage": False, **production}
     data["autonomy"]["level"] = "approval"
     data["autonomy"]["levels"] = {
         "approval": {"gates": {"policy_violation_rate": {"max": 0.4}}},
@@ -123,3 +123,37 @@ def test_a_promotion_to_a_level_needing_production_evidence_without_any_is_refus
     assert "no production trace of 'tiny-agent'" in decision["reason"]
     data = yaml.safe_load(contract.read_text(encoding="utf-8"))
     assert data["evals"]["production"]["required_from"] == "constrained"
+
+
+@pytest.mark.model
+def test_golden_suggest_finds_the_questions_the_golden_set_lacks(tmp_path: Path) -> None:
+    _project(tmp_path)
+    results = tmp_path / "results"
+    refunds = [Trip(f"question {i}: when is my refund paid?") for i in range(1, 13)]
+    moves = [
+        Trip(f"How do I change the delivery address for order {i}?", passages=[]) for i in range(6)
+    ]
+    ingest(
+        [write_traces(tmp_path / "traces.jsonl", "tiny-agent", refunds + moves)],
+        results,
+        masking=TelemetryMasker(ROOT / "policies", default_packs=["rules/default.yaml"]),
+    )
+    dataset = tmp_path / "datasets" / "tiny-agent" / "cases.jsonl"
+    args = ["--policies", str(tmp_path / "policies"), "--results", str(results)]
+    code, _, err = invoke("golden", "suggest", "tiny-agent", "--out", str(dataset), *args)
+    assert code == 2
+    assert "suggestions are never written into a dataset" in err
+    out = tmp_path / "suggested.jsonl"
+    code, printed, err = invoke(
+        "golden", "suggest", "tiny-agent", "--out", str(out), "--until", "2026-12-01", *args
+    )
+    assert code == 0, err
+    assert "golden_coverage 0.667" in printed
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows
+    assert "delivery address" in rows[0]["input"]
+    assert rows[0]["metadata"]["cluster_size"] == 6
+    assert len(rows[0]["metadata"]["trace_ids"]) >= 1
+    # the dataset is untouched
+    assert next(json.loads(line)["id"] for line in dataset.read_text().splitlines()) == "c1"
+    assert "suggested" not in dataset.read_text(encoding="utf-8")
