@@ -293,6 +293,12 @@ def test_a_production_run_is_stored_with_its_source_and_judges_nothing_twice(
         ("tool.limits", "ledger-agent"),
     }
     assert "outcome:escalated" in flagged.tags
+    from evals.report import run_summary_markdown
+
+    summary = run_summary_markdown(results, record.run_id, contract=load_contract(contract))
+    assert "**Evidence:** production traces 2026-11-30T00:00 → 2026-12-01T00:00 UTC: 15 judged" in (
+        summary.replace("\\", "")
+    )
     with RunSession.open_production(contract, results, until=UNTIL) as session:
         again = session.run(act=False)
         assert session.reused == len(outcome.result.cases)
