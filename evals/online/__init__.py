@@ -19,9 +19,11 @@ from evals.online._coverage import (
     production_inputs,
     suggest_cases,
 )
+from evals.online._drift import DriftRow, drift
 from evals.online._monitor import monitored, monitored_gates, night_log_evalue
 from evals.online._production import (
     GROUNDING_SUITES,
+    REFERENCE_SCORERS,
     ProductionPlan,
     cached_scores,
     measure_coverage,
@@ -43,7 +45,9 @@ from evals.online._traces import (
 __all__ = [
     "GROUNDING_SUITES",
     "LLM_OPERATIONS",
+    "REFERENCE_SCORERS",
     "Coverage",
+    "DriftRow",
     "ProductionPlan",
     "Sample",
     "TraceCase",
@@ -53,6 +57,7 @@ __all__ = [
     "build_cases",
     "cached_scores",
     "draw_sample",
+    "drift",
     "golden_coverage",
     "measure_coverage",
     "monitored",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,11 +24,18 @@ from evals.dataset import Case
 from evals.metrics import METRICS, MetricValue, aggregate
 from evals.store import ResultsStore
 
-if TYPE_CHECKING:
-    from evals.judges import Embedder
+
+class Embedder(Protocol):
+    """What coverage needs of an embedder: unit vectors for texts (``evals.judges.Embedder``)."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit vector per text, as rows."""
+        ...
+
 
 __all__ = [
     "Coverage",
+    "Embedder",
     "UncoveredCluster",
     "golden_coverage",
     "production_inputs",

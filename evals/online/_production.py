@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -25,17 +25,15 @@ from evals.contract import Contract, ProductionConfig
 from evals.dataset import Case, load_dataset
 from evals.errors import UserError, display_path
 from evals.metrics import METRICS, MetricValue, aggregate
-from evals.online._coverage import Coverage, golden_coverage, production_inputs
+from evals.online._coverage import Coverage, Embedder, golden_coverage, production_inputs
 from evals.online._sample import Sample, draw_sample
 from evals.online._traces import TraceCase, TraceSummary, build_cases, trace_summaries
 from evals.scorers import Score, price_for
 from evals.store import Output, ResultsStore, RunRecord
 
-if TYPE_CHECKING:
-    from evals.judges import Embedder
-
 __all__ = [
     "GROUNDING_SUITES",
+    "REFERENCE_SCORERS",
     "ProductionPlan",
     "cached_scores",
     "measure_coverage",
@@ -48,6 +46,10 @@ __all__ = [
 GROUNDING_SUITES = ("grounding", "hallucination", "rag")
 """Suites whose scorers read the retrieved passages: a trace without any is not judged by
 them (it still counts for policy, cost and latency)."""
+
+REFERENCE_SCORERS = frozenset({"answer_correctness", "context_precision", "context_recall"})
+"""Scorers that compare with a case's reference answer: production traces have none, so they
+leave production runs out (answer relevance, which needs none, still runs)."""
 
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 

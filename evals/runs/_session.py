@@ -30,9 +30,11 @@ from evals.gates import Verdict, overall_verdict
 from evals.metrics import METRICS
 from evals.online import (
     GROUNDING_SUITES,
+    REFERENCE_SCORERS,
     ProductionPlan,
     TraceTarget,
     cached_scores,
+    drift,
     monitored,
     monitored_gates,
     plan_production,
@@ -418,8 +420,17 @@ class RunSession:
             for name in names
             if any(m.scorer == name and m.suite in GROUNDING_SUITES for m in METRICS.values())
         }
+        reference = set(names) & REFERENCE_SCORERS
         out: dict[str, list[Score]] = {name: [] for name in names}
         for name, scorer in self.plan.scorers.items():
+            if name in reference:  # a production trace has no reference answer
+                out[name] = [
+                    reused[c.id][name]
+                    if c.id in reused
+                    else Score.skipped("a production trace has no reference answer")
+                    for c in cases
+                ]
+                continue
             todo = [
                 i
                 for i, c in enumerate(cases)
@@ -485,10 +496,14 @@ class RunSession:
         )
         monitoring = production.config.monitoring
         store = ResultsStore(self.results)
-        earlier = [
+        stored = store.runs(self.contract.agent)
+        golden = [
             r
-            for r in store.runs(self.contract.agent)
-            if r.source == "production" and r.started_at < draft.started_at
+            for r in stored
+            if r.source == "golden" and r.trigger != "ci" and r.version == draft.version
+        ]
+        earlier = [
+            r for r in stored if r.source == "production" and r.started_at < draft.started_at
         ]
         earlier = earlier[-(monitoring.horizon - 1) :] if monitoring.horizon > 1 else []
         means = [
@@ -526,6 +541,12 @@ class RunSession:
                 **production.summary(),
                 "reused": self.reused,
                 "monitoring": evidence,
+                "drift": {
+                    "golden_run_id": golden[-1].run_id,
+                    "metrics": [row.to_dict() for row in drift(golden[-1], metrics)],
+                }
+                if golden
+                else None,
             },
         )
         return replace(result, record=record, gates=gates)

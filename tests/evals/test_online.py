@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -414,6 +415,11 @@ def test_readiness_for_a_level_needing_production_evidence_waits_for_a_productio
     )
     with RunSession.open_production(contract, str(results), until=UNTIL) as session:
         production = session.run(act=False).result.record
+    assert production.production is not None
+    assert production.production["drift"]["golden_run_id"] == golden.run_id
+    [gap] = production.production["drift"]["metrics"]
+    assert gap["metric"] == "policy_violation_rate"
+    assert gap["low"] < gap["difference"] < gap["high"]
     state = AgentState(AGENT, contract, None, [golden, production])
     assert state.latest is golden
     assert state.latest_production is production
@@ -429,7 +435,7 @@ class WordsEmbedder:
     def __init__(self) -> None:
         self.vocabulary: dict[str, int] = {}
 
-    def encode(self, texts: list[str]) -> Any:
+    def encode(self, texts: Sequence[str]) -> Any:
         import numpy as np
 
         rows = []
@@ -479,3 +485,51 @@ def test_a_gate_on_golden_coverage_needs_production_runs(tmp_path: Path) -> None
     path = make_project(tmp_path, contract)
     with pytest.raises(UserError, match="is measured by production runs"):
         load_contract(path)
+
+
+def _metric(name: str, value: float, low: float, high: float, n: int) -> Any:
+    from evals.store import MetricRecord
+
+    return MetricRecord(name, value, low, high, n, 0, "wilson", 0.95, None)
+
+
+def test_drift_shows_a_gap_between_golden_and_production_with_its_interval() -> None:
+    from datetime import UTC, datetime
+
+    from evals.online import drift
+    from evals.store import RunRecord
+
+    golden = RunRecord(
+        run_id="g",
+        agent=AGENT,
+        version="v1",
+        version_hash="h",
+        dataset="d",
+        dataset_hash="h",
+        trigger="nightly",
+        level="approval",
+        started_at=datetime(2026, 11, 30, tzinfo=UTC),
+        finished_at=None,
+        code_version=None,
+        n_cases=200,
+        metrics={
+            "faithfulness": _metric("faithfulness", 0.95, 0.92, 0.97, 200),
+            "hallucination_rate": _metric("hallucination_rate", 0.05, 0.02, 0.10, 200),
+            "latency_p50_s": _metric("latency_p50_s", 1.0, 0.9, 1.1, 200),
+        },
+    )
+    production = {
+        "faithfulness": _metric("faithfulness", 0.78, 0.72, 0.83, 200),
+        "hallucination_rate": _metric("hallucination_rate", 0.07, 0.03, 0.15, 200),
+        "latency_p50_s": _metric("latency_p50_s", 3.0, 2.9, 3.1, 9000),
+    }
+    faithfulness, hallucination = drift(golden, production)
+    assert faithfulness.metric == "faithfulness"
+    assert faithfulness.difference == pytest.approx(-0.17)
+    # MOVER: -0.17 - hypot(0.78 - 0.72, 0.97 - 0.95), -0.17 + hypot(0.83 - 0.78, 0.95 - 0.92)
+    assert faithfulness.low == pytest.approx(-0.17 - (0.06**2 + 0.02**2) ** 0.5)
+    assert faithfulness.high == pytest.approx(-0.17 + (0.05**2 + 0.03**2) ** 0.5)
+    assert faithfulness.worse
+    assert hallucination.low is not None
+    assert hallucination.low < 0 < hallucination.high  # type: ignore[operator]
+    assert not hallucination.worse
