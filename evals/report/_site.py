@@ -70,11 +70,11 @@ class Report:
 
 
 def _pick_runs(agent: AgentReport, count: int) -> list[RunRecord]:
-    """Runs that get a page: the latest monitoring and CI runs, and the runs behind incidents."""
+    """Runs that get a page: the latest golden, CI and production runs, and incidents' runs."""
     chosen: dict[str, RunRecord] = {}
     by_id = {r.run_id: r for r in agent.runs}
     ci = [r for r in agent.runs if r.trigger not in MONITORING_TRIGGERS]
-    for run in [*agent.monitoring_runs[-count:], *ci[-count:]]:
+    for run in [*agent.monitoring_runs[-count:], *ci[-count:], *agent.production_runs[-count:]]:
         chosen[run.run_id] = run
     incident_runs = [
         by_id[i.last_run_id] for i in reversed(agent.incidents) if i.last_run_id in by_id

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 from evals.contract import LEVELS, Channel, Contract
 from evals.dataset import Case
 from evals.gates import GateResult
-from evals.metrics import fmt_delta, fmt_time, fmt_value
+from evals.metrics import fmt_delta, fmt_interval, fmt_time, fmt_value
 from evals.readiness import Readiness, incident_line, incident_title, readiness
 from evals.report._data import (
     AgentReport,
@@ -33,6 +33,7 @@ from evals.report._data import (
     masked_words,
     violation_spans,
 )
+from evals.report._markdown import evidence_line
 from evals.report._svg import (
     EventMark,
     ThresholdLine,
@@ -343,6 +344,46 @@ class DecisionRow:
 
 
 @dataclass(frozen=True)
+class ProductionRow:
+    """A metric on the golden set and on production, side by side, with the gap."""
+
+    metric: str
+    golden: str
+    golden_interval: str
+    production: str
+    production_interval: str
+    gap: str
+    """Production minus golden with its interval (quality metrics), else empty."""
+    worse: bool
+    """The gap's interval excludes zero on the metric's bad side."""
+    verdict: Part
+    """The production run's gate on the metric."""
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    """A cluster of production questions no golden case is close to."""
+
+    size: str
+    share: str
+    nearest: str
+    example: str
+    trace: str
+
+
+@dataclass(frozen=True)
+class ProductionSection:
+    """The agent's latest production run beside its latest golden run, and the coverage."""
+
+    run: Part
+    evidence: str
+    rows: list[ProductionRow]
+    coverage: str
+    """``golden_coverage`` with its interval and n, or empty when not measured."""
+    clusters: list[ClusterRow]
+
+
+@dataclass(frozen=True)
 class AgentPage:
     """``agents/<agent>.html``: the one-page Agent Impact Contract."""
 
@@ -374,6 +415,8 @@ class AgentPage:
     decisions: list[DecisionRow]
     """The latest decisions, newest first."""
     decisions_total: int
+    production: ProductionSection | None = None
+    """Golden and production side by side; ``None`` without a production run."""
 
     @property
     def runs_older(self) -> int:
@@ -690,7 +733,9 @@ def _run_rows(agent: AgentReport, links: Links) -> list[RunRow]:
         RunRow(
             started=fmt_time(run.started_at),
             run=_run_part(links, agent.agent, run.run_id, 1),
-            trigger=run.trigger + (" (vs baseline)" if run.baseline_run_id else ""),
+            trigger=run.trigger
+            + (" (vs baseline)" if run.baseline_run_id else "")
+            + (" · production" if run.source == "production" else ""),
             version=run.version,
             level=run.level or "",
             verdict=_badge(run.verdict),
@@ -716,6 +761,62 @@ def _decision_rows(decisions: Sequence[Decision], agent: str, links: Links) -> l
             )
         )
     return rows
+
+
+def _production(agent: AgentReport, links: Links) -> ProductionSection | None:
+    production = agent.latest_production
+    if production is None:
+        return None
+    golden = agent.latest
+    account = production.production or {}
+    gaps = {g["metric"]: g for g in (account.get("drift") or {}).get("metrics", [])}
+    rows = []
+    for name, m in production.metrics.items():
+        if name == "golden_coverage":
+            continue
+        g = golden.metrics.get(name) if golden is not None else None
+        gap = gaps.get(name)
+        rows.append(
+            ProductionRow(
+                metric=name,
+                golden=fmt_value(name, g.value) if g is not None else "—",
+                golden_interval=fmt_interval(name, g.low, g.high) if g is not None else "",
+                production=fmt_value(name, m.value),
+                production_interval=fmt_interval(name, m.low, m.high),
+                gap=(
+                    f"{fmt_delta(name, gap['difference'])} "
+                    f"{fmt_interval(name, gap['low'], gap['high'], signed=True)}"
+                    if gap is not None
+                    else ""
+                ),
+                worse=bool(gap and gap["worse"]),
+                verdict=_badge(m.verdict if m.gated else None),
+            )
+        )
+    coverage = production.metrics.get("golden_coverage")
+    clusters = ((account.get("coverage") or {}).get("uncovered_clusters")) or []
+    return ProductionSection(
+        run=_run_part(links, agent.agent, production.run_id, 1),
+        evidence=evidence_line(production),
+        rows=rows,
+        coverage=(
+            f"{fmt_value('golden_coverage', coverage.value)} "
+            f"{fmt_interval('golden_coverage', coverage.low, coverage.high)} of {coverage.n:,} "
+            "production inputs"
+            if coverage is not None and coverage.measured
+            else ""
+        ),
+        clusters=[
+            ClusterRow(
+                size=f"{c['size']:,}",
+                share=f"{c['share']:.1%}",
+                nearest=f"{c['nearest_golden']:.2f}",
+                example=c["examples"][0] if c["examples"] else "",
+                trace=c["trace_ids"][0] if c["trace_ids"] else "",
+            )
+            for c in clusters[:5]
+        ],
+    )
 
 
 def agent_page(agent: AgentReport, links: Links) -> AgentPage:
@@ -745,6 +846,7 @@ def agent_page(agent: AgentReport, links: Links) -> AgentPage:
         runs_total=len(agent.runs),
         decisions=_decision_rows(agent.decisions, agent.agent, links),
         decisions_total=len(agent.decisions),
+        production=_production(agent, links),
     )
 
 

@@ -425,6 +425,23 @@ def test_readiness_for_a_level_needing_production_evidence_waits_for_a_productio
     assert state.latest_production is production
     assert readiness(state).headline.startswith("Yes")
 
+    # The report's agent page: golden and production side by side, the gap, the evidence.
+    from datetime import UTC, datetime
+
+    from evals.report import render, site_pages
+
+    site = site_pages(results, policies=contract_path.parent)
+    page = site.agent(AGENT)
+    assert page.production is not None
+    [row] = [r for r in page.production.rows if r.metric == "policy_violation_rate"]
+    assert (row.golden, row.production) == ("0.000", "0.000")
+    assert row.gap.startswith("+0.000 [")
+    assert page.production.evidence.startswith("production traces 2026-11-30T00:00")
+    assert page.production.run.href is not None  # the production run has its own page
+    html = render(page, datetime.now(UTC))
+    assert "Golden and production" in html
+    assert "production − golden" in html
+
 
 # --- golden coverage ------------------------------------------------------------------------
 
