@@ -28,7 +28,7 @@ from evals.store import ResultsStore
 class Embedder(Protocol):
     """What coverage needs of an embedder: unit vectors for texts (``evals.judges.Embedder``)."""
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """One unit vector per text, as rows."""
         ...
 
@@ -194,8 +194,9 @@ def golden_coverage(
     if not distinct:
         return Coverage(aggregate(spec, [], confidence), threshold, len(golden))
     index = {text: i for i, text in enumerate(distinct)}
-    vectors = embedder.encode(distinct)
-    gold = embedder.encode([c.input for c in golden]) if golden else None
+    # Large batches: short questions pad little, and a batch costs one pass of the model.
+    vectors = embedder.encode(distinct, batch_size=256)
+    gold = embedder.encode([c.input for c in golden], batch_size=256) if golden else None
     if gold is None:
         nearest = np.zeros(len(distinct), dtype=np.float32)
     else:

@@ -452,7 +452,7 @@ class WordsEmbedder:
     def __init__(self) -> None:
         self.vocabulary: dict[str, int] = {}
 
-    def encode(self, texts: Sequence[str]) -> Any:
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> Any:
         import numpy as np
 
         rows = []
