@@ -39,6 +39,8 @@ from evals.online._traces import (
     TraceCase,
     TraceSummary,
     build_cases,
+    span_tree,
+    trace_cases,
     trace_summaries,
 )
 
@@ -68,6 +70,8 @@ __all__ = [
     "plan_production",
     "population_metrics",
     "production_inputs",
+    "span_tree",
     "suggest_cases",
+    "trace_cases",
     "trace_summaries",
 ]

@@ -40,6 +40,8 @@ __all__ = [
     "TraceCase",
     "TraceSummary",
     "build_cases",
+    "span_tree",
+    "trace_cases",
     "trace_summaries",
 ]
 
@@ -382,3 +384,79 @@ def _tool_calls(
             }
         )
     return calls
+
+
+def span_tree(spans: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A trace's spans in tree order, each with its depth.
+
+    Parents come before their children, siblings by start: what a person reads to see who did
+    what, when, with what input.
+    """
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for span in spans:
+        parent = span["parent_span_id"] if span["parent_span_id"] in ids else None
+        children.setdefault(parent, []).append(span)
+    for group in children.values():
+        group.sort(key=lambda s: (s["start"], s["span_id"]))
+    rows: list[dict[str, Any]] = []
+    stack = [(span, 0) for span in reversed(children.get(None, []))]
+    while stack:
+        span, depth = stack.pop()
+        rows.append(
+            {
+                "depth": depth,
+                "span_id": span["span_id"],
+                "name": span["name"],
+                "agent": span["agent"],
+                "operation": span["operation"],
+                "duration_s": span["duration_s"],
+                "status": span["status"],
+                "status_message": span["status_message"],
+                "tool_arguments": span["tool_arguments"],
+                "input": span["input_text"],
+                "output": span["output_text"],
+            }
+        )
+        stack.extend((child, depth + 1) for child in reversed(children.get(span["span_id"], [])))
+    return rows
+
+
+def trace_cases(store: ResultsStore, trace_ids: Sequence[str]) -> dict[str, Case]:
+    """The stored traces as cases, each with its span tree in ``metadata["trace"]``.
+
+    Input and passages as stored (masked): the drill-down from a production failure to its
+    trace.
+    """
+    if not trace_ids:
+        return {}
+    with store.connect() as db:
+        db.register("_wanted", _id_table(list(dict.fromkeys(trace_ids))))
+        rows = db.execute(
+            f"SELECT {_SPAN_COLUMNS} FROM spans JOIN _wanted USING (trace_id) "
+            "ORDER BY trace_id, start, span_id"
+        ).fetchall()
+    names = [c.strip() for c in _SPAN_COLUMNS.split(",")]
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_trace.setdefault(row[0], []).append(dict(zip(names, row, strict=True)))
+    out = {}
+    for trace_id, spans in by_trace.items():
+        ids = {s["span_id"] for s in spans}
+        root = next(s for s in spans if s["parent_span_id"] not in ids)
+        llm = [s for s in spans if s["operation"] in LLM_OPERATIONS]
+        question = root["input_text"] or next(
+            (s["input_text"] for s in llm if s["input_text"]), None
+        )
+        passages = list(
+            dict.fromkeys(
+                d for s in spans if s["operation"] == "retrieval" for d in s["documents"] or () if d
+            )
+        )
+        out[trace_id] = Case(
+            id=trace_id,
+            input=question if question and question.strip() else "(no input in the trace)",
+            contexts=passages,
+            metadata={"trace_id": trace_id, "trace": span_tree(spans)},
+        )
+    return out

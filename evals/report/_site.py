@@ -191,10 +191,12 @@ def site_pages(
         samples[sample.run_id].append(sample)
     run_views = []
     for agent in shown:
-        source = CaseSource(agent.contract)
+        source = CaseSource(agent.contract, store)
         for run in picked[agent.agent]:
             run_samples = samples.get(run.run_id, [])
-            cases, case_note = source.for_run(run)
+            cases, case_note = source.for_run(
+                run, sorted({s.case_id for s in run_samples}) if run.source == "production" else ()
+            )
             comparison = None
             baseline_note = None
             if run.baseline_run_id:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -930,6 +930,20 @@ class FailureView:
 
 
 @dataclass(frozen=True)
+class TraceRow:
+    """A span of a production case's trace, indented by its depth (masked as stored)."""
+
+    depth: int
+    name: str
+    agent: str
+    operation: str
+    duration: str
+    status: Part
+    detail: str
+    """The tool's arguments, else the span's input, shortened."""
+
+
+@dataclass(frozen=True)
 class CaseView:
     """A failing case: the golden row, the output, and each failing scorer."""
 
@@ -945,6 +959,8 @@ class CaseView:
     contexts: list[str]
     reference: str | None
     failures: list[FailureView]
+    trace: list[TraceRow] = field(default_factory=list)
+    """For a production case: its trace's spans, who did what, when, with what input."""
 
     @property
     def anchor(self) -> str:
@@ -1146,7 +1162,31 @@ def _case(failure: CaseFailure, case: Case | None, case_note: str | None) -> Cas
         contexts=[masked(c, pairs) for c in case.contexts] if case is not None else [],
         reference=case.reference if case is not None else None,
         failures=failures,
+        trace=_trace_rows(case.metadata.get("trace") if case is not None else None),
     )
+
+
+def _trace_rows(spans: Any) -> list[TraceRow]:
+    if not isinstance(spans, list):
+        return []
+    rows = []
+    for span in spans:
+        detail = span.get("tool_arguments") or span.get("input") or ""
+        rows.append(
+            TraceRow(
+                depth=int(span.get("depth") or 0),
+                name=span.get("name") or "",
+                agent=span.get("agent") or "",
+                operation=span.get("operation") or "",
+                duration=f"{span['duration_s']:.2f} s" if span.get("duration_s") else "",
+                status=_badge(
+                    "fail" if span.get("status") == "error" else "pass",
+                    span.get("status") or "unset",
+                ),
+                detail=detail if len(detail) <= 160 else detail[:157] + "…",
+            )
+        )
+    return rows
 
 
 def _worst_first(comparisons: Sequence[MetricComparison]) -> list[CaseChange]:

@@ -294,7 +294,16 @@ def test_a_production_run_is_stored_with_its_source_and_judges_nothing_twice(
         ("tool.limits", "ledger-agent"),
     }
     assert "outcome:escalated" in flagged.tags
-    from evals.report import run_summary_markdown
+    from evals.report import run_summary_markdown, site_pages
+
+    # The run page's failing case is the trace: input, passages, and the span tree.
+    page = site_pages(results, policies=contract.parent).run(record.run_id)
+    [case] = [c for c in page.cases if c.input == "Refund via the ledger"]
+    assert "policy_violation" in case.metrics
+    tool = next(row for row in case.trace if row.name == "execute_tool x")
+    assert (tool.agent, tool.depth) == ("ledger-agent", 2)
+    assert case.trace[0].depth == 0
+    assert case.trace[0].agent == AGENT
 
     summary = run_summary_markdown(results, record.run_id, contract=load_contract(contract))
     assert "**Evidence:** production traces 2026-11-30T00:00 → 2026-12-01T00:00 UTC: 15 judged" in (
