@@ -157,3 +157,44 @@ def test_golden_suggest_finds_the_questions_the_golden_set_lacks(tmp_path: Path)
     # the dataset is untouched
     assert next(json.loads(line)["id"] for line in dataset.read_text().splitlines()) == "c1"
     assert "suggested" not in dataset.read_text(encoding="utf-8")
+
+
+@pytest.mark.model
+def test_an_example_agent_gets_a_golden_run_and_a_production_run_from_its_telemetry(
+    tmp_path: Path,
+) -> None:
+    """account-support's generated telemetry (examples/telemetry) judged like its golden set."""
+    from datetime import UTC, date, datetime
+
+    from evals.runs import RunSession
+    from examples.telemetry import generate
+
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    shutil.copytree(
+        ROOT / "datasets" / "account-support", tmp_path / "datasets" / "account-support"
+    )
+    contract = tmp_path / "policies" / "account-support.yaml"
+    data = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    data["evals"]["production"] = {"n": 40, "window": "7d", "coverage": True}
+    contract.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    results = tmp_path / "results"
+    files = generate("account-support", tmp_path / "telemetry", end=date(2026, 12, 1), days=28)
+    assert ingest(files, results, policies=tmp_path / "policies").ok
+    until = datetime(2026, 12, 1, tzinfo=UTC)
+    with RunSession.open(contract, str(results), use_cache=False) as session:
+        golden = session.run(act=False).result.record
+    with RunSession.open_production(contract, str(results), until=until) as session:
+        production = session.run(act=False).result.record
+    assert (golden.source, production.source) == ("golden", "production")
+    account = production.production
+    assert account is not None
+    assert account["traces"] > 100
+    assert account["sampled"] == 40
+    assert account["skipped"] == {}
+    assert production.metrics["faithfulness"].n == 40
+    assert production.metrics["error_rate"].n == account["traces"]
+    coverage = production.metrics["golden_coverage"]
+    assert coverage.measured
+    assert coverage.n == account["traces"]
+    assert account["drift"]["golden_run_id"] == golden.run_id
+    assert {row["metric"] for row in account["drift"]["metrics"]} >= {"faithfulness"}
