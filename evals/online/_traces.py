@@ -100,7 +100,7 @@ def trace_summaries(
     Returns:
         The traces by start time, and notes for a reader (models without a price).
     """
-    route = _json_key(route_attribute)
+    route = _json_key(route_attribute)  # JSON is parsed only where the name occurs
     llm = ", ".join(f"'{op}'" for op in LLM_OPERATIONS)
     sql = f"""
     WITH w AS (
@@ -124,13 +124,16 @@ def trace_summaries(
     ),
     per_trace AS (
         SELECT w.trace_id,
-               max(json_extract_string(w.attributes, {route})) AS route,
+               max(CASE WHEN contains(w.attributes, $route_name)
+                        THEN json_extract_string(w.attributes, {route}) END) AS route,
                string_agg(DISTINCT w.agent, '+' ORDER BY w.agent)
                    FILTER (WHERE w.agent <> $agent) AS delegated,
                string_agg(DISTINCT w.tool_name, '+' ORDER BY w.tool_name)
                    FILTER (WHERE w.tool_name IS NOT NULL) AS tool_path,
-               bool_or(coalesce(try_cast(json_extract_string(w.attributes,
-                   '$."impactgate.escalated"') AS BOOLEAN), false)) AS escalated_attr,
+               bool_or(CASE WHEN contains(w.attributes, 'impactgate.escalated')
+                   THEN coalesce(try_cast(json_extract_string(w.attributes,
+                       '$."impactgate.escalated"') AS BOOLEAN), false)
+                   ELSE false END) AS escalated_attr,
                max(w.work_item_id) AS any_work_item
         FROM w JOIN mine USING (trace_id)
         GROUP BY w.trace_id
@@ -157,7 +160,10 @@ def trace_summaries(
     ORDER BY m.start, m.trace_id
     """
     with store.connect() as db:
-        rows = db.execute(sql, {"since": since, "until": until, "agent": agent}).fetchall()
+        rows = db.execute(
+            sql,
+            {"since": since, "until": until, "agent": agent, "route_name": route_attribute},
+        ).fetchall()
     overrides = dict(prices or {})
     priced: dict[str | None, tuple[float, float] | None] = {}
     unpriced: Counter[str] = Counter()
