@@ -154,6 +154,14 @@ def test_golden_suggest_finds_the_questions_the_golden_set_lacks(tmp_path: Path)
     assert "delivery address" in rows[0]["input"]
     assert rows[0]["metadata"]["cluster_size"] == 6
     assert len(rows[0]["metadata"]["trace_ids"]) >= 1
+    code, printed, err = invoke(
+        "golden", "coverage", "tiny-agent", "--until", "2026-12-01", "--json", *args
+    )
+    assert code == 0, err
+    coverage = json.loads(printed)
+    assert coverage["golden_coverage"] == pytest.approx(12 / 18)
+    assert coverage["n"] == 18
+    assert coverage["uncovered_clusters"][0]["size"] == 6
     # the dataset is untouched
     assert next(json.loads(line)["id"] for line in dataset.read_text().splitlines()) == "c1"
     assert "suggested" not in dataset.read_text(encoding="utf-8")
