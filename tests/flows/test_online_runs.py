@@ -206,3 +206,40 @@ def test_an_example_agent_gets_a_golden_run_and_a_production_run_from_its_teleme
     assert coverage.n == account["traces"]
     assert account["drift"]["golden_run_id"] == golden.run_id
     assert {row["metric"] for row in account["drift"]["metrics"]} >= {"faithfulness"}
+
+
+@pytest.mark.model
+def test_traces_without_passages_are_not_judged_for_grounding_but_count_for_the_rest(
+    tmp_path: Path,
+) -> None:
+    from evals.runs import RunSession
+
+    contract = _project(tmp_path, n=20)
+    data = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    data["evals"]["suites"] = ["grounding", "hallucination", "policy", "cost", "latency"]
+    contract.write_text(yaml.safe_dump(data), encoding="utf-8")
+    trips = [Trip(f"When is refund {i} paid?") for i in range(6)]
+    trips += [Trip(f"What is your phone number {i}?", passages=[]) for i in range(3)]
+    results = tmp_path / "results"
+    ingest(
+        [write_traces(tmp_path / "traces.jsonl", "tiny-agent", trips)],
+        results,
+        masking=TelemetryMasker(ROOT / "policies", default_packs=["rules/default.yaml"]),
+    )
+    with RunSession.open_production(contract, str(results), until=UNTIL) as session:
+        outcome = session.run(act=False)
+    record = outcome.result.record
+    assert record.production is not None
+    assert record.production["not_judged"] == {"grounding": 3, "hallucination": 3}
+    assert record.metrics["faithfulness"].n == 6
+    assert record.metrics["faithfulness"].n_errors == 0
+    assert record.metrics["hallucination_rate"].n == 6
+    assert record.metrics["policy_violation_rate"].n == 9
+    assert record.metrics["latency_p50_s"].n == 9
+    skipped = [c.scores["faithfulness"] for c in outcome.result.cases if not c.case.contexts]
+    assert len(skipped) == 3
+    assert all(s.is_skipped for s in skipped)
+    assert skipped[0].explanation == (
+        "not judged: the trace retrieved no passages to judge grounding on"
+    )
+    assert any("3 trace(s) retrieved no passages" in note for note in outcome.notes)
