@@ -36,6 +36,7 @@ from evals.online._sample import Sample, draw_sample
 from evals.online._target import TraceTarget
 from evals.online._traces import (
     LLM_OPERATIONS,
+    QUERY_MEMORY,
     TraceCase,
     TraceSummary,
     build_cases,
@@ -47,6 +48,7 @@ from evals.online._traces import (
 __all__ = [
     "GROUNDING_SUITES",
     "LLM_OPERATIONS",
+    "QUERY_MEMORY",
     "REFERENCE_SCORERS",
     "Coverage",
     "DriftRow",

@@ -22,6 +22,7 @@ import numpy as np
 
 from evals.dataset import Case
 from evals.metrics import METRICS, MetricValue, aggregate
+from evals.online._traces import QUERY_MEMORY
 from evals.store import ResultsStore
 
 
@@ -59,14 +60,17 @@ def production_inputs(
                        AND strftime($until + INTERVAL 1 HOUR, '%Y-%m-%d')
           AND start >= $since AND start < $until + INTERVAL 1 HOUR
     ),
-    roots AS (
-        SELECT s.trace_id, s.agent, s.start, s.input_text
-        FROM w s LEFT JOIN w p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-        WHERE p.span_id IS NULL
-        QUALIFY row_number() OVER (PARTITION BY s.trace_id ORDER BY s.start, s.span_id) = 1
+    root_rows AS (
+        SELECT trace_id, coalesce(
+            arg_min({'agent': agent, 'start': start, 'input_text': input_text},
+                    (start, span_id)) FILTER (WHERE parent_span_id IS NULL),
+            arg_min({'agent': agent, 'start': start, 'input_text': input_text}, (start, span_id))
+        ) AS r
+        FROM w GROUP BY trace_id
     ),
     mine AS (
-        SELECT * FROM roots WHERE agent = $agent AND start >= $since AND start < $until
+        SELECT trace_id, r.agent, r.start, r.input_text FROM root_rows
+        WHERE r.agent = $agent AND r.start >= $since AND r.start < $until
     ),
     asked AS (
         SELECT w.trace_id, arg_min(w.input_text, w.start) AS first_input
@@ -81,6 +85,7 @@ def production_inputs(
     ORDER BY m.start, m.trace_id
     """
     with store.connect() as db:
+        db.execute(f"SET memory_limit = '{QUERY_MEMORY}'")
         rows = db.execute(sql, {"since": since, "until": until, "agent": agent}).fetchall()
     return [(trace_id, text) for trace_id, text in rows if text and text.strip()]
 

@@ -1,9 +1,10 @@
 """Production traces of one agent: a summary row per trace, and a trace turned into a case.
 
-A trace belongs to the agent of its root span (the span without a parent, or whose parent
-was never stored). :func:`trace_summaries` reads, with one DuckDB query over the ``spans`` and
-``work_items`` views, every such trace of a window: when it started, how long it took, its
-tokens and cost, whether it ended in an error or was escalated, its route and tool path.
+A trace belongs to the agent of its root span (its earliest span without a parent; when the
+parent of every span is elsewhere — an upstream service not sent here — its earliest span).
+:func:`trace_summaries` reads, with one DuckDB query over the ``spans`` and ``work_items``
+views, every such trace of a window: when it started, how long it took, its tokens and cost,
+whether it ended in an error or was escalated, its route and tool path.
 :func:`build_cases` reads the spans of the sampled traces and assembles each into a
 :class:`~evals.dataset.Case` and the :class:`~evals.store.Output` the agent gave:
 
@@ -37,6 +38,7 @@ from evals.store import Output, ResultsStore
 
 __all__ = [
     "LLM_OPERATIONS",
+    "QUERY_MEMORY",
     "TraceCase",
     "TraceSummary",
     "build_cases",
@@ -47,6 +49,9 @@ __all__ = [
 
 LLM_OPERATIONS = ("chat", "text_completion", "generate_content")
 """Operations whose spans carry a model call's token usage."""
+
+QUERY_MEMORY = "256MB"
+"""DuckDB's memory for the window's queries; larger windows spill to disk instead of growing."""
 
 _SLACK = "INTERVAL 1 HOUR"
 """How long after the window's end a trace's later spans are still read."""
@@ -112,15 +117,25 @@ def trace_summaries(
                        AND strftime($until + {_SLACK}, '%Y-%m-%d')
           AND start >= $since AND start < $until + {_SLACK}
     ),
-    roots AS (
-        SELECT s.trace_id, s.span_id, s.agent, s.start, s.duration_s, s.status,
-               s.status_message, s.error_type, s.work_item_id
-        FROM w s LEFT JOIN w p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-        WHERE p.span_id IS NULL
-        QUALIFY row_number() OVER (PARTITION BY s.trace_id ORDER BY s.start, s.span_id) = 1
+    root_rows AS (
+        SELECT trace_id, coalesce(
+            arg_min({{'span_id': span_id, 'agent': agent, 'start': start,
+                     'duration_s': duration_s, 'status': status,
+                     'status_message': status_message, 'error_type': error_type,
+                     'work_item_id': work_item_id}}, (start, span_id))
+                FILTER (WHERE parent_span_id IS NULL),
+            arg_min({{'span_id': span_id, 'agent': agent, 'start': start,
+                     'duration_s': duration_s, 'status': status,
+                     'status_message': status_message, 'error_type': error_type,
+                     'work_item_id': work_item_id}}, (start, span_id))
+        ) AS r
+        FROM w GROUP BY trace_id
     ),
     mine AS (
-        SELECT * FROM roots WHERE agent = $agent AND start >= $since AND start < $until
+        SELECT trace_id, r.span_id, r.agent, r.start, r.duration_s, r.status,
+               r.status_message, r.error_type, r.work_item_id
+        FROM root_rows
+        WHERE r.agent = $agent AND r.start >= $since AND r.start < $until
     ),
     per_trace AS (
         SELECT w.trace_id,
@@ -160,6 +175,7 @@ def trace_summaries(
     ORDER BY m.start, m.trace_id
     """
     with store.connect() as db:
+        db.execute(f"SET memory_limit = '{QUERY_MEMORY}'")  # spills beyond it: flat in the window
         rows = db.execute(
             sql,
             {"since": since, "until": until, "agent": agent, "route_name": route_attribute},
