@@ -145,13 +145,13 @@ def main() -> None:
             unique,
             raw,
             1,
-        ),  # noqa: E501
+        ),
         (
             "no contract: default.yaml + pii.yaml with the NER model, 10,000 spans, 1 process",
             small,
             uncontracted,
             1,
-        ),  # noqa: E501
+        ),
     ]
     rows = []
     view = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -21,7 +22,7 @@ from evals.dataset import Case
 from evals.report import run_summary_markdown
 from evals.runs import RunResult, RunSession, Trigger, score_shard
 from evals.scorers import Score
-from evals.store import Decision
+from evals.store import Decision, Source
 from evals.targets import Output
 from flows._runners import shard_runner
 from flows.actions import escalate_flow, recover_flow, rollback_flow
@@ -122,7 +123,7 @@ def _gate_artifact(result: RunResult) -> None:
             }
             for m in record.gated
         ],
-        key=f"gates-{record.agent}",
+        key=f"gates-{record.agent}" + ("-production" if record.source == "production" else ""),
         description=f"{record.agent} {record.version} at {record.level}: {record.verdict}",
     )
 
@@ -161,6 +162,8 @@ def evaluate_agent(
     gate_level: str | None = None,
     act: bool = True,
     task_runner: str | None = None,
+    source: Source = "golden",
+    until: datetime | None = None,
 ) -> dict[str, Any]:
     """Evaluate the agent's active version against the gates of its current level.
 
@@ -177,19 +180,31 @@ def evaluate_agent(
         task_runner: where scoring batches run: ``thread`` (default), ``dask`` (a local
             cluster) or a Dask scheduler address (default ``$IMPACTGATE_TASK_RUNNER``); a
             ``nightly`` run shares its own runner with every agent instead.
+        source: ``golden`` (the dataset through the target) or ``production`` (a sample of
+            the window's production traces, judged as recorded; ``evals.production``).
+        until: a production run's window end (default: now).
 
     Returns:
         The run summary (``evals.runs.RunOutcome.summary``).
     """
     logger = get_run_logger()
-    session = RunSession.open(
-        contract,
-        results,
-        trigger=trigger,
-        resume=resume,
-        use_cache=use_cache,
-        level=gate_level,  # type: ignore[arg-type]
-    )
+    if source == "production":
+        session = RunSession.open_production(
+            contract,
+            results,
+            trigger=trigger,
+            level=gate_level,  # type: ignore[arg-type]
+            until=until,
+        )
+    else:
+        session = RunSession.open(
+            contract,
+            results,
+            trigger=trigger,
+            resume=resume,
+            use_cache=use_cache,
+            level=gate_level,  # type: ignore[arg-type]
+        )
     with session, session.redactor.filtering_logs():
         for note in session.notes:
             logger.info("%s: %s", session.contract.agent, note)
@@ -228,7 +243,8 @@ def evaluate_agent(
             logger.info("%s: %s", record.agent, note)
         create_markdown_artifact(
             markdown=run_summary_markdown(results, record.run_id, contract=session.contract),
-            key=f"summary-{record.agent}",
+            key=f"summary-{record.agent}"
+            + ("-production" if record.source == "production" else ""),
             description=f"{record.agent} {record.version} at {record.level}: {record.verdict}",
         )
         return session.redactor.value(outcome.summary())  # type: ignore[no-any-return]

@@ -9,14 +9,17 @@ workers (docs/deploy.md).
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
 
 from prefect import State, flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from evals.contract import select_contracts
+from evals.contract import load_contract, select_contracts
 from evals.errors import UserError
 from evals.runs import Trigger
+from evals.store import Source
 from flows._runners import runner_spec, sharing, task_runners
 from flows._states import failed
 from flows.evaluate import evaluate_agent
@@ -33,6 +36,8 @@ def nightly(
     resume: str | None = None,
     use_cache: bool = True,
     task_runner: str | None = None,
+    source: Literal["auto", "golden", "production"] = "auto",
+    until: datetime | None = None,
 ) -> list[dict[str, Any]] | State:
     """Evaluate every agent (or those named); one broken agent does not stop the others.
 
@@ -46,6 +51,9 @@ def nightly(
         task_runner: where every agent's scoring batches run: ``thread`` (default), ``dask``
             (a local cluster of ``$IMPACTGATE_DASK_WORKERS`` processes, started once) or a
             Dask scheduler address; default ``$IMPACTGATE_TASK_RUNNER``.
+        source: ``auto``: the golden run, then a production run for each contract with an
+            ``evals.production`` block; ``golden`` or ``production``: only that one.
+        until: production runs judge the window ending here (default: now).
 
     Returns:
         One run summary per agent. When an agent could not be evaluated, its entry holds
@@ -64,15 +72,28 @@ def nightly(
     spec = runner_spec(task_runner, "task_runner")
     with task_runners(spec) as factory, sharing(factory):
         for path in paths:
-            state = evaluate_agent(
-                str(path), results, trigger, resume=resume, use_cache=use_cache, return_state=True
-            )
-            if state.is_completed():
-                summaries.append(state.result())
-            else:
-                failures.append(f"{path.stem}: {state.message}")
-                summaries.append({"agent": path.stem, "error": state.message})
-                logger.error("%s could not be evaluated: %s", path.stem, state.message)
+            wanted: list[Source] = [] if source == "production" else ["golden"]
+            if source == "production" or (source == "auto" and _has_production(path)):
+                wanted.append("production")
+            for kind in wanted:
+                state = evaluate_agent(
+                    str(path),
+                    results,
+                    trigger,
+                    resume=resume if kind == "golden" else None,
+                    use_cache=use_cache,
+                    source=kind,
+                    until=until,
+                    return_state=True,
+                )
+                if state.is_completed():
+                    summaries.append(state.result())
+                else:
+                    failures.append(f"{path.stem} ({kind}): {state.message}")
+                    summaries.append({"agent": path.stem, "source": kind, "error": state.message})
+                    logger.error(
+                        "%s (%s) could not be evaluated: %s", path.stem, kind, state.message
+                    )
     create_markdown_artifact(
         markdown=_markdown(summaries),
         key="nightly",
@@ -83,20 +104,29 @@ def nightly(
     return summaries
 
 
+def _has_production(path: Path) -> bool:
+    """Whether the contract asks for production runs (a broken one fails in its golden run)."""
+    try:
+        return load_contract(path).evals.production is not None
+    except UserError:
+        return False
+
+
 def _markdown(summaries: list[dict[str, Any]]) -> str:
     """One line per agent: its verdict and what the run did, or why it could not run."""
     lines = [
         "# nightly",
         "",
-        "| agent | version | level | verdict | action |",
-        "|---|---|---|---|---|",
+        "| agent | evidence | version | level | verdict | action |",
+        "|---|---|---|---|---|---|",
     ]
     for s in summaries:
         if "error" in s:
             error = " ".join(str(s["error"]).split()).replace("|", "\\|")
-            lines.append(f"| {s['agent']} | | | **error** | {error} |")
+            lines.append(f"| {s['agent']} | {s.get('source', '')} | | | **error** | {error} |")
         else:
             lines.append(
-                f"| {s['agent']} | {s['version']} | {s['level']} | {s['verdict']} | {s['action']} |"
+                f"| {s['agent']} | {s.get('source', 'golden')} | {s['version']} | {s['level']} "
+                f"| {s['verdict']} | {s['action']} |"
             )
     return "\n".join(lines) + "\n"

@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from evals.actions import deliver, workflow_gates
 from evals.contract import LEVELS, Contract, level_rank, load_contract
 from evals.gates import Verdict
+from evals.online import needs_production
 from evals.scorecard import measure
 from evals.store import Decision, DecisionKind, Ledger, ledger_for
 from flows._states import failed
@@ -184,6 +185,40 @@ def _gather(
         }
         for g in workflow_gates(loaded, _measured(loaded, results))
     ]
+    production_run = None
+    if needs_production(loaded, to_level):
+        state = evaluate_agent(
+            contract,
+            results,
+            "promotion",
+            gate_level=to_level,
+            act=False,
+            source="production",
+            return_state=True,
+        )
+        if state.is_completed():
+            production = state.result()
+            production_run = production["run_id"]
+            gates += [
+                {
+                    "metric": f"production.{m['metric']}",
+                    "threshold": m["threshold"],
+                    "verdict": m["verdict"],
+                    "reason": m["reason"],
+                }
+                for m in production["metrics"]
+                if m["verdict"] is not None
+            ]
+        else:
+            gates.append(
+                {
+                    "metric": "production evidence",
+                    "threshold": "a passing production run",
+                    "verdict": str(Verdict.FAIL),
+                    "reason": f"'{to_level}' needs production evidence as well as golden "
+                    f"(evals.production.required_from), and there is none: {state.message}",
+                }
+            )
     return {
         "agent": loaded.agent,
         "contract": contract,
@@ -192,6 +227,7 @@ def _gather(
         "version": entry.active_version,
         "evaluated_version": summary["version"],
         "run_id": summary["run_id"],
+        "production_run_id": production_run,
         "gates": gates,
     }
 

@@ -27,7 +27,7 @@ from evals._urls import url_problem
 from evals.contract._paths import outside_problem
 from evals.contract._telemetry import Telemetry
 from evals.errors import FieldError, UserError, did_you_mean, display_path
-from evals.metrics import METRICS, Suite
+from evals.metrics import METRICS, PRODUCTION_METRICS, Suite
 from evals.vocab import LEVELS, SEVERITIES, JudgeTier, Level, Severity, level_rank
 
 __all__ = [
@@ -50,10 +50,12 @@ __all__ = [
     "Level",
     "LevelPolicy",
     "LiteLLMTargetSpec",
+    "Monitoring",
     "Outcome",
     "OutcomeMetric",
     "PolicyConfig",
     "Price",
+    "ProductionConfig",
     "PythonTargetSpec",
     "ReplayTargetSpec",
     "RetryConfig",
@@ -839,6 +841,81 @@ class Schedule(_Model):
         return cron
 
 
+Stratum = Literal["route", "tool_path", "outcome"]
+STRATA: tuple[Stratum, ...] = ("route", "tool_path", "outcome")
+"""What a production sample can be stratified by."""
+
+
+class Monitoring(_Model):
+    """How a production gate checked every night raises an alarm: anytime-valid evidence.
+
+    Each night's sample adds an e-value to an e-process over the monitoring period
+    (``evals.metrics.monitor``); a gate fails only when the evidence of a breach reaches
+    ``1 / alpha``, so the chance of any false escalation of an unchanged agent over ``horizon``
+    nights is at most ``alpha`` — not ``alpha`` per night.
+    """
+
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """Chance of any false alarm over the whole period that is tolerated."""
+    horizon: int = Field(default=365, ge=1, le=3650)
+    """Nights the guarantee covers; a breach may start on any of them."""
+    breach: float = Field(default=0.10, gt=0, lt=1)
+    """Size of the breach to detect, in the metric's share: a rate gate ``max: 0.15`` is tested
+    against a rate of 0.25, a mean gate ``min: 0.85`` against a mean of 0.75."""
+
+
+class ProductionConfig(_Model):
+    """Online evals: judge a sample of the agent's production traces like a golden run.
+
+    Every run (``impactgate run --source production``, and the nightly after its golden run)
+    takes the traces whose root span is this agent's and started in the last ``window``, keeps
+    every trace that ended in an error or was escalated, and draws ``n`` of the others, seeded
+    and stratified (``strata``) in proportion to the traffic. Each sampled trace becomes a case
+    (input, retrieved passages, output, tool calls, latency, tokens, cost) judged by the same
+    suites, judges and rule packs; the run is stored with ``source: production``. Error rate,
+    cost and latency come from every trace of the window, not the sample.
+    """
+
+    n: int = Field(default=200, ge=1, le=100_000)
+    """Traces judged per run (the proportional sample; errors and escalations come on top)."""
+    window: str = Field(default="1d", pattern=r"^[1-9][0-9]*(h|d|w)$")
+    """How far back a run looks: hours, days or weeks (``1d``, ``12h``, ``1w``)."""
+    seed: int = 0
+    """Seeds the sample; each window end draws its own sample from it."""
+    strata: list[Stratum] = Field(default_factory=lambda: list(STRATA))
+    """What the sample is stratified by: ``route`` (the ``route_attribute``, else the agents the
+    trace delegated to), ``tool_path`` (the tools called), ``outcome`` (ok, escalated, error)."""
+    route_attribute: str = Field(default="impactgate.route", min_length=1)
+    """Span attribute naming the route a request took."""
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    """Most USD the run's LLM-tier judging may cost (estimated from the text each judged trace
+    sends the judge); fewer traces are judged when the estimate would pass it."""
+    required_from: Level | None = None
+    """The lowest level that needs production evidence as well as golden: a promotion to it (or
+    above) needs a passing production run at that level's gates. ``None``: golden only."""
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    """Anytime-valid nightly verdicts on the sampled metrics."""
+    coverage: bool = True
+    """Measure ``golden_coverage`` in each production run: every input of the window and the
+    golden inputs embedded with the bundled sentence-embedding model (a few seconds)."""
+    coverage_threshold: float = Field(default=0.75, gt=0, lt=1)
+    """Cosine similarity at which a golden input covers a production input
+    (``golden_coverage``)."""
+
+    def requires(self, level: Level) -> bool:
+        """Whether holding ``level`` needs production evidence as well as golden."""
+        return self.required_from is not None and level_rank(level) >= level_rank(
+            self.required_from
+        )
+
+    @field_validator("strata")
+    @classmethod
+    def _unique_strata(cls, strata: list[str]) -> list[str]:
+        if len(set(strata)) != len(strata):
+            raise ValueError("a stratum is listed twice")
+        return strata
+
+
 class Evals(_Model):
     """How the agent is evaluated: dataset, target, suites, judges, schedule."""
 
@@ -860,6 +937,9 @@ class Evals(_Model):
     """Cost suite settings."""
     schedule: Schedule = Field(default_factory=Schedule)
     """Nightly schedule."""
+    production: ProductionConfig | None = None
+    """Online evals on production traces (sampling, budget, monitoring); ``None``: golden
+    runs only."""
     store_outputs: Literal["masked", "raw", "none"] = "masked"
     """What the results store keeps of outputs, explanations and evidence: ``masked`` (personal
     data and secrets found by the personal-data and secret rules of ``policy.rule_packs``
@@ -957,6 +1037,16 @@ class Contract(_Model):
         for level, policy in self.autonomy.levels.items():
             for name in policy.gates:
                 suite = METRICS[name].suite
+                if name in PRODUCTION_METRICS and (
+                    self.evals.production is None or not self.evals.production.coverage
+                ):
+                    found.append(
+                        (
+                            ("autonomy", "levels", level, "gates", name),
+                            f"the gate on '{name}' is measured by production runs; add "
+                            "'evals.production' (with coverage on) to the contract",
+                        )
+                    )
                 if suite is not None and suite not in self.evals.suites:
                     found.append(
                         (

@@ -17,6 +17,7 @@ from evals.metrics._power import SampleSizePlan, required_samples
 from evals.metrics._quality import Confusion, roc_auc
 from evals.metrics._registry import (
     METRICS,
+    PRODUCTION_METRICS,
     SUITES,
     TELEMETRY_METRICS,
     MetricKind,
@@ -42,6 +43,7 @@ from evals.metrics._stats import (
 
 __all__ = [
     "METRICS",
+    "PRODUCTION_METRICS",
     "SUITES",
     "TELEMETRY_METRICS",
     "Agreement",

@@ -12,6 +12,7 @@ from typing import Literal
 
 __all__ = [
     "METRICS",
+    "PRODUCTION_METRICS",
     "SUITES",
     "TELEMETRY_METRICS",
     "MetricKind",
@@ -174,6 +175,16 @@ METRICS: dict[str, MetricSpec] = {
             "(cross-validated when it is calibrated on them)",
         ),
         MetricSpec(
+            "golden_coverage",
+            None,
+            None,
+            "rate",
+            "higher",
+            "share",
+            "share of production inputs with a golden case at least the contract's "
+            "coverage_threshold similar (production runs only)",
+        ),
+        MetricSpec(
             "error_rate",
             None,
             None,
@@ -287,6 +298,11 @@ METRICS: dict[str, MetricSpec] = {
         ),
     )
 }
+
+
+PRODUCTION_METRICS: frozenset[str] = frozenset({"golden_coverage"})
+"""Metrics only production runs measure (from the window's traffic); golden runs leave their
+gates to the production run."""
 
 
 def metric_names() -> list[str]:

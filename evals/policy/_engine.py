@@ -13,7 +13,9 @@ them (loading each on first use), and hands every rule its texts and tool calls.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +34,7 @@ from evals.policy._rule import (
     ToolRule,
     Violation,
 )
+from evals.policy._trajectory import ToolCall
 
 __all__ = [
     "Classifier",
@@ -211,7 +214,10 @@ class PolicyEngine:
             for rule, where, text in subject_units:
                 found.extend(rule.find(where, text, subject, ctx))
             for tool_rule in self._tool_rules:
-                found.extend(tool_rule.check_calls(subject.tool_calls, ctx))
+                found.extend(
+                    _attributed(v, subject.tool_calls)
+                    for v in tool_rule.check_calls(subject.tool_calls, ctx)
+                )
             order = {"output": 0, "text": 0, "input": 1}
             results.append(
                 sorted(found, key=lambda v: (order.get(v.where, 2), v.where, v.start, v.rule))
@@ -296,3 +302,17 @@ def tool_schemas_from_files(
     if problems:
         raise UserError(problems)
     return out
+
+
+_CALL = re.compile(r"^tool_calls\[(\d+)\]$")
+
+
+def _attributed(violation: Violation, calls: Sequence[ToolCall]) -> Violation:
+    """A tool call's violation naming the agent and span that made the call, when known."""
+    match = _CALL.match(violation.where)
+    if match is None:
+        return violation
+    call = calls[int(match.group(1))]
+    if call.agent is None and call.span_id is None:
+        return violation
+    return replace(violation, agent=call.agent, span_id=call.span_id)

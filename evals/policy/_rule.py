@@ -312,10 +312,18 @@ class Violation:
     """What the span is in: ``output``, ``input``, ``contexts[2]`` or ``tool_calls[0]``."""
     confidence: float = 1.0
     """1.0 for rule matches; a classifier's probability or a topic's similarity otherwise."""
+    agent: str | None = None
+    """For a tool call: the agent that made it, when the trajectory names it."""
+    span_id: str | None = None
+    """For a tool call read from a trace: the span that recorded it."""
 
     def describe(self) -> str:
         """One line for a person."""
         place = f"{self.where} {self.start}-{self.end}" if self.end > self.start else self.where
+        if self.agent is not None:
+            place += f" by agent '{self.agent}'"
+        if self.span_id is not None:
+            place += f" (span {self.span_id})"
         return f"{self.rule} ({self.severity}): '{self.masked}' in {place}. {self.message}"
 
 

@@ -8,6 +8,10 @@ A tool call is a dict. Two shapes are understood:
 - the OpenAI/litellm shape ``{"type": "function", "function": {"name": ..., "arguments":
   "<JSON text>"}}``, which live targets record as they receive it.
 
+Either shape may name the ``agent`` that made the call and the trace ``span_id`` it was
+recorded in (a trajectory read from production traces, ``evals.online``); a violation of a
+call then names both.
+
 Calls come from ``Output.tool_calls`` (live targets record them there) and otherwise from
 ``Case.metadata["tool_calls"]`` (a recorded trajectory in a golden dataset).
 """
@@ -36,6 +40,10 @@ class ToolCall:
     """Why the arguments could not be read as JSON, when they could not."""
     depth_error: str | None = None
     """Why the recorded depth is not a level (a depth limit then flags the call)."""
+    agent: str | None = None
+    """The agent that made the call, when the trajectory says (a production trace)."""
+    span_id: str | None = None
+    """The trace span that recorded the call, when the trajectory comes from a trace."""
 
 
 def _one(raw: Any) -> ToolCall:
@@ -53,7 +61,16 @@ def _one(raw: Any) -> ToolCall:
             error = f"arguments are not valid JSON ({exc.msg} at character {exc.pos})"
             arguments = None
     depth, depth_error = _depth(raw.get("depth", 0))
-    return ToolCall(str(name), arguments, depth, error, depth_error)
+    agent, span_id = raw.get("agent"), raw.get("span_id")
+    return ToolCall(
+        str(name),
+        arguments,
+        depth,
+        error,
+        depth_error,
+        str(agent) if agent is not None else None,
+        str(span_id) if span_id is not None else None,
+    )
 
 
 def _depth(raw: Any) -> tuple[int, str | None]:

@@ -70,8 +70,18 @@ class AgentState:
 
     @cached_property
     def monitoring_runs(self) -> list[RunRecord]:
-        """Runs of the deployed version (no CI candidates), oldest first."""
-        return [r for r in self.runs if r.trigger in MONITORING_TRIGGERS]
+        """Golden runs of the deployed version (no CI candidates), oldest first."""
+        return [r for r in self.runs if r.trigger in MONITORING_TRIGGERS and r.source == "golden"]
+
+    @cached_property
+    def production_runs(self) -> list[RunRecord]:
+        """Production runs (sampled production traces), oldest first."""
+        return [r for r in self.runs if r.source == "production"]
+
+    @property
+    def latest_production(self) -> RunRecord | None:
+        """The most recent production run, if any."""
+        return self.production_runs[-1] if self.production_runs else None
 
     @property
     def latest(self) -> RunRecord | None:
@@ -206,17 +216,28 @@ def readiness(state: AgentState) -> Readiness:
         tone = "warn" if open_incidents else "pass"
         return Readiness(tone, f"Holds {level}, the highest level, on {latest.version}.", reasons)
     missing = [g for g in state.gates_at(nxt) if g.verdict != "pass"]
+    blockers = [_gate_line(g) for g in missing]
+    production_config = state.contract.evals.production
+    if production_config is not None and production_config.requires(nxt):
+        production = state.latest_production
+        if production is None:
+            blockers.append(f"{nxt} needs production evidence as well as golden: no production run")
+        else:
+            blockers += [
+                "production " + _gate_line(g)
+                for g in state.gates_at(nxt, production)
+                if g.verdict != "pass"
+            ]
     approval = state.contract.autonomy.levels.get(nxt)
     needs_person = approval is not None and approval.human_approval
-    if not missing and not open_incidents:
+    if not blockers and not open_incidents:
         return Readiness(
             "pass",
             f"Yes: {holding} passes every gate of {nxt}"
             + (", pending a person's approval." if needs_person else "."),
             [],
         )
-    blockers = [_gate_line(g) for g in missing]
-    if not missing:
+    if not blockers:
         headline = f"Not yet: {holding} passes every gate of {nxt}, but an incident is open."
     else:
         headline = f"Not yet: {holding} holds its level but is not ready for {nxt}."

@@ -19,6 +19,7 @@ from evals.contract import Contract, discover_contracts, load_contract
 from evals.dataset import Case, load_dataset
 from evals.errors import UserError, did_you_mean, display_path
 from evals.metrics import METRICS
+from evals.online import trace_cases
 from evals.readiness import MONITORING_TRIGGERS, AgentState, rank
 from evals.scorecard import Scorecard, measure
 from evals.scorers import build_masker
@@ -193,12 +194,26 @@ def load_agents(
 class CaseSource:
     """Golden cases by id, read from the contract's dataset file (inputs are not stored)."""
 
-    def __init__(self, contract: Contract | None) -> None:
+    def __init__(self, contract: Contract | None, store: ResultsStore | None = None) -> None:
         self.contract = contract
+        self.store = store
         self._loaded: dict[Path, tuple[dict[str, Case], str | None, str | None]] = {}
 
-    def for_run(self, run: RunRecord) -> tuple[dict[str, Case], str | None]:
-        """Cases of the file this run read, and a note when they may not be what it saw."""
+    def for_run(
+        self, run: RunRecord, case_ids: Sequence[str] = ()
+    ) -> tuple[dict[str, Case], str | None]:
+        """Cases of the file this run read, and a note when they may not be what it saw.
+
+        A production run's cases are its traces (``case_ids`` of them), read from the stored
+        spans (masked as stored), each with its span tree.
+        """
+        if run.source == "production":
+            if self.store is None:
+                return {}, "the traces of this production run are not available here"
+            found = trace_cases(self.store, list(case_ids))
+            missing = len(set(case_ids) - set(found))
+            note = f"{missing} trace(s) are no longer in the store" if missing else None
+            return found, note
         if self.contract is None:
             return {}, "no contract, so the golden cases (inputs and contexts) are not shown"
         path = self.contract.resolve(run.dataset or self.contract.evals.dataset)

@@ -93,6 +93,22 @@ def run_summary_table(
     ]
 
 
+def evidence_line(run: RunRecord) -> str:
+    """What a run's verdict rests on: the golden dataset, or a sample of production traces."""
+    production = run.production
+    if run.source != "production" or production is None:
+        return f"golden dataset {run.dataset} ({run.n_cases} cases)"
+    line = (
+        f"production traces {production['since'][:16]} → {production['until'][:16]} UTC: "
+        f"{production['judged']} judged ({production['sampled']} sampled in proportion to the "
+        f"traffic, {production['forced']} errors and escalations) of {production['traces']}; "
+        "error rate, cost and latency over every trace"
+    )
+    if production.get("monitoring"):
+        line += "; sampled metrics monitored across nights (anytime-valid)"
+    return line
+
+
 def run_summary_markdown(
     results: str | Path,
     run_id: str,
@@ -122,6 +138,8 @@ def run_summary_markdown(
         "",
         f"**{md(run.verdict)}** — {md(run.version)} gated at {md(run.level)} · {md(run.trigger)} · "
         f"{md(fmt_time(run.started_at))} · {run.n_cases} cases",
+        "",
+        f"**Evidence:** {md(evidence_line(run))}",
         "",
     ]
     if agent.latest is not None and run.run_id == agent.latest.run_id:

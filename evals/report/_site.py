@@ -70,11 +70,11 @@ class Report:
 
 
 def _pick_runs(agent: AgentReport, count: int) -> list[RunRecord]:
-    """Runs that get a page: the latest monitoring and CI runs, and the runs behind incidents."""
+    """Runs that get a page: the latest golden, CI and production runs, and incidents' runs."""
     chosen: dict[str, RunRecord] = {}
     by_id = {r.run_id: r for r in agent.runs}
     ci = [r for r in agent.runs if r.trigger not in MONITORING_TRIGGERS]
-    for run in [*agent.monitoring_runs[-count:], *ci[-count:]]:
+    for run in [*agent.monitoring_runs[-count:], *ci[-count:], *agent.production_runs[-count:]]:
         chosen[run.run_id] = run
     incident_runs = [
         by_id[i.last_run_id] for i in reversed(agent.incidents) if i.last_run_id in by_id
@@ -191,10 +191,12 @@ def site_pages(
         samples[sample.run_id].append(sample)
     run_views = []
     for agent in shown:
-        source = CaseSource(agent.contract)
+        source = CaseSource(agent.contract, store)
         for run in picked[agent.agent]:
             run_samples = samples.get(run.run_id, [])
-            cases, case_note = source.for_run(run)
+            cases, case_note = source.for_run(
+                run, sorted({s.case_id for s in run_samples}) if run.source == "production" else ()
+            )
             comparison = None
             baseline_note = None
             if run.baseline_run_id:

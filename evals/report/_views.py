@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -34,6 +34,7 @@ from evals.report._data import (
     masked_words,
     violation_spans,
 )
+from evals.report._markdown import evidence_line
 from evals.report._svg import (
     EventMark,
     ThresholdLine,
@@ -378,6 +379,46 @@ class DecisionRow:
 
 
 @dataclass(frozen=True)
+class ProductionRow:
+    """A metric on the golden set and on production, side by side, with the gap."""
+
+    metric: str
+    golden: str
+    golden_interval: str
+    production: str
+    production_interval: str
+    gap: str
+    """Production minus golden with its interval (quality metrics), else empty."""
+    worse: bool
+    """The gap's interval excludes zero on the metric's bad side."""
+    verdict: Part
+    """The production run's gate on the metric."""
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    """A cluster of production questions no golden case is close to."""
+
+    size: str
+    share: str
+    nearest: str
+    example: str
+    trace: str
+
+
+@dataclass(frozen=True)
+class ProductionSection:
+    """The agent's latest production run beside its latest golden run, and the coverage."""
+
+    run: Part
+    evidence: str
+    rows: list[ProductionRow]
+    coverage: str
+    """``golden_coverage`` with its interval and n, or empty when not measured."""
+    clusters: list[ClusterRow]
+
+
+@dataclass(frozen=True)
 class AgentPage:
     """``agents/<agent>.html``: the one-page Agent Impact Contract."""
 
@@ -411,6 +452,8 @@ class AgentPage:
     decisions: list[DecisionRow]
     """The latest decisions, newest first."""
     decisions_total: int
+    production: ProductionSection | None = None
+    """Golden and production side by side; ``None`` without a production run."""
 
     @property
     def runs_older(self) -> int:
@@ -727,7 +770,9 @@ def _run_rows(agent: AgentReport, links: Links) -> list[RunRow]:
         RunRow(
             started=fmt_time(run.started_at),
             run=_run_part(links, agent.agent, run.run_id, 1),
-            trigger=run.trigger + (" (vs baseline)" if run.baseline_run_id else ""),
+            trigger=run.trigger
+            + (" (vs baseline)" if run.baseline_run_id else "")
+            + (" · production" if run.source == "production" else ""),
             version=run.version,
             level=run.level or "",
             verdict=_badge(run.verdict),
@@ -822,6 +867,62 @@ def _scorecard(card: Scorecard | None) -> ScorecardView | None:
     )
 
 
+def _production(agent: AgentReport, links: Links) -> ProductionSection | None:
+    production = agent.latest_production
+    if production is None:
+        return None
+    golden = agent.latest
+    account = production.production or {}
+    gaps = {g["metric"]: g for g in (account.get("drift") or {}).get("metrics", [])}
+    rows = []
+    for name, m in production.metrics.items():
+        if name == "golden_coverage":
+            continue
+        g = golden.metrics.get(name) if golden is not None else None
+        gap = gaps.get(name)
+        rows.append(
+            ProductionRow(
+                metric=name,
+                golden=fmt_value(name, g.value) if g is not None else "—",
+                golden_interval=fmt_interval(name, g.low, g.high) if g is not None else "",
+                production=fmt_value(name, m.value),
+                production_interval=fmt_interval(name, m.low, m.high),
+                gap=(
+                    f"{fmt_delta(name, gap['difference'])} "
+                    f"{fmt_interval(name, gap['low'], gap['high'], signed=True)}"
+                    if gap is not None
+                    else ""
+                ),
+                worse=bool(gap and gap["worse"]),
+                verdict=_badge(m.verdict if m.gated else None),
+            )
+        )
+    coverage = production.metrics.get("golden_coverage")
+    clusters = ((account.get("coverage") or {}).get("uncovered_clusters")) or []
+    return ProductionSection(
+        run=_run_part(links, agent.agent, production.run_id, 1),
+        evidence=evidence_line(production),
+        rows=rows,
+        coverage=(
+            f"{fmt_value('golden_coverage', coverage.value)} "
+            f"{fmt_interval('golden_coverage', coverage.low, coverage.high)} of {coverage.n:,} "
+            "production inputs"
+            if coverage is not None and coverage.measured
+            else ""
+        ),
+        clusters=[
+            ClusterRow(
+                size=f"{c['size']:,}",
+                share=f"{c['share']:.1%}",
+                nearest=f"{c['nearest_golden']:.2f}",
+                example=c["examples"][0] if c["examples"] else "",
+                trace=c["trace_ids"][0] if c["trace_ids"] else "",
+            )
+            for c in clusters[:5]
+        ],
+    )
+
+
 def agent_page(agent: AgentReport, links: Links) -> AgentPage:
     """The one-page Agent Impact Contract with trends, runs and the audit trail."""
     level, nxt = agent.level, agent.next_level
@@ -850,6 +951,7 @@ def agent_page(agent: AgentReport, links: Links) -> AgentPage:
         runs_total=len(agent.runs),
         decisions=_decision_rows(agent.decisions, agent.agent, links),
         decisions_total=len(agent.decisions),
+        production=_production(agent, links),
     )
 
 
@@ -933,6 +1035,20 @@ class FailureView:
 
 
 @dataclass(frozen=True)
+class TraceRow:
+    """A span of a production case's trace, indented by its depth (masked as stored)."""
+
+    depth: int
+    name: str
+    agent: str
+    operation: str
+    duration: str
+    status: Part
+    detail: str
+    """The tool's arguments, else the span's input, shortened."""
+
+
+@dataclass(frozen=True)
 class CaseView:
     """A failing case: the golden row, the output, and each failing scorer."""
 
@@ -948,6 +1064,8 @@ class CaseView:
     contexts: list[str]
     reference: str | None
     failures: list[FailureView]
+    trace: list[TraceRow] = field(default_factory=list)
+    """For a production case: its trace's spans, who did what, when, with what input."""
 
     @property
     def anchor(self) -> str:
@@ -1149,7 +1267,31 @@ def _case(failure: CaseFailure, case: Case | None, case_note: str | None) -> Cas
         contexts=[masked(c, pairs) for c in case.contexts] if case is not None else [],
         reference=case.reference if case is not None else None,
         failures=failures,
+        trace=_trace_rows(case.metadata.get("trace") if case is not None else None),
     )
+
+
+def _trace_rows(spans: Any) -> list[TraceRow]:
+    if not isinstance(spans, list):
+        return []
+    rows = []
+    for span in spans:
+        detail = span.get("tool_arguments") or span.get("input") or ""
+        rows.append(
+            TraceRow(
+                depth=int(span.get("depth") or 0),
+                name=span.get("name") or "",
+                agent=span.get("agent") or "",
+                operation=span.get("operation") or "",
+                duration=f"{span['duration_s']:.2f} s" if span.get("duration_s") else "",
+                status=_badge(
+                    "fail" if span.get("status") == "error" else "pass",
+                    span.get("status") or "unset",
+                ),
+                detail=detail if len(detail) <= 160 else detail[:157] + "…",
+            )
+        )
+    return rows
 
 
 def _worst_first(comparisons: Sequence[MetricComparison]) -> list[CaseChange]:

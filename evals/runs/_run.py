@@ -22,7 +22,7 @@ from evals.dataset import Case, Dataset, load_dataset
 from evals.errors import UserError, display_path
 from evals.gates import GateResult, Verdict, evaluate_gates, overall_verdict
 from evals.labelling import AGREEMENT, JudgeCheck
-from evals.metrics import METRICS, MetricValue, aggregate
+from evals.metrics import METRICS, PRODUCTION_METRICS, MetricValue, aggregate
 from evals.policy import Masked, Masker
 from evals.scorers import BatchScorer, Score, build_masker, build_scorers, run_scorer
 from evals.store import MetricRecord, OutputCache, RunJournal, RunRecord, SampleRecord
@@ -349,15 +349,19 @@ def score(
 def _metric_values(
     name: str, cases: Sequence[CaseResult], suites: Sequence[str]
 ) -> list[float | None] | None:
+    """One value per case for a metric (``None``: errored); cases it was skipped on left out."""
     spec = METRICS[name]
     if spec.kind == "count_rate":
         return [1.0 if c.errored else 0.0 for c in cases]
     if spec.suite not in suites:
         return None
     assert spec.scorer is not None
-    return [
-        c.scores[spec.scorer].value if c.scores[spec.scorer].error is None else None for c in cases
-    ]
+    values: list[float | None] = []
+    for case in cases:
+        found = case.scores[spec.scorer]
+        if not found.is_skipped:
+            values.append(found.value if found.error is None else None)
+    return values
 
 
 def _moved(violation: Any, masked: Masked) -> Any:
@@ -418,6 +422,8 @@ def summarize(
     telemetry: Mapping[str, MetricValue] | None = None,
     *,
     judge_check: JudgeCheck | None = None,
+    estimate: Sequence[bool] | None = None,
+    population: Mapping[str, MetricValue] | None = None,
 ) -> RunResult:
     """Aggregate scores into metrics with intervals and hold them against the level's gates.
 
@@ -437,6 +443,12 @@ def summarize(
             measured from it and its provenance stored with the run. Without one, a level
             whose gates include ``judge_agreement`` decides nothing on that judge
             (:func:`unchecked_judge_gates`).
+        estimate: per case, whether it enters the metrics (default: every case). A production
+            run scores the traces it kept on purpose (errors, escalations) but estimates from
+            its proportional sample only.
+        population: metrics measured on the whole population rather than on these cases
+            (a production window's error rate, cost and latency); they replace the
+            sample's.
     """
     if redactor:
         outputs = [redactor.output(o) for o in outputs]
@@ -452,12 +464,18 @@ def summarize(
         results.append(CaseResult(case, kept, case_scores))
     autonomy = contract.autonomy
     metrics: dict[str, MetricValue] = {}
+    counted = (
+        results
+        if estimate is None
+        else [r for r, kept in zip(results, estimate, strict=True) if kept]
+    )
     for name in METRICS:
         if name == AGREEMENT:
             continue  # measured against the owner's labels, not aggregated from the cases
-        values = _metric_values(name, results, contract.evals.suites)
+        values = _metric_values(name, counted, contract.evals.suites)
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
+    metrics.update(population or {})
     level_gates = contract.gates(draft.level)  # type: ignore[arg-type]
     metrics.update(telemetry or {})  # kept with the run: the next level's gates read them too
     for name in level_gates:
@@ -468,8 +486,11 @@ def summarize(
             )  # fmt: skip
     if judge_check is not None:
         metrics[AGREEMENT] = judge_check.metric()
+    wanted = level_gates
+    if draft.source != "production":  # production-only metrics are the production run's to gate
+        wanted = {k: v for k, v in wanted.items() if k not in PRODUCTION_METRICS}
     gates = evaluate_gates(
-        level_gates,
+        wanted,
         metrics,
         autonomy.min_samples,
         frozenset(autonomy.rollback.metrics),

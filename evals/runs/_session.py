@@ -24,10 +24,22 @@ from typing import Any
 
 from evals.actions import Action, choose_action, perform
 from evals.contract import Contract, Level, load_contract
-from evals.dataset import Case
+from evals.dataset import Case, Dataset
 from evals.errors import display_path
-from evals.gates import Verdict
+from evals.gates import Verdict, overall_verdict
 from evals.labelling import JudgeCheck
+from evals.metrics import METRICS
+from evals.online import (
+    GROUNDING_SUITES,
+    REFERENCE_SCORERS,
+    ProductionPlan,
+    TraceTarget,
+    cached_scores,
+    drift,
+    monitored,
+    monitored_gates,
+    plan_production,
+)
 from evals.runs._resume import check_resumable, open_unfinished_run
 from evals.runs._run import (
     EvalPlan,
@@ -43,7 +55,7 @@ from evals.runs._run import (
     summarize,
 )
 from evals.scorecard import Scorecard, measure, refresh
-from evals.scorers import Score, build_scorers
+from evals.scorers import Score, build_masker, build_scorers
 from evals.store import (
     Decision,
     Ledger,
@@ -171,6 +183,10 @@ class RunSession:
     without a ``telemetry`` block or a results root."""
     judge_check: JudgeCheck | None = None
     """The grounding judge against the owner's labels (``None``: it has no labels)."""
+    production: ProductionPlan | None = None
+    """For a production run: the window, its sample and what every trace of it showed."""
+    reused: int = 0
+    """Production traces whose scores an earlier run with the same judges gave."""
 
     @classmethod
     def open(
@@ -308,6 +324,89 @@ class RunSession:
             judge_check=judge_check,
         )
 
+    @classmethod
+    def open_production(
+        cls,
+        contract: Contract | str | Path,
+        results: str,
+        *,
+        trigger: Trigger = "manual",
+        level: Level | None = None,
+        until: datetime | None = None,
+        sync_ledger: bool = True,
+        started_at: datetime | None = None,
+    ) -> RunSession:
+        """Prepare a production run: sample the window's traces and judge them like cases.
+
+        The target is each trace's recorded output (nothing is called), the version is the
+        one the ledger has deployed, and the run is stored with ``source = production``.
+        Nothing is journaled: the outputs are already recorded.
+
+        Args:
+            contract: the contract (with an ``evals.production`` block) or its path.
+            results: the results root holding the telemetry and the runs.
+            trigger: why the run happens.
+            level: hold the run against this level's gates (default: the agent's level).
+            until: the end of the window (default: now).
+            sync_ledger: bring the ledger in line with the contract first.
+            started_at: when the run starts (default: now).
+
+        Raises:
+            UserError: no production block, no trace in the window, or an invalid contract.
+        """
+        if isinstance(contract, Contract):
+            loaded, contract_file = contract, str(contract.source)
+        else:
+            loaded, contract_file = load_contract(contract), str(contract)
+        golden = prepare(loaded)  # validates the contract; the golden target names the version
+        production = plan_production(loaded, results, until)
+        ledger = ledger_for(results) if sync_ledger else None
+        declared = golden.target.version()
+        notes: list[str] = []
+        entry = None
+        if ledger is not None:
+            entry, notes = ledger.sync(
+                loaded.agent,
+                declared.label,
+                loaded.autonomy.level,
+                loaded.autonomy.rollback.known_good,
+                display_path(loaded.source),
+            )
+        label = entry.active_version if entry else declared.label
+        target = TraceTarget(loaded.agent, label, production.outputs)
+        dataset = Dataset(loaded.source, tuple(production.cases), production.trace_hash)
+        plan = EvalPlan(loaded, dataset, target, build_scorers(loaded), build_masker(loaded))
+        gate_level: str = level or (entry.level if entry else loaded.autonomy.level)
+        started = started_at or datetime.now(UTC)
+        header = RunHeader(
+            run_id=new_run_id(started),
+            agent=loaded.agent,
+            version=label,
+            version_hash=target.version().hash,
+            dataset=production.dataset_label,
+            dataset_hash=production.trace_hash,
+            trigger=trigger,
+            level=gate_level,
+            started_at=started,
+            contract=str(loaded.source),
+            source="production",
+        )
+        return cls(
+            contract=loaded,
+            contract_file=contract_file,
+            results=results,
+            plan=plan,
+            target=target,
+            header=header,
+            entry=entry,
+            notes=[*notes, *production.notes],
+            journal=None,
+            cache=None,
+            redactor=target.redactor(),
+            ledger=ledger,
+            production=production,
+        )
+
     # -- the pieces a flow wraps ----------------------------------------------------------
 
     @property
@@ -324,6 +423,15 @@ class RunSession:
         """One line: what this session evaluates, at which level, on what."""
         verb = "resuming" if self.resumed_ids else "evaluating"
         dataset = display_path(self.plan.dataset.path)
+        if self.production is not None:
+            sample = self.production.sample
+            return (
+                f"{self.contract.agent}: judging {len(self.plan.dataset)} production traces "
+                f"({len(sample.proportional)} sampled, {len(sample.forced)} errors and "
+                f"escalations) of {sample.population} in {self.production.dataset_label}, "
+                f"version {self.target.version()} at level {self.header.level}, "
+                f"run {self.header.run_id}"
+            )
         return (
             f"{self.contract.agent}: {verb} {self.target.version()} at level {self.header.level} "
             f"on {len(self.plan.dataset)} cases ({dataset}), run {self.header.run_id}"
@@ -342,8 +450,66 @@ class RunSession:
         )
 
     def score(self, cases: Sequence[Case], outputs: Sequence[Output]) -> dict[str, list[Score]]:
-        """Every scorer over one batch of cases (a shard: any batch, in any order)."""
-        return score(self.plan.scorers, cases, outputs)
+        """Every scorer over one batch of cases (a shard: any batch, in any order).
+
+        A production run judges no trace twice: traces an earlier production run judged with
+        the same judges take that run's scores, and traces without passages are not judged by
+        the grounding suites.
+        """
+        if self.production is None:
+            return score(self.plan.scorers, cases, outputs)
+        return self._score_production(cases, outputs)
+
+    def _score_production(
+        self, cases: Sequence[Case], outputs: Sequence[Output]
+    ) -> dict[str, list[Score]]:
+        assert self.production is not None
+        assert self.results is not None
+        names = list(self.plan.scorers)
+        reused = cached_scores(
+            ResultsStore(self.results),
+            self.contract.agent,
+            scoring_fingerprint(self.contract),
+            names,
+            [c.id for c in cases],
+        )
+        self.reused += len(reused)
+        passages = {
+            name
+            for name in names
+            if any(m.scorer == name and m.suite in GROUNDING_SUITES for m in METRICS.values())
+        }
+        reference = set(names) & REFERENCE_SCORERS
+        out: dict[str, list[Score]] = {name: [] for name in names}
+        for name, scorer in self.plan.scorers.items():
+            if name in reference:  # a production trace has no reference answer
+                out[name] = [
+                    reused[c.id][name]
+                    if c.id in reused
+                    else Score.skipped("a production trace has no reference answer")
+                    for c in cases
+                ]
+                continue
+            todo = [
+                i
+                for i, c in enumerate(cases)
+                if c.id not in reused
+                and not (name in passages and c.id in self.production.no_passages)
+            ]
+            fresh = score({name: scorer}, [cases[i] for i in todo], [outputs[i] for i in todo])[
+                name
+            ]
+            by_index = dict(zip(todo, fresh, strict=True))
+            for i, case in enumerate(cases):
+                if case.id in reused:
+                    out[name].append(reused[case.id][name])
+                elif i in by_index:
+                    out[name].append(by_index[i])
+                else:
+                    out[name].append(
+                        Score.skipped("the trace retrieved no passages to judge grounding on")
+                    )
+        return out
 
     def summarize(
         self,
@@ -363,7 +529,28 @@ class RunSession:
             scoring_hash=scoring_fingerprint(self.contract),
             baseline_run_id=self.baseline_run_id,
         )
-        return summarize(
+        if self.production is None:
+            return summarize(
+                self.contract,
+                draft,
+                self.cases,
+                outputs,
+                scores,
+                self.redactor,
+                self.plan.masker,
+                telemetry=self.scorecard.metrics() if self.scorecard is not None else None,
+                judge_check=self.judge_check,
+            )
+        return self._summarize_production(draft, outputs, scores)
+
+    def _summarize_production(
+        self, draft: RunRecord, outputs: Sequence[Output], scores: dict[str, list[Score]]
+    ) -> RunResult:
+        """A production run's result: estimated from the sample, monitored across nights."""
+        assert self.production is not None
+        assert self.results is not None
+        production = self.production
+        result = summarize(
             self.contract,
             draft,
             self.cases,
@@ -373,7 +560,65 @@ class RunSession:
             self.plan.masker,
             telemetry=self.scorecard.metrics() if self.scorecard is not None else None,
             judge_check=self.judge_check,
+            estimate=production.estimate,
+            population=production.population,
         )
+        monitoring = production.config.monitoring
+        store = ResultsStore(self.results)
+        stored = store.runs(self.contract.agent)
+        golden = [
+            r
+            for r in stored
+            if r.source == "golden" and r.trigger != "ci" and r.version == draft.version
+        ]
+        earlier = [
+            r for r in stored if r.source == "production" and r.started_at < draft.started_at
+        ]
+        earlier = earlier[-(monitoring.horizon - 1) :] if monitoring.horizon > 1 else []
+        means = [
+            g.metric
+            for g in result.gates
+            if monitored(g.metric) and METRICS[g.metric].kind == "mean"
+        ]
+        tonight = {name: _values(result, name, production.estimate) for name in means}
+        earlier_values: dict[str, dict[str, list[float]]] = {}
+        if means and earlier:
+            scorer_of = {name: METRICS[name].scorer for name in means}
+            for sample in store.samples(earlier):
+                if "forced" in sample.tags:
+                    continue
+                for name, scorer_name in scorer_of.items():
+                    if sample.metric == scorer_name and sample.value is not None:
+                        earlier_values.setdefault(sample.run_id, {}).setdefault(name, []).append(
+                            sample.value
+                        )
+        gates, evidence = monitored_gates(
+            result.gates, tonight, earlier, earlier_values, monitoring
+        )
+        by_gate = {g.metric: g for g in gates}
+        metrics = {
+            name: replace(m, verdict=str(by_gate[name].verdict), reason=by_gate[name].reason)
+            if name in by_gate
+            else m
+            for name, m in result.record.metrics.items()
+        }
+        record = replace(
+            result.record,
+            metrics=metrics,
+            verdict=str(overall_verdict(gates)),
+            production={
+                **production.summary(),
+                "reused": self.reused,
+                "monitoring": evidence,
+                "drift": {
+                    "golden_run_id": golden[-1].run_id,
+                    "metrics": [row.to_dict() for row in drift(golden[-1], metrics)],
+                }
+                if golden
+                else None,
+            },
+        )
+        return replace(result, record=record, gates=gates)
 
     def commit(
         self,
@@ -526,6 +771,18 @@ def _telemetry(contract: Contract, results: str) -> tuple[Scorecard, list[str]]:
     scorecard = measure(contract, results)
     notes += [f"telemetry: {note}" for note in scorecard.notes]
     return scorecard, notes
+
+
+def _values(result: RunResult, metric: str, estimate: Sequence[bool]) -> list[float]:
+    """Tonight's per-case values of a metric, over the proportional sample."""
+    name = METRICS[metric].scorer
+    assert name is not None
+    values = []
+    for case, kept in zip(result.cases, estimate, strict=True):
+        found = case.scores.get(name)
+        if kept and found is not None and found.value is not None and not found.is_skipped:
+            values.append(found.value)
+    return values
 
 
 def evaluate(

@@ -44,6 +44,16 @@ class Score:
         """A case that could not be scored."""
         return cls(None, None, f"not scored: {error}", error=error)
 
+    @classmethod
+    def skipped(cls, reason: str) -> Score:
+        """A case this scorer does not apply to (left out of its metric, not an error)."""
+        return cls(None, None, f"not judged: {reason}", {"skipped": reason})
+
+    @property
+    def is_skipped(self) -> bool:
+        """The scorer did not apply to the case (see :meth:`skipped`)."""
+        return self.error is None and self.value is None and "skipped" in self.metadata
+
 
 BatchScorer = Callable[[Sequence[Case], Sequence[Output]], list[Score]]
 """Scores a batch of cases with their outputs (outputs without errors only)."""

@@ -111,6 +111,7 @@ RUNS_SCHEMA = pa.schema(
         ("baseline_run_id", pa.string()),
         ("contract", pa.string()),
         ("source", pa.string()),
+        ("production", pa.string()),
         ("run_verdict", pa.string()),
         ("metric", pa.string()),
         ("value", pa.float64()),
@@ -248,6 +249,9 @@ def _runs_rows(run: RunRecord) -> list[dict[str, Any]]:
     common: dict[str, Any] = {name: getattr(run, name) for name in _RUN_FIELDS}
     common["scoring_hash"] = run.scoring_hash or None
     common["run_verdict"] = run.verdict
+    common["production"] = (
+        json.dumps(run.production, default=str) if run.production is not None else None
+    )
     return [
         common
         | {
@@ -323,6 +327,7 @@ def _runs_from_rows(rows: Iterable[dict[str, Any]]) -> list[RunRecord]:
                 baseline_run_id=row.get("baseline_run_id") or None,
                 contract=row.get("contract") or "",
                 source=row.get("source") or "golden",
+                production=json.loads(row["production"]) if row.get("production") else None,
                 verdict=row.get("run_verdict") or "fail",
                 metrics=metrics[run_id],
                 calibration=json.loads(row["calibration"]) if row.get("calibration") else None,

@@ -274,6 +274,10 @@ class RunRecord(RunHeader):
     """The grounding judge's check against the owner's labels, when it has labels:
     ``labels_hash``, ``n``, ``judge_fingerprint``, ``threshold``, ``objective`` and whether
     the threshold was ``calibrated`` on them (``evals.labelling.JudgeCheck.provenance``)."""
+    production: dict[str, Any] | None = None
+    """For a production run: the window, the traces in it, how many were sampled, forced,
+    skipped (by reason) and not judged (by suite), the strata, the metrics measured on every
+    trace, and the monitoring evidence per gate."""
 
     @property
     def date(self) -> str:
@@ -310,6 +314,7 @@ class RunRecord(RunHeader):
             "baseline_run_id": self.baseline_run_id,
             "verdict": self.verdict,
             "metrics": [m.to_dict() for m in self.metrics.values()],
+            "production": self.production,
         }
 
 

@@ -10,6 +10,7 @@ from flows.cli import (
     approve,
     ci,
     collect,
+    golden,
     ingest,
     judge,
     labels,
@@ -80,6 +81,7 @@ cli.add_command(ingest.ingest)
 cli.add_command(collect.collect)
 cli.add_command(scorecard.scorecard)
 cli.add_command(labels.labels)
+cli.add_command(golden.golden)
 
 
 def main() -> None:

@@ -19,11 +19,11 @@ __all__ = ["plan"]
 
 
 def _latest_samples(results: str, agent: str) -> list[SampleRecord]:
-    """The samples of the agent's latest stored run (none when it has no run)."""
+    """The samples of the agent's latest stored golden run (none when it has no run)."""
     from evals.store import ResultsStore
 
     store = ResultsStore(results)
-    runs = store.runs(agent)
+    runs = [r for r in store.runs(agent) if r.source == "golden"]
     return store.samples(runs[-1]) if runs else []
 
 

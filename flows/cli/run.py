@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -39,8 +40,11 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
     for column in ("agent", "metric", "value", "interval", "threshold", "verdict", "action"):
         table.add_column(column, no_wrap=column in {"agent", "metric"})
     for summary in summaries:
+        evidence = " (production)" if summary.get("source") == "production" else ""
         if "error" in summary:
-            table.add_row(summary["agent"], "", "", "", "", "[red]error[/red]", summary["error"])
+            table.add_row(
+                summary["agent"] + evidence, "", "", "", "", "[red]error[/red]", summary["error"]
+            )
             continue
         action = _ACTION.get(summary["action"], summary["action"])
         first = True
@@ -49,7 +53,9 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
             if spec is not None and spec.source == "telemetry" and m["verdict"] is None:
                 continue  # measured, not gated: the scorecard below shows it
             table.add_row(
-                f"{summary['agent']}\n{summary['version']} @ {summary['level']}" if first else "",
+                f"{summary['agent']}{evidence}\n{summary['version']} @ {summary['level']}"
+                if first
+                else "",
                 m["metric"],
                 fmt_value(m["metric"], m["value"]),
                 fmt_interval(m["metric"], m["low"], m["high"]) or "—",
@@ -82,6 +88,21 @@ def _footer(summaries: list[dict[str, Any]], results: str) -> list[str]:
         for note in s.get("notes", []):
             if note.startswith("red flag"):
                 lines.append(f"{s['agent']}: {note}")
+        production = s.get("production")
+        if production:
+            lines.append(
+                f"{s['agent']} (production): {production['judged']} traces judged "
+                f"({production['sampled']} sampled, {production['forced']} errors and "
+                f"escalations) of {production['traces']} from {production['since'][:16]} to "
+                f"{production['until'][:16]}; {production['reused']} from earlier runs; error "
+                "rate, cost and latency over every trace of the window"
+            )
+            for reason, count in production["skipped"].items():
+                lines.append(f"  {count} skipped: {reason}")
+            for suite, count in production["not_judged"].items():
+                if count:
+                    lines.append(f"  {count} not judged by {suite}: no retrieved passages")
+            continue
         outputs = s.get("outputs")
         if outputs and (outputs["cached"] or outputs["resumed"] or outputs["errors"]):
             lines.append(
@@ -129,6 +150,19 @@ def _hint_unfinished(results: str, agents: list[str], resuming: str | None) -> N
     "$IMPACTGATE_DASK_WORKERS processes, default 2) or a Dask scheduler address "
     "(tcp://HOST:8786). Default $IMPACTGATE_TASK_RUNNER.",
 )
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "golden", "production"]),
+    default="auto",
+    show_default=True,
+    help="golden: the golden datasets; production: a sample of the window's production traces "
+    "(evals.production); auto: golden, then production where the contract asks for it.",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    help="Production runs judge the window ending here (UTC; default: now).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show Prefect's task-level log lines too.")
 def run(
     agents: tuple[str, ...],
@@ -140,13 +174,17 @@ def run(
     resume: str | None,
     no_cache: bool,
     task_runner: str | None,
+    source: str,
+    until: datetime | None,
     verbose: bool,
 ) -> None:
     """Run the eval suites for every agent in POLICIES (or the AGENTS named).
 
     Writes the results, applies the gates of each agent's current level, and escalates or
     rolls back on a breach. Outputs of an unchanged version on unchanged cases come from the
-    output cache; an interrupted run resumes with --resume RUN_ID.
+    output cache; an interrupted run resumes with --resume RUN_ID. With an evals.production
+    block, a production run judges a sample of the agent's production traces the same way
+    (--source production for that alone).
     """
     from evals.contract import load_contract, select_contracts
     from evals.errors import UserError, display_path
@@ -168,10 +206,23 @@ def run(
                 results, "--resume", f"run {resume} evaluated '{agent}', not {', '.join(agents)}"
             )
         agents = (agent,)
+    if resume and source == "production":
+        raise UserError.single(
+            results, "--resume", "production runs are not resumed: run them again"
+        )
     paths = select_contracts(policies, list(agents))
     for path in paths:  # fail fast, before Prefect starts, on anything misconfigured
-        plan = prepare(load_contract(path))
-        plan.target.preflight()
+        loaded = load_contract(path)
+        plan = prepare(loaded)
+        if source == "production" and loaded.evals.production is None:
+            raise UserError.single(
+                display_path(path),
+                "evals.production",
+                "no production block: add 'evals.production: {n: 200, window: 1d}' to judge "
+                "production traces, or run with --source golden",
+            )
+        if source != "production":
+            plan.target.preflight()
         if journal is not None:
             target = plan.target
             if journal.header.version in target.available_versions():
@@ -201,6 +252,8 @@ def run(
             resume=resume,
             use_cache=not no_cache,
             task_runner=runner,
+            source=source,
+            until=until.replace(tzinfo=UTC) if until is not None else None,
             return_state=True,
         )
     from flows._states import run_outcome
