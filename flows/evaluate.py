@@ -101,6 +101,41 @@ def score_batch(
     return score_shard(contract, cases, outputs)
 
 
+@task(name="score-in-session", cache_policy=NONE)
+def score_in_session(session: RunSession, outputs: list[Output]) -> dict[str, list[Score]]:
+    """Every case scored by the session itself (a production run, a calibrated judge)."""
+    return session.score(session.cases, outputs)
+
+
+def _sharded(
+    session: RunSession,
+    cases: Sequence[Case],
+    outputs: list[Output],
+    scores: dict[str, list[Score]],
+    task_runner: str | None,
+) -> dict[str, list[Score]]:
+    """Every batch submitted at once to the task runner, gathered in case order.
+
+    The flow's task runner (threads here, or Dask worker processes) scores them in parallel.
+    """
+    with shard_runner(task_runner) as runner:
+        futures = [
+            runner.submit(
+                score_batch,
+                parameters={
+                    "contract": session.contract_file,
+                    "cases": cases[start : start + SCORING_BATCH],
+                    "outputs": outputs[start : start + SCORING_BATCH],
+                },
+            )
+            for start in range(0, len(cases), SCORING_BATCH)
+        ]
+        for future in futures:
+            for name, values in future.result().items():
+                scores[name].extend(values)
+    return scores
+
+
 @task(name="commit-run", cache_policy=NONE)
 def commit_run(
     session: RunSession, outputs: Sequence[Output], scores: dict[str, list[Score]]
@@ -212,23 +247,10 @@ def evaluate_agent(
         outputs = generate_outputs(session)
         cases = session.cases
         scores: dict[str, list[Score]] = {name: [] for name in session.plan.scorers}
-        # Every batch is submitted at once: the flow's task runner (threads here, or Dask
-        # worker processes) scores them in parallel; results are gathered in case order.
-        with shard_runner(task_runner) as runner:
-            futures = [
-                runner.submit(
-                    score_batch,
-                    parameters={
-                        "contract": session.contract_file,
-                        "cases": cases[start : start + SCORING_BATCH],
-                        "outputs": outputs[start : start + SCORING_BATCH],
-                    },
-                )
-                for start in range(0, len(cases), SCORING_BATCH)
-            ]
-            for future in futures:
-                for name, values in future.result().items():
-                    scores[name].extend(values)
+        if not session.shardable:  # scored as the session configured it, in this process
+            scores = score_in_session(session, outputs)
+        else:
+            scores = _sharded(session, cases, outputs, scores, task_runner)
         result = commit_run(session, outputs, scores)
         record = result.record
         _gate_artifact(result)

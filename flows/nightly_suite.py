@@ -89,11 +89,11 @@ def nightly(
                 if state.is_completed():
                     summaries.append(state.result())
                 else:
-                    failures.append(f"{path.stem} ({kind}): {state.message}")
+                    # A golden run is the agent's run; a production one is named as such.
+                    name = path.stem if kind == "golden" else f"{path.stem} ({kind})"
+                    failures.append(f"{name}: {state.message}")
                     summaries.append({"agent": path.stem, "source": kind, "error": state.message})
-                    logger.error(
-                        "%s (%s) could not be evaluated: %s", path.stem, kind, state.message
-                    )
+                    logger.error("%s could not be evaluated: %s", name, state.message)
     create_markdown_artifact(
         markdown=_markdown(summaries),
         key="nightly",

@@ -449,6 +449,17 @@ class RunSession:
             journal=self.journal,
         )
 
+    @property
+    def shardable(self) -> bool:
+        """Whether :func:`evals.runs.score_shard` on the contract file scores like :meth:`score`.
+
+        Not for a production run (its scores reuse earlier runs' and skip traces without
+        passages) nor for a grounding judge at a threshold calibrated on the owner's labels
+        (the file does not carry it): those score in the session's process.
+        """
+        calibrated = self.judge_check is not None and self.judge_check.calibration is not None
+        return self.production is None and not calibrated
+
     def score(self, cases: Sequence[Case], outputs: Sequence[Output]) -> dict[str, list[Score]]:
         """Every scorer over one batch of cases (a shard: any batch, in any order).
 

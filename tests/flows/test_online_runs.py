@@ -97,7 +97,7 @@ def test_run_does_the_golden_run_then_the_production_run(tmp_path: Path) -> None
     assert code == 0, err
     assert "tiny-agent (production)" in out
     assert "7 traces judged" in out
-    assert "7 from earlier runs" in out
+    assert "7 from earlier runs" in out, out
 
 
 def test_run_source_production_without_a_block_fails_before_prefect(tmp_path: Path) -> None:

@@ -66,5 +66,5 @@ def test_run_prints_every_summary_and_exits_1_when_an_agent_errors(
             sort=ArtifactSort.CREATED_DESC,
             limit=1,
         )
-    assert "| tiny-two | | | **error** | " in str(artifact.data)
-    assert "| tiny-agent | v2 | constrained | fail | rollback |" in str(artifact.data)
+    assert "| tiny-two | golden | | | **error** | " in str(artifact.data)
+    assert "| tiny-agent | golden | v2 | constrained | fail | rollback |" in str(artifact.data)
