@@ -350,8 +350,8 @@ def test_a_nightly_with_a_broken_agent_fails_with_its_reason(stack: Stack) -> No
     assert "Finished in state Failed('zz-broken: " in logs
     assert "Traceback" not in logs, "a deliberate failure leaves no engine traceback"
     table = stack.artifact("broken nightly", "nightly")
-    assert "| zz-broken | | | **error** |" in table
-    assert "| tiny-agent | v2 | constrained | fail | rollback |" in table
+    assert "| zz-broken | golden | | | **error** |" in table
+    assert "| tiny-agent | golden | v2 | constrained | fail | rollback |" in table
 
 
 def test_a_failing_ci_gate_fails_with_its_summary(stack: Stack) -> None:
