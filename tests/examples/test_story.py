@@ -14,6 +14,7 @@ import yaml
 from evals.contract import load_contract
 from evals.gates import Verdict
 from evals.online import measure_coverage, suggest_cases
+from evals.readiness import AgentState, readiness
 from evals.store import ResultsStore
 from evals.telemetry import ingest
 from examples.telemetry import generate
@@ -64,6 +65,14 @@ def test_billing_passes_golden_fails_production_and_suggest_finds_the_add_on_que
     assert faithfulness < golden.record.metrics["faithfulness"].value  # visible drift
 
     contract = load_contract(contract_path)
+    # Readiness: the golden run alone holds the level (coverage is not its to measure); with
+    # the production run, the level is not held, for the coverage gate.
+    only_golden = readiness(AgentState(contract.agent, contract, None, [golden.record]))
+    assert not only_golden.headline.startswith("No:")
+    assert not any("golden_coverage" in r for r in only_golden.reasons)
+    both = readiness(AgentState(contract.agent, contract, None, [golden.record, production.record]))
+    assert both.headline == "No: 4fd47a47b316 at constrained does not hold its current level."
+    assert [r.split(":")[0] for r in both.reasons] == ["golden_coverage ≥ 0.8"]
     week = measure_coverage(
         contract, ResultsStore(str(results)), datetime(2026, 11, 26, tzinfo=UTC), UNTIL
     )
