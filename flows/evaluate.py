@@ -213,23 +213,29 @@ def evaluate_agent(
         outputs = generate_outputs(session)
         cases = session.cases
         scores: dict[str, list[Score]] = {name: [] for name in session.plan.scorers}
-        # Every batch is submitted at once: the flow's task runner (threads here, or Dask
-        # worker processes) scores them in parallel; results are gathered in case order.
-        with shard_runner(task_runner) as runner:
-            futures = [
-                runner.submit(
-                    score_batch,
-                    parameters={
-                        "contract": session.contract_file,
-                        "cases": cases[start : start + SCORING_BATCH],
-                        "outputs": outputs[start : start + SCORING_BATCH],
-                    },
-                )
-                for start in range(0, len(cases), SCORING_BATCH)
-            ]
-            for future in futures:
-                for name, values in future.result().items():
-                    scores[name].extend(values)
+        if session.production is not None:
+            # The session judges a production sample itself: it takes the stored scores of
+            # traces an earlier production run judged, and leaves traces without passages out
+            # of the grounding suites; a shard worker knows neither.
+            scores = session.score(cases, outputs)
+        else:
+            # Every batch is submitted at once: the flow's task runner (threads here, or Dask
+            # worker processes) scores them in parallel; results are gathered in case order.
+            with shard_runner(task_runner) as runner:
+                futures = [
+                    runner.submit(
+                        score_batch,
+                        parameters={
+                            "contract": session.contract_file,
+                            "cases": cases[start : start + SCORING_BATCH],
+                            "outputs": outputs[start : start + SCORING_BATCH],
+                        },
+                    )
+                    for start in range(0, len(cases), SCORING_BATCH)
+                ]
+                for future in futures:
+                    for name, values in future.result().items():
+                        scores[name].extend(values)
         result = commit_run(session, outputs, scores)
         record = result.record
         _gate_artifact(result)
