@@ -114,10 +114,20 @@ def recover_flow(
     version: str,
     level: str,
     actor: str = "evaluate-agent flow",
+    judged: list[str] | None = None,
 ) -> dict[str, Any] | None:
-    """Close the agent's open incidents after a clean run, and say so."""
+    """Close the agent's open incidents after a clean run, and say so.
+
+    ``judged``: the metrics the run gated; incidents on other metrics stay open.
+    """
     loaded = load_contract(contract)
     decision = recover(
-        loaded, ledger_for(results), run_id=run_id, version=version, level=level, actor=actor
+        loaded,
+        ledger_for(results),
+        run_id=run_id,
+        version=version,
+        level=level,
+        actor=actor,
+        judged=judged,
     )
     return publish(loaded, decision, [], results) if decision is not None else None

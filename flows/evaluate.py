@@ -180,8 +180,9 @@ def _subflows(session: RunSession, actor: str) -> Callable[[Action], Decision | 
             )  # fmt: skip
         else:
             outcome = recover_flow(
-                contract, results, action.run_id, action.version, action.level, actor=actor
-            )
+                contract, results, action.run_id, action.version, action.level, actor=actor,
+                judged=list(action.judged),
+            )  # fmt: skip
         return Decision.from_dict(outcome) if outcome is not None else None
 
     return perform

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -314,10 +314,20 @@ def rollback_to(
 
 
 def recover(
-    contract: Contract, ledger: Ledger, *, run_id: str, version: str, level: str, actor: str
+    contract: Contract,
+    ledger: Ledger,
+    *,
+    run_id: str,
+    version: str,
+    level: str,
+    actor: str,
+    judged: Collection[str] | None = None,
 ) -> Decision | None:
-    """Close the agent's open incidents after a run that breached nothing; tell the owner."""
-    closed = ledger.close_incidents(contract.agent, run_id, level)  # type: ignore[arg-type]
+    """Close the agent's open incidents after a run that breached nothing; tell the owner.
+
+    ``judged``: the metrics the run gated; incidents on metrics it did not judge stay open.
+    """
+    closed = ledger.close_incidents(contract.agent, run_id, level, judged)  # type: ignore[arg-type]
     if not closed:
         return None
     ids = ", ".join(f"#{i.id}" for i in closed)

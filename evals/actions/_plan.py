@@ -34,6 +34,8 @@ class Action:
     breaches: tuple[Breach, ...] = field(default_factory=tuple)
     why: str = ""
     """Why this action (or why none), in words."""
+    judged: tuple[str, ...] = ()
+    """The metrics the run gated: a recovery closes only incidents on these."""
 
 
 def choose_action(
@@ -49,13 +51,16 @@ def choose_action(
 
     A breach of a rollback metric rolls back; any other breach escalates (inconclusive gates
     count when the contract escalates on them). A run that passes every gate recovers the
-    open incidents it resolves, those opened at its level or below; with none to resolve,
-    nothing happens. A run with only inconclusive gates neither breaches nor recovers.
+    open incidents it resolves, those opened at its level or below on metrics it judged (a
+    golden run leaves an incident on a production-only metric to the production run); with
+    none to resolve, nothing happens. A run with only inconclusive gates neither breaches nor
+    recovers.
     """
     breaches = tuple(breaches_from(gates, contract.autonomy.escalation.on_inconclusive))
+    judged = tuple(sorted({g.metric for g in gates}))
 
     def action(kind: ActionKind, why: str) -> Action:
-        return Action(kind, run_id, version, level, breaches, why)
+        return Action(kind, run_id, version, level, breaches, why, judged)
 
     if any(b.rollback for b in breaches):
         return action("rollback", "a rollback metric failed")
@@ -64,7 +69,12 @@ def choose_action(
     if overall_verdict(gates) != Verdict.PASS:
         return action("none", "inconclusive: neither a breach nor a recovery")
     rank = level_rank(level) if level in LEVELS else -1
-    resolved = [i for i in open_incidents if level_rank(i.level) <= rank]  # type: ignore[arg-type]
+    resolved = [
+        i
+        for i in open_incidents
+        if level_rank(i.level) <= rank  # type: ignore[arg-type]
+        and set(i.metrics) <= set(judged)
+    ]
     if not resolved:
         return action("none", "every gate passes; no open incident to close")
     return action(
@@ -89,6 +99,12 @@ def perform(contract: Contract, ledger: Ledger, action: Action, actor: str) -> D
         )
     if action.kind == "recover":
         return recover(
-            contract, ledger, run_id=action.run_id, version=action.version, level=level, actor=actor
+            contract,
+            ledger,
+            run_id=action.run_id,
+            version=action.version,
+            level=level,
+            actor=actor,
+            judged=action.judged,
         )
     return None

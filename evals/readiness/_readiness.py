@@ -14,7 +14,7 @@ from typing import Literal
 
 from evals.contract import LEVELS, Contract, Level, level_rank
 from evals.gates import GateResult, evaluate_gates
-from evals.metrics import fmt_time
+from evals.metrics import PRODUCTION_METRICS, fmt_time
 from evals.store import Incident, Ledger, LedgerEntry, ResultsStore, RunRecord
 
 __all__ = [
@@ -119,19 +119,29 @@ class AgentState:
         """The gates of ``level`` held against ``run`` (default: the latest) now.
 
         Verdicts are computed from the stored numbers and today's contract, so the current
-        level's verdict holds even when the run was gated at another level. Empty without a
-        contract, a level or a run.
+        level's verdict holds even when the run was gated at another level. A golden run is not
+        held to production-only metrics (``golden_coverage``): those gates are the latest
+        production run's, added after the golden run's gates. Empty without a contract, a
+        level or a run.
         """
+        latest = run is None
         run = run or self.latest
         if self.contract is None or level is None or run is None:
             return []
         autonomy = self.contract.autonomy
-        return evaluate_gates(
-            self.contract.gates(level),
+        wanted = self.contract.gates(level)
+        if run.source != "production":
+            wanted = {k: v for k, v in wanted.items() if k not in PRODUCTION_METRICS}
+        gates = evaluate_gates(
+            wanted,
             run.measured(),
             autonomy.min_samples,
             frozenset(autonomy.rollback.metrics),
         )
+        production = self.latest_production
+        if latest and production is not None:
+            gates += [g for g in self.gates_at(level, production) if g.metric in PRODUCTION_METRICS]
+        return gates
 
     def gated_metrics(self) -> list[str]:
         """The current and the next level's gated metrics, else those the latest run gated."""

@@ -359,19 +359,25 @@ class RunSession:
         else:
             loaded, contract_file = load_contract(contract), str(contract)
         golden = prepare(loaded)  # validates the contract; the golden target names the version
+        notes: list[str] = []
+        scorecard = None
+        if loaded.telemetry is not None:
+            # Fresh traces for the sample, and the measured workflow for the level's gates on
+            # it (its red flags and its table are the golden run's to report).
+            scorecard, notes = _telemetry(loaded, results)
         production = plan_production(loaded, results, until)
         ledger = ledger_for(results) if sync_ledger else None
         declared = golden.target.version()
-        notes: list[str] = []
         entry = None
         if ledger is not None:
-            entry, notes = ledger.sync(
+            entry, synced = ledger.sync(
                 loaded.agent,
                 declared.label,
                 loaded.autonomy.level,
                 loaded.autonomy.rollback.known_good,
                 display_path(loaded.source),
             )
+            notes += synced
         label = entry.active_version if entry else declared.label
         target = TraceTarget(loaded.agent, label, production.outputs)
         dataset = Dataset(loaded.source, tuple(production.cases), production.trace_hash)
@@ -405,6 +411,7 @@ class RunSession:
             redactor=target.redactor(),
             ledger=ledger,
             production=production,
+            scorecard=scorecard,
         )
 
     # -- the pieces a flow wraps ----------------------------------------------------------
@@ -691,7 +698,7 @@ class RunSession:
             decision = (perform_action or (lambda a: self._perform(a, actor)))(action)
         if result.verdict == Verdict.PASS and record.version == self.entry.active_version:
             self.ledger.record_pass(self.contract.agent, record.version, record.run_id)
-        if self.scorecard is not None and self.scorecard.measured:
+        if self.production is None and self.scorecard is not None and self.scorecard.measured:
             self._record_red_flags(record.run_id)
         return self.outcome(result, decision)
 
@@ -729,9 +736,8 @@ class RunSession:
             not c.output.cached and c.case.id not in self.resumed_ids for c in result.cases
         )
         notes = [*self.notes, *self.generation_notes([c.output for c in result.cases])]
-        return RunOutcome(
-            result, decision, notes, level, called, bool(self.resumed_ids), self.scorecard
-        )
+        scorecard = self.scorecard if self.production is None else None  # shown once, golden
+        return RunOutcome(result, decision, notes, level, called, bool(self.resumed_ids), scorecard)
 
     def _perform(self, action: Action, actor: str) -> Decision | None:
         assert self.ledger is not None

@@ -20,7 +20,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -511,8 +511,17 @@ class Ledger:
 
         return self._atomic(work)
 
-    def close_incidents(self, agent: str, run_id: str | None, level: Level) -> list[Incident]:
-        """Close the incidents a run passing at ``level`` resolves; the closed ones are returned."""
+    def close_incidents(
+        self,
+        agent: str,
+        run_id: str | None,
+        level: Level,
+        judged: Collection[str] | None = None,
+    ) -> list[Incident]:
+        """Close the incidents a run passing at ``level`` resolves; the closed ones are returned.
+
+        ``judged``: the metrics the run gated; an incident on any other metric stays open.
+        """
 
         def work(conn: Connection) -> list[Incident]:
             self._lock(conn, agent)
@@ -523,7 +532,7 @@ class Ledger:
                     INCIDENTS.c.kind == "breach",
                 )
             )
-            closed = rules.closing([_incident(r) for r in open_rows], level, run_id, _now())
+            closed = rules.closing([_incident(r) for r in open_rows], level, run_id, _now(), judged)
             for incident in closed:
                 conn.execute(
                     sa.update(INCIDENTS)

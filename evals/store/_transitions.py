@@ -8,7 +8,7 @@ and is tested without a database.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -337,13 +337,19 @@ def merge_breach(
 
 
 def closing(
-    incidents: Sequence[Incident], level: str, run_id: str | None, now: datetime
+    incidents: Sequence[Incident],
+    level: str,
+    run_id: str | None,
+    now: datetime,
+    judged: Collection[str] | None = None,
 ) -> list[Incident]:
     """The open incidents a run passing every gate at ``level`` closes, closed.
 
     An incident closes when the agent passes at the level it held when the incident opened:
     an escalation recovers on the next clean night, a rollback that demoted the agent stays
-    open until it has earned its level back.
+    open until it has earned its level back. With ``judged`` (the metrics the run gated), only
+    incidents whose every metric the run judged close: a golden run does not close an
+    incident a production run opened on ``golden_coverage``.
     """
     rank = level_rank(level) if level in LEVELS else -1
     return [
@@ -353,6 +359,7 @@ def closing(
         and i.kind == "breach"
         and i.level in LEVELS
         and level_rank(i.level) <= rank
+        and (judged is None or set(i.metrics) <= set(judged))
     ]
 
 

@@ -38,7 +38,7 @@ __all__ = ["AGENTS", "VERSION", "generate", "generate_all", "paths"]
 AGENTS: tuple[str, ...] = ("billing-assistant", "returns-concierge", "account-support")
 """The example agents that have production telemetry."""
 
-VERSION = 1
+VERSION = 2
 """The generator's version, part of the file names: a change to what it writes bumps it, so
 files written by an earlier version are not taken for the new ones."""
 

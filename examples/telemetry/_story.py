@@ -12,6 +12,11 @@ The stories (docs/telemetry.md, "Example telemetry"):
 - billing-assistant: adoption ramps 0.05 → 0.66 over eleven weeks and holds; escalation
   falls 0.36 → 0.28; CSAT rises with adoption (agent-resolved tickets score higher), cost
   per ticket falls 6.2 → 2.8, cycle time falls (agent-resolved tickets close in 1-4 h).
+  Halfway through the window Northwind launches its Copilot AI add-on, and questions about
+  how it is billed grow to about a quarter of the tickets over the last four weeks. Neither
+  the golden set nor the help centre covers them: retrieval returns the nearest billing
+  passages and the agent's answers invent prices, credits and settings (:data:`ADD_ON_CASES`).
+  These tickets draw from their own random stream, so the other numbers do not move.
 - returns-concierge: adoption ramps 0.05 → 0.50, but NPS (~21), return-to-exchange
   conversion (~0.12) and cost per return (~5.6) do not move: adoption without outcome.
 - account-support: adoption 0.32 → 0.46; escalation stays ~0.45 (over its gate); time to
@@ -30,7 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STORIES", "Case", "Item", "Story", "day_items", "load_cases"]
+__all__ = ["ADD_ON_CASES", "STORIES", "Case", "Item", "Story", "day_items", "load_cases"]
 
 ROOT = Path(__file__).resolve().parents[2]
 _HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 7, 7, 8, 8, 7, 6, 5, 4, 3, 2, 2, 1)
@@ -347,6 +352,112 @@ def load_cases(agent: str) -> tuple[Case, ...]:
     )
 
 
+_USAGE = (
+    "Usage-based charges, such as extra storage and API overage, are billed in arrears on the "
+    "next invoice. Each usage line shows the metered quantity and the unit price."
+)
+_PLANS = (
+    "Northwind Cloud has three plans: Starter at $12 per user per month, Team at $24 per user "
+    "per month, and Business at $39 per user per month. Prices are shown before tax."
+)
+_SEATS = (
+    "Admins can add seats under Settings > Members. New seats are charged immediately on a "
+    "prorated basis for the rest of the billing period."
+)
+_CREDITS = (
+    "Account credits are applied automatically to your next invoice before your payment method "
+    "is charged. You can see your current credit balance under Billing > Overview."
+)
+ADD_ON_TOPIC = "ai-add-on"
+"""The category of the billing questions the golden set misses."""
+
+ADD_ON_CASES: tuple[Case, ...] = tuple(
+    Case(f"bill-addon-{k}", question, contexts, answer, ADD_ON_TOPIC)
+    for k, (question, contexts, answer) in enumerate(
+        (
+            (
+                "How is the Copilot AI add-on billed? Is it per seat or per request?",
+                (_USAGE, _PLANS),
+                "The Copilot add-on is billed per seat at $9 per user per month, and each seat "
+                "includes 1,000 AI requests.",
+            ),
+            (
+                "We turned on the Copilot add-on last week. What will it cost us per month?",
+                (_PLANS, _SEATS),
+                "Copilot costs $9 per user per month on every plan, charged from the day you "
+                "turned it on.",
+            ),
+            (
+                "There's a Copilot AI credits line on our invoice. What are AI credits and how "
+                "are they charged?",
+                (_USAGE, _CREDITS),
+                "AI credits are prepaid Copilot requests: every seat gets 1,000 a month, and "
+                "extra credits cost $0.01 each.",
+            ),
+            (
+                "What happens when we run out of Copilot AI credits? Do we get charged for the "
+                "extra?",
+                (_USAGE, _CREDITS),
+                "Copilot keeps working after your credits run out, and each extra request is "
+                "charged at $0.01.",
+            ),
+            (
+                "Can I enable the Copilot AI add-on for only some of our users and pay just for "
+                "them?",
+                (_SEATS, _PLANS),
+                "Yes. Under Settings > Copilot you can assign the add-on to individual members; "
+                "only assigned members are billed.",
+            ),
+            (
+                "Is the Copilot AI add-on included in the Business plan or is it extra?",
+                (_PLANS, _USAGE),
+                "Copilot is included in the Business plan at no extra cost; on Starter and Team "
+                "it costs $9 per user per month.",
+            ),
+            (
+                "Do unused Copilot AI credits roll over to next month?",
+                (_CREDITS, _USAGE),
+                "Unused AI credits roll over for up to 3 months and then expire.",
+            ),
+            (
+                "How do I turn off the Copilot AI add-on so we stop paying for it?",
+                (_SEATS, _PLANS),
+                "Go to Settings > Copilot and click Disable add-on; billing for Copilot stops "
+                "at the end of the current month.",
+            ),
+        )
+    )
+)
+"""billing-assistant's production questions about the Copilot AI add-on: not in its golden set
+and not in its help centre. Retrieval returns the nearest billing passages; the answers
+(made up by the production model) state prices, credits and settings those passages lack."""
+
+ADD_ON_SHARE = (0.55, 0.8, 0.27)
+"""The add-on's questions: absent before position 0.55 of the window, then a growing share of
+billing tickets, ``0.27`` from position 0.8 on."""
+
+
+def _add_on_share(t: float) -> float:
+    start, full, share = ADD_ON_SHARE
+    return 0.0 if t < start else share * min(1.0, (t - start) / (full - start))
+
+
+def _ask_about_the_add_on(items: Sequence[Item], day: date, t: float, seed: int) -> None:
+    """Turn a share of billing-assistant's tickets into questions about the add-on.
+
+    The draws come from their own stream, so the day's other draws (and the story's numbers)
+    are those of a history without the add-on.
+    """
+    share = _add_on_share(t)
+    if share <= 0.0:
+        return
+    rng = random.Random(f"billing-assistant/{seed}/{day.isoformat()}/{ADD_ON_TOPIC}")
+    for item, u in zip(items, stratified(rng, len(items)), strict=True):
+        if u < share:
+            item.case = rng.choice(ADD_ON_CASES)
+            item.question = item.case.input
+
+
 def _volume(day: date, rng: random.Random) -> int:
     base = 46 if day.weekday() >= 5 else 66
     return max(40, min(80, round(base * (1 + rng.gauss(0.0, 0.08)))))
@@ -401,6 +512,8 @@ def day_items(story: Story, day: date, t: float, seed: int, export_at: datetime)
         else:
             item.reopened = False  # still open: not closed yet, so not reopened either
     _OUTCOMES[story.agent](items, rng)
+    if story.agent == "billing-assistant":
+        _ask_about_the_add_on(items, day, t, seed)
     return items
 
 

@@ -194,6 +194,7 @@ class Tracing:
             "credits": "get_account_credit",
             "plans": "get_subscription",
             "cancellation": "get_subscription",
+            "ai-add-on": "get_subscription",
         }.get(case.category)
         spans = 3 + (1 if tool else 0) + (1 if item.escalated else 0)
         failable = 1 + (1 if tool else 0)

@@ -94,3 +94,16 @@ def test_an_incident_closes_only_when_the_agent_passes_at_the_level_it_held() ->
     assert rules.closing([opened], "approval", "r2", later) == [], "demoted: not earned back yet"
     [closed] = rules.closing([opened], "constrained", "r3", later)
     assert (closed.status, closed.closed_at, closed.last_run_id) == ("closed", later, "r3")
+
+
+def test_a_run_closes_only_the_incidents_on_metrics_it_judged() -> None:
+    """A golden run passing its gates leaves open an incident a production run opened on
+    golden_coverage, a metric golden runs do not measure; a production run passing it closes it."""
+    opened = rules.merge_breach(
+        None, "a", ["golden_coverage"], "high", "constrained", "r1", NOW
+    ).incident
+    later = NOW + timedelta(days=1)
+    golden = ["faithfulness", "hallucination_rate", "latency_p50_s"]
+    assert rules.closing([opened], "constrained", "r2", later, golden) == []
+    [closed] = rules.closing([opened], "constrained", "r3", later, [*golden, "golden_coverage"])
+    assert closed.status == "closed"

@@ -301,6 +301,17 @@ def test_the_stories_hold_over_the_last_four_weeks(history: History) -> None:
             "SELECT service, avg((status = 'error')::INT), count(error_type) "
             "FROM spans GROUP BY service ORDER BY service"
         ).fetchall()
+        add_on = db.execute(
+            f"SELECT opened_at >= TIMESTAMP '{END}' - INTERVAL 28 DAY AS recent, "
+            "avg((outcomes->>'category' = 'ai-add-on')::INT) FROM work_items "
+            "WHERE agent = 'billing-assistant' GROUP BY recent ORDER BY recent"
+        ).fetchall()
+        golden_topics = {
+            json.loads(line)["tags"][0]
+            for line in (POLICIES.parent / "datasets/billing-assistant/cases.jsonl")
+            .read_text(encoding="utf-8")
+            .splitlines()
+        }
     # billing-assistant moves its outcome with adoption.
     assert billing["adoption"] == pytest.approx(0.63, abs=0.02)
     assert billing_start["adoption"] < 0.2
@@ -312,6 +323,11 @@ def test_the_stories_hold_over_the_last_four_weeks(history: History) -> None:
     assert billing["cost"] == pytest.approx(2.8, abs=0.15)
     assert billing_start["cost"] > 5.0
     assert billing["cycle_p50_h"] < billing_start["cycle_p50_h"] / 2
+    # ... while a quarter of its recent questions are about the Copilot add-on, a topic its
+    # golden set does not have.
+    assert add_on[0][1] < 0.1
+    assert add_on[1][1] == pytest.approx(0.25, abs=0.03)
+    assert "ai-add-on" not in golden_topics
     # returns-concierge: adoption without outcome.
     assert returns["adoption"] == pytest.approx(0.48, abs=0.02)
     assert returns_start["adoption"] < 0.15

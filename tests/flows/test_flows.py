@@ -29,7 +29,9 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
     with http_receiver() as receiver:
         for name in ("ACCOUNT_ALERTS_WEBHOOK", "RETURNS_ALERTS_WEBHOOK", "BILLING_ALERTS_WEBHOOK"):
             monkeypatch.setenv(name, receiver.url)
-        first = by_agent(nightly(policies=str(ROOT / "policies"), results=results))
+        # The golden runs alone: the example contracts' production runs sample the week up to
+        # the minute the test runs (tests/examples/test_story.py checks them on a fixed day).
+        first = by_agent(nightly(policies=str(ROOT / "policies"), results=results, source="golden"))
 
     assert {a: s["action"] for a, s in first.items()} == {
         "account-support": "rollback",
@@ -72,7 +74,7 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
 
     # The next night evaluates the re-pinned version: its golden gates pass, but its measured
     # production escalation rate is over the 0.35 its contract asks at approval.
-    second = by_agent(nightly(policies=str(ROOT / "policies"), results=results))
+    second = by_agent(nightly(policies=str(ROOT / "policies"), results=results, source="golden"))
     assert second["account-support"]["version"] == "v1"
     assert second["account-support"]["level"] == "approval"
     assert second["account-support"]["action"] == "escalate"
@@ -137,7 +139,7 @@ def test_a_broken_agent_does_not_stop_the_others(tmp_path: Path) -> None:
         policies=str(project / "policies"), results=str(tmp_path / "results"), return_state=True
     )
     assert state.is_failed()
-    assert state.message.startswith("zz-broken: ")
+    assert state.message.startswith("zz-broken (golden): ")
     summaries = by_agent(run_outcome(state))
     assert summaries["tiny-agent"]["action"] == "rollback"
     assert "file not found" in summaries["zz-broken"]["error"]

@@ -243,3 +243,34 @@ def test_traces_without_passages_are_not_judged_for_grounding_but_count_for_the_
         "not judged: the trace retrieved no passages to judge grounding on"
     )
     assert any("3 trace(s) retrieved no passages" in note for note in outcome.notes)
+
+
+def test_a_production_run_holds_the_levels_telemetry_gates_to_the_measured_workflow(
+    tmp_path: Path,
+) -> None:
+    """A level gating a workflow metric is judged on the scorecard in production runs too,
+    never on 'no data'."""
+    from datetime import UTC, datetime
+
+    from evals.gates import Verdict
+    from evals.runs import RunSession
+    from tests.scorecard_data import Item, days_ago, write_telemetry
+
+    contract = _project(tmp_path)
+    data = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    data["autonomy"]["levels"]["approval"]["gates"]["escalation_rate"] = {"max": 0.3}
+    data["telemetry"] = {"sources": ["telemetry/*"]}
+    contract.write_text(yaml.safe_dump(data), encoding="utf-8")
+    now = datetime.now(UTC)
+    items = [
+        Item(f"T{i}", days_ago(now, i % 20), escalated=i % 2 == 0) for i in range(200)
+    ]  # half of the handled items are escalated: over the gate
+    write_telemetry(tmp_path / "telemetry", "tiny-agent", items)
+    results = _traces(tmp_path)
+    with RunSession.open_production(contract, str(results), until=UNTIL) as session:
+        outcome = session.run(act=False)
+    gate = {g.metric: g for g in outcome.result.gates}["escalation_rate"]
+    assert gate.observed is not None
+    assert gate.observed.value == pytest.approx(0.5)
+    assert gate.verdict == Verdict.FAIL
+    assert outcome.scorecard is None  # the golden run shows the scorecard, once
