@@ -139,7 +139,7 @@ def test_a_broken_agent_does_not_stop_the_others(tmp_path: Path) -> None:
         policies=str(project / "policies"), results=str(tmp_path / "results"), return_state=True
     )
     assert state.is_failed()
-    assert state.message.startswith("zz-broken (golden): ")
+    assert state.message.startswith("zz-broken: ")
     summaries = by_agent(run_outcome(state))
     assert summaries["tiny-agent"]["action"] == "rollback"
     assert "file not found" in summaries["zz-broken"]["error"]
