@@ -548,27 +548,18 @@ class RunSession:
             baseline_run_id=self.baseline_run_id,
         )
         if self.production is None:
-            return summarize(
-                self.contract,
-                draft,
-                self.cases,
-                outputs,
-                scores,
-                self.redactor,
-                self.plan.masker,
-                telemetry=self.scorecard.metrics() if self.scorecard is not None else None,
-                judge_check=self.judge_check,
-            )
+            return self._summarize(draft, outputs, scores)
         return self._summarize_production(draft, outputs, scores)
 
-    def _summarize_production(
-        self, draft: RunRecord, outputs: Sequence[Output], scores: dict[str, list[Score]]
+    def _summarize(
+        self,
+        draft: RunRecord,
+        outputs: Sequence[Output],
+        scores: dict[str, list[Score]],
+        **production: Any,
     ) -> RunResult:
-        """A production run's result: estimated from the sample, monitored across nights."""
-        assert self.production is not None
-        assert self.results is not None
-        production = self.production
-        result = summarize(
+        """:func:`summarize` with this session's contract, cases, scorecard and judge check."""
+        return summarize(
             self.contract,
             draft,
             self.cases,
@@ -578,8 +569,18 @@ class RunSession:
             self.plan.masker,
             telemetry=self.scorecard.metrics() if self.scorecard is not None else None,
             judge_check=self.judge_check,
-            estimate=production.estimate,
-            population=production.population,
+            **production,
+        )
+
+    def _summarize_production(
+        self, draft: RunRecord, outputs: Sequence[Output], scores: dict[str, list[Score]]
+    ) -> RunResult:
+        """A production run's result: estimated from the sample, monitored across nights."""
+        assert self.production is not None
+        assert self.results is not None
+        production = self.production
+        result = self._summarize(
+            draft, outputs, scores, estimate=production.estimate, population=production.population
         )
         monitoring = production.config.monitoring
         store = ResultsStore(self.results)
