@@ -313,7 +313,12 @@ def test_the_nightly_deployment_escalates_and_rolls_back(stack: Stack) -> None:
 
     results = stack.work / "results"
     decisions = ResultsStore(results).decisions()
-    assert sorted(d.kind for d in decisions) == ["escalate", "rollback"]
+    assert sorted((d.agent, d.kind) for d in decisions) == [
+        ("account-support", "escalate"),  # v1 restored, still breaches 'approval'
+        ("account-support", "rollback"),
+        ("billing-assistant", "escalate"),  # production traffic its golden set misses
+        ("returns-concierge", "escalate"),
+    ]
     entry = ledger_for(str(results)).get("account-support")
     assert entry is not None
     assert (entry.active_version, entry.level) == ("v1", "approval")
@@ -334,10 +339,10 @@ def test_the_nightly_deployment_escalates_and_rolls_back(stack: Stack) -> None:
                 tree.setdefault(client.read_flow(child.flow_id).name, []).append(child)
             parents = [c.id for c in children]
     assert {name: len(runs) for name, runs in tree.items()} == {
-        "evaluate-agent": 3,
-        "escalate": 1,
+        "evaluate-agent": 6,
+        "escalate": 3,
         "rollback": 1,
-    }, "one tree: three evaluations, an escalation and a rollback, and no empty recovery"
+    }, "one tree: golden and production runs of three agents, their breaches, no empty recovery"
     assert all(r.state.is_completed() for runs in tree.values() for r in runs)
 
 
