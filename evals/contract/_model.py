@@ -27,7 +27,7 @@ from evals._urls import url_problem
 from evals.contract._paths import outside_problem
 from evals.contract._telemetry import Telemetry
 from evals.errors import FieldError, UserError, did_you_mean, display_path
-from evals.metrics import METRICS, PRODUCTION_METRICS, Suite
+from evals.metrics import DRIFT_METRICS, METRICS, PRODUCTION_METRICS, Suite
 from evals.vocab import LEVELS, SEVERITIES, JudgeTier, Level, Severity, level_rank
 
 __all__ = [
@@ -1036,15 +1036,18 @@ class Contract(_Model):
         found = []
         for level, policy in self.autonomy.levels.items():
             for name in policy.gates:
-                suite = METRICS[name].suite
+                suite = METRICS[DRIFT_METRICS.get(name, name)].suite
+                production = self.evals.production
                 if name in PRODUCTION_METRICS and (
-                    self.evals.production is None or not self.evals.production.coverage
+                    production is None or (name == "golden_coverage" and not production.coverage)
                 ):
                     found.append(
                         (
                             ("autonomy", "levels", level, "gates", name),
                             f"the gate on '{name}' is measured by production runs; add "
-                            "'evals.production' (with coverage on) to the contract",
+                            "'evals.production'"
+                            + (" (with coverage on)" if name == "golden_coverage" else "")
+                            + " to the contract",
                         )
                     )
                 if suite is not None and suite not in self.evals.suites:

@@ -16,6 +16,7 @@ from evals.metrics._paired import Change, PairedDelta, compare_paired, mcnemar_w
 from evals.metrics._power import SampleSizePlan, required_samples
 from evals.metrics._quality import Confusion, roc_auc
 from evals.metrics._registry import (
+    DRIFT_METRICS,
     METRICS,
     PRODUCTION_METRICS,
     SUITES,
@@ -42,6 +43,7 @@ from evals.metrics._stats import (
 )
 
 __all__ = [
+    "DRIFT_METRICS",
     "METRICS",
     "PRODUCTION_METRICS",
     "SUITES",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "DRIFT_METRICS",
     "METRICS",
     "PRODUCTION_METRICS",
     "SUITES",
@@ -24,7 +25,7 @@ __all__ = [
 Suite = Literal["grounding", "hallucination", "policy", "cost", "latency", "rag"]
 SUITES: tuple[Suite, ...] = ("grounding", "hallucination", "policy", "cost", "latency", "rag")
 
-MetricKind = Literal["rate", "mean", "quantile", "count_rate", "progress"]
+MetricKind = Literal["rate", "mean", "quantile", "count_rate", "progress", "gap"]
 """How per-case scores become one number.
 
 ``rate``: share of cases whose score flags the event, a value of at least 0.5 (a 0/1 flag, or
@@ -33,7 +34,9 @@ values (bootstrap interval); ``quantile``: a percentile (distribution-free order
 interval); ``count_rate``: a share counted in this run rather than estimated (no interval:
 the error budget is spent by the errors that happened, not by a population estimate);
 ``progress``: an outcome's value placed on its path, 0 at the baseline and 1 at the target
-(the outcome's own interval, mapped the same way).
+(the outcome's own interval, mapped the same way); ``gap``: how far a production run falls
+short of the golden run of the same version on a quality metric (``<metric>_drift``; the two
+runs' intervals combined, see ``evals.online``).
 """
 
 
@@ -300,7 +303,34 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
-PRODUCTION_METRICS: frozenset[str] = frozenset({"golden_coverage"})
+def _drift_spec(base: MetricSpec) -> MetricSpec:
+    worse = "falls below" if base.better == "higher" else "rises above"
+    return MetricSpec(
+        f"{base.name}_drift",
+        None,
+        None,
+        "gap",
+        "lower",
+        base.unit,
+        f"how far production's {base.name} {worse} the golden run's, same version "
+        "(0: no worse; production runs only)",
+    )
+
+
+DRIFT_METRICS: dict[str, str] = {
+    f"{spec.name}_drift": spec.name
+    for spec in METRICS.values()
+    if spec.kind in ("rate", "mean")
+    and spec.suite not in (None, "cost", "latency")
+    and spec.scorer is not None
+    and spec.unit == "share"
+}
+"""``<metric>_drift`` → its quality metric: production against golden, gateable like any
+metric (``faithfulness_drift: {max: 0.05}``)."""
+
+METRICS.update({name: _drift_spec(METRICS[base]) for name, base in DRIFT_METRICS.items()})
+
+PRODUCTION_METRICS: frozenset[str] = frozenset({"golden_coverage", *DRIFT_METRICS})
 """Metrics only production runs measure (from the window's traffic); golden runs leave their
 gates to the production run."""
 

@@ -6,6 +6,8 @@
 - :func:`plan_production`: the sample of a run with the window's own error rate, cost and
   latency (``RunSession.open_production`` runs it through the engine);
 - :func:`monitored_gates`: nightly verdicts on sampled metrics with anytime-valid evidence;
+- :func:`drift` / :func:`drift_gates`: production against golden per quality metric, gated as
+  ``<metric>_drift``;
 - :func:`golden_coverage` / :func:`suggest_cases`: how much production traffic the golden set
   covers, the uncovered clusters, and candidate cases from them.
 
@@ -19,7 +21,7 @@ from evals.online._coverage import (
     production_inputs,
     suggest_cases,
 )
-from evals.online._drift import DriftRow, drift
+from evals.online._drift import DriftRow, drift, drift_gates
 from evals.online._monitor import monitored, monitored_gates, night_log_evalue
 from evals.online._production import (
     GROUNDING_SUITES,
@@ -62,6 +64,7 @@ __all__ = [
     "cached_scores",
     "draw_sample",
     "drift",
+    "drift_gates",
     "golden_coverage",
     "measure_coverage",
     "monitored",

@@ -28,7 +28,7 @@ from evals.dataset import Case, Dataset
 from evals.errors import display_path
 from evals.gates import Verdict, overall_verdict
 from evals.labelling import JudgeCheck
-from evals.metrics import METRICS
+from evals.metrics import DRIFT_METRICS, METRICS
 from evals.online import (
     GROUNDING_SUITES,
     REFERENCE_SCORERS,
@@ -36,6 +36,7 @@ from evals.online import (
     TraceTarget,
     cached_scores,
     drift,
+    drift_gates,
     monitored,
     monitored_gates,
     plan_production,
@@ -60,6 +61,7 @@ from evals.store import (
     Decision,
     Ledger,
     LedgerEntry,
+    MetricRecord,
     OutputCache,
     ResultsStore,
     RunHeader,
@@ -595,9 +597,12 @@ class RunSession:
         ]
         earlier = earlier[-(monitoring.horizon - 1) :] if monitoring.horizon > 1 else []
         means = [
-            g.metric
-            for g in result.gates
-            if monitored(g.metric) and METRICS[g.metric].kind == "mean"
+            name
+            for name in dict.fromkeys(
+                [g.metric for g in result.gates if monitored(g.metric)]
+                + [DRIFT_METRICS[g.metric] for g in result.gates if g.metric in DRIFT_METRICS]
+            )
+            if METRICS[name].kind == "mean"
         ]
         tonight = {name: _values(result, name, production.estimate) for name in means}
         earlier_values: dict[str, dict[str, list[float]]] = {}
@@ -614,6 +619,18 @@ class RunSession:
         gates, evidence = monitored_gates(
             result.gates, tonight, earlier, earlier_values, monitoring
         )
+        gates, gaps, gap_evidence = drift_gates(
+            gates,
+            golden[-1] if golden else None,
+            result.record.metrics,
+            tonight,
+            earlier,
+            earlier_values,
+            monitoring,
+            min_samples=self.contract.autonomy.min_samples,
+            confidence=self.contract.autonomy.confidence,
+        )
+        evidence.update(gap_evidence)
         by_gate = {g.metric: g for g in gates}
         metrics = {
             name: replace(m, verdict=str(by_gate[name].verdict), reason=by_gate[name].reason)
@@ -621,6 +638,8 @@ class RunSession:
             else m
             for name, m in result.record.metrics.items()
         }
+        for name, value in gaps.items():
+            metrics[name] = MetricRecord.of(name, value, by_gate.get(name))
         record = replace(
             result.record,
             metrics=metrics,

@@ -116,6 +116,21 @@ def plan(
             spec = METRICS[name]
             if spec.kind == "count_rate":
                 continue  # the error budget is counted, not estimated: no sample size to plan
+            if spec.kind == "gap":
+                rows.append(
+                    {
+                        "level": lvl,
+                        "metric": name,
+                        "threshold": str(threshold),
+                        "margin": None,
+                        "needed": None,
+                        "have": cases,
+                        "enough": False,
+                        "assumption": "production against the golden run: plan the golden set "
+                        "and evals.production.n on the base metric's gate",
+                    }
+                )
+                continue
             gap = (
                 margin
                 if margin is not None
@@ -172,9 +187,13 @@ def plan(
             row["level"],
             row["metric"],
             row["threshold"],
-            f"{row['margin']:g}",
+            f"{row['margin']:g}" if row["margin"] is not None else "—",
             str(row["needed"]) if row["needed"] is not None else "—",
-            "[green]yes[/green]" if row["enough"] else "[red]no[/red]",
+            "—"
+            if row["margin"] is None
+            else "[green]yes[/green]"
+            if row["enough"]
+            else "[red]no[/red]",
             row["assumption"],
         )
     console.print(table)

@@ -559,3 +559,92 @@ def test_drift_shows_a_gap_between_golden_and_production_with_its_interval() -> 
     assert hallucination.low is not None
     assert hallucination.low < 0 < hallucination.high  # type: ignore[operator]
     assert not hallucination.worse
+
+
+def _drift_project(tmp: Path) -> Path:
+    """A clean golden set gated on how far production's violation rate may rise above it."""
+    contract = _production_project(
+        tmp, leak_every=0, n=10, monitoring={"alpha": 0.05, "horizon": 30, "breach": 0.1}
+    )
+    data = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    data["autonomy"]["levels"]["approval"]["gates"] = {
+        "policy_violation_rate": {"max": 0.6},
+        "policy_violation_rate_drift": {"max": 0.1},
+    }
+    contract.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return contract
+
+
+def _drift_verdicts(contract: Path, results: Path, nights: int) -> list[tuple[str, str]]:
+    with RunSession.open(contract, str(results), use_cache=False) as session:
+        golden = session.run(act=False).result.record
+    assert golden.verdict == "pass", "a golden run leaves drift gates to the production run"
+    assert "policy_violation_rate_drift" not in golden.metrics
+    seen = []
+    for day in range(nights):
+        with RunSession.open_production(
+            contract, str(results), until=UNTIL + timedelta(days=day)
+        ) as session:
+            record = session.run(act=False).result.record
+        gap = record.metrics["policy_violation_rate_drift"]
+        assert gap.verdict is not None
+        assert gap.reason is not None
+        seen.append((gap.verdict, gap.reason))
+    return seen
+
+
+def test_a_drift_gate_fails_when_production_falls_behind_golden_over_nights(
+    tmp_path: Path,
+) -> None:
+    contract = _drift_project(tmp_path)
+    verdicts = _drift_verdicts(contract, _nights(tmp_path, [5, 5, 5, 5]), 4)
+    # Night one: production is 0.5 worse than golden, beyond the 0.1 allowed, but one night of
+    # ten traces is not yet evidence of a breach: inconclusive, not an escalation.
+    assert verdicts[0][0] == "inconclusive"
+    assert verdicts[0][1].startswith("production policy_violation_rate 0.500 vs golden 0.000: ")
+    assert "no evident breach after 1 night" in verdicts[0][1]
+    assert verdicts[-1][0] == "fail"
+    assert "a breach is evident across nights" in verdicts[-1][1]
+    stored = ResultsStore(tmp_path / "results").runs(AGENT)[-1]
+    assert stored.verdict == "fail"
+    assert stored.production is not None
+    assert stored.production["monitoring"]["policy_violation_rate_drift"]["alarm"] is True
+    gap = stored.metrics["policy_violation_rate_drift"]
+    assert gap.value == pytest.approx(0.5)
+    assert gap.low is not None
+    assert gap.high is not None
+    assert gap.low < 0.5 < gap.high
+
+
+def test_a_drift_gate_on_an_unchanged_agent_never_escalates(tmp_path: Path) -> None:
+    contract = _drift_project(tmp_path)
+    verdicts = _drift_verdicts(contract, _nights(tmp_path, [0, 0, 0, 0]), 4)
+    # Ten traces a night cannot show the gap is within 0.1, but nothing says it is not.
+    assert [v for v, _ in verdicts] == ["inconclusive"] * 4
+    assert "straddles ≤ 0.1" in verdicts[0][1]
+
+
+def test_a_drift_gate_without_a_golden_run_is_not_measured(tmp_path: Path) -> None:
+    contract = _drift_project(tmp_path)
+    results = _nights(tmp_path, [0])
+    with RunSession.open_production(contract, str(results), until=UNTIL) as session:
+        record = session.run(act=False).result.record
+    gap = record.metrics["policy_violation_rate_drift"]
+    assert gap.verdict == "fail"
+    assert gap.reason == (
+        "not measured: no golden run of this version to compare production with "
+        "(the nightly runs the golden set first)"
+    )
+
+
+def test_a_drift_gate_needs_a_production_block_and_its_suite(tmp_path: Path) -> None:
+    contract = copy.deepcopy(CONTRACT)
+    contract["autonomy"]["levels"]["constrained"]["gates"]["faithfulness_drift"] = {"max": 0.05}
+    contract["evals"]["suites"] = ["policy", "cost", "latency"]
+    with pytest.raises(UserError) as raised:
+        load_contract(make_project(tmp_path, contract))
+    message = str(raised.value)
+    assert "'faithfulness_drift' is measured by production runs; add 'evals.production'" in (
+        message
+    )
+    assert "needs the 'grounding' suite" in message
