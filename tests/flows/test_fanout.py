@@ -7,6 +7,7 @@ however many batches it gets.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
     make_project(tmp_path, data)
     monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
     policies = str(tmp_path / "policies")
-    nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread")
+    asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -47,8 +48,12 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
         ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
-        [summary] = nightly(
-            policies=policies, results=str(tmp_path / "dask"), task_runner=cluster.scheduler_address
+        [summary] = asyncio.run(
+            nightly(
+                policies=policies,
+                results=str(tmp_path / "dask"),
+                task_runner=cluster.scheduler_address,
+            )
         )
         built = client.run(loaded_scorer_sets)
     assert summary["verdict"] in ("pass", "fail")
@@ -97,4 +102,29 @@ def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> N
     )  # fmt: skip
     assert result.exit_code == 2
     assert "--task-runner: unknown task runner 'spark'" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_agents_at_once_default_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from flows._runners import agents_at_once_limit
+    from flows.cli.main import cli
+
+    monkeypatch.delenv("IMPACTGATE_AGENTS_AT_ONCE", raising=False)
+    assert agents_at_once_limit(None) == 1
+    monkeypatch.setenv("IMPACTGATE_AGENTS_AT_ONCE", "3")
+    assert agents_at_once_limit(None) == 3
+    assert agents_at_once_limit(2) == 2
+    monkeypatch.setenv("IMPACTGATE_AGENTS_AT_ONCE", "many")
+    with pytest.raises(UserError, match=r"\$IMPACTGATE_AGENTS_AT_ONCE.*'many' is not a number"):
+        agents_at_once_limit(None)
+    make_project(tmp_path)
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--policies", str(tmp_path / "policies"), "--results", str(tmp_path / "r"),
+         "--agents-at-once", "0"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--agents-at-once: 0 agents at once: give 1 or more" in result.output
     assert not (tmp_path / "r").exists()
