@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,7 +90,8 @@ def test_runner_spec_default_and_errors(monkeypatch: pytest.MonkeyPatch) -> None
         runner_spec("threads")
 
 
-def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> None:
+def _run_refused(tmp_path: Path, *options: str) -> Any:
+    """``impactgate run`` on a fresh project with ``options``; it must refuse before starting."""
     from click.testing import CliRunner
 
     from flows.cli.main import cli
@@ -98,18 +100,22 @@ def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> N
     result = CliRunner().invoke(
         cli,
         ["run", "--policies", str(tmp_path / "policies"), "--results", str(tmp_path / "r"),
-         "--task-runner", "spark"],
+         *options],
     )  # fmt: skip
     assert result.exit_code == 2
+    return result
+
+
+def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> None:
+
+    result = _run_refused(tmp_path, "--task-runner", "spark")
     assert "--task-runner: unknown task runner 'spark'" in result.output
     assert not (tmp_path / "r").exists()
 
 
 def test_agents_at_once_default_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from click.testing import CliRunner
 
     from flows._runners import agents_at_once_limit
-    from flows.cli.main import cli
 
     monkeypatch.delenv("IMPACTGATE_AGENTS_AT_ONCE", raising=False)
     assert agents_at_once_limit(None) == 1
@@ -119,12 +125,6 @@ def test_agents_at_once_default_and_errors(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("IMPACTGATE_AGENTS_AT_ONCE", "many")
     with pytest.raises(UserError, match=r"\$IMPACTGATE_AGENTS_AT_ONCE.*'many' is not a number"):
         agents_at_once_limit(None)
-    make_project(tmp_path)
-    result = CliRunner().invoke(
-        cli,
-        ["run", "--policies", str(tmp_path / "policies"), "--results", str(tmp_path / "r"),
-         "--agents-at-once", "0"],
-    )  # fmt: skip
-    assert result.exit_code == 2
+    result = _run_refused(tmp_path, "--agents-at-once", "0")
     assert "--agents-at-once: 0 agents at once: give 1 or more" in result.output
     assert not (tmp_path / "r").exists()
