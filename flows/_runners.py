@@ -24,8 +24,10 @@ from typing import Any
 from evals.errors import UserError
 
 __all__ = [
+    "AGENTS_AT_ONCE_ENV",
     "RUNNER_ENV",
     "RunnerFactory",
+    "agents_at_once_limit",
     "runner_spec",
     "shard_runner",
     "sharing",
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 RUNNER_ENV = "IMPACTGATE_TASK_RUNNER"
+AGENTS_AT_ONCE_ENV = "IMPACTGATE_AGENTS_AT_ONCE"
 WORKERS_ENV = "IMPACTGATE_DASK_WORKERS"
 
 RunnerFactory = Callable[[], Any]
@@ -143,3 +146,21 @@ def shard_runner(spec: str | None) -> Iterator[Any]:
         return
     with task_runners(runner_spec(spec)) as factory, factory() as runner:
         yield runner
+
+
+def agents_at_once_limit(value: int | None, where: str = "agents_at_once") -> int:
+    """How many agents a nightly run evaluates at once (``value``, else the environment, else 1).
+
+    Raises:
+        UserError: not a whole number of at least 1.
+    """
+    if value is None:
+        text = os.environ.get(AGENTS_AT_ONCE_ENV, "").strip() or "1"
+        if not text.isdigit():
+            raise UserError.single(
+                f"${AGENTS_AT_ONCE_ENV}", "", f"{text!r} is not a number of agents (1 or more)"
+            )
+        value, where = int(text), f"${AGENTS_AT_ONCE_ENV}"
+    if value < 1:
+        raise UserError.single(where, "", f"{value} agents at once: give 1 or more")
+    return value

@@ -1,26 +1,29 @@
 """The ``nightly`` flow: every contract's agent, each as an ``evaluate-agent`` subflow.
 
 Every agent's scoring batches go to one task runner shared by the whole run (threads, or a
-Dask cluster started once, see ``flows/_runners.py``). Agents themselves are evaluated one
-after another: Prefect 3.9 runs sync subflows called from concurrent tasks or threads one at a
-time (measured), so two agents run at once as two flow runs, e.g. two deployment runs on two
-workers (docs/deploy.md).
+Dask cluster started once, see ``flows/_runners.py``). Agents are evaluated ``agents_at_once``
+at a time (an agent's golden run, then its production run, in order). The flow is async for
+that reason: Prefect 3.9 runs sync subflows of a *sync* parent one at a time, even from
+threads, while an async parent's subflows started in threads (``asyncio.to_thread``) run
+concurrently and still show under it (measured).
 """
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import State, flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 
 from evals.contract import load_contract, select_contracts
 from evals.errors import UserError
 from evals.runs import Trigger
 from evals.store import Source
-from flows._runners import runner_spec, sharing, task_runners
+from flows._runners import agents_at_once_limit, runner_spec, sharing, task_runners
 from flows._states import failed
 from flows.evaluate import evaluate_agent
 
@@ -28,7 +31,7 @@ __all__ = ["nightly"]
 
 
 @flow(name="nightly", log_prints=True)
-def nightly(
+async def nightly(
     policies: str = "policies",
     results: str = "results",
     agents: list[str] | None = None,
@@ -38,6 +41,7 @@ def nightly(
     task_runner: str | None = None,
     source: Literal["auto", "golden", "production"] = "auto",
     until: datetime | None = None,
+    agents_at_once: int | None = None,
 ) -> list[dict[str, Any]] | State:
     """Evaluate every agent (or those named); one broken agent does not stop the others.
 
@@ -54,29 +58,38 @@ def nightly(
         source: ``auto``: the golden run, then a production run for each contract with an
             ``evals.production`` block; ``golden`` or ``production``: only that one.
         until: production runs judge the window ending here (default: now).
+        agents_at_once: agents evaluated concurrently (default ``$IMPACTGATE_AGENTS_AT_ONCE``,
+            else 1: one after another, so incidents are numbered in contract order). Worth
+            raising for live targets, whose calls mostly wait; CPU-bound offline judging
+            shares the same cores either way.
 
     Returns:
-        One run summary per agent. When an agent could not be evaluated, its entry holds
-        ``error`` and the flow ends ``Failed`` with the errors as its message and the
-        summaries in its result (``flows.run_outcome``), so the schedule shows red while the
-        other agents' results stand. Either way the ``nightly`` artifact lists every agent.
+        One run summary per agent, in contract order. When an agent could not be evaluated,
+        its entry holds ``error`` and the flow ends ``Failed`` with the errors as its message
+        and the summaries in its result (``flows.run_outcome``), so the schedule shows red
+        while the other agents' results stand. Either way the ``nightly`` artifact lists every
+        agent.
     """
     logger = get_run_logger()
-    summaries: list[dict[str, Any]] = []
-    failures: list[str] = []
     paths = select_contracts(policies, agents)
     if resume is not None and len(paths) != 1:
         raise UserError.single(
             policies, "", f"resuming run {resume} needs exactly one agent, got {len(paths)}"
         )
+    limit = agents_at_once_limit(agents_at_once)
+    at_once = asyncio.Semaphore(limit)
     spec = runner_spec(task_runner, "task_runner")
-    with task_runners(spec) as factory, sharing(factory):
-        for path in paths:
-            wanted: list[Source] = [] if source == "production" else ["golden"]
-            if source == "production" or (source == "auto" and _has_production(path)):
-                wanted.append("production")
+
+    async def evaluate(path: Path) -> list[tuple[dict[str, Any], str | None]]:
+        """The agent's runs, golden first: each summary, with the failure line when it failed."""
+        wanted: list[Source] = [] if source == "production" else ["golden"]
+        if source == "production" or (source == "auto" and _has_production(path)):
+            wanted.append("production")
+        done: list[tuple[dict[str, Any], str | None]] = []
+        async with at_once:
             for kind in wanted:
-                state = evaluate_agent(
+                state = await asyncio.to_thread(
+                    evaluate_agent,
                     str(path),
                     results,
                     trigger,
@@ -87,14 +100,29 @@ def nightly(
                     return_state=True,
                 )
                 if state.is_completed():
-                    summaries.append(state.result())
-                else:
-                    # A golden run is the agent's run; a production one is named as such.
-                    name = path.stem if kind == "golden" else f"{path.stem} ({kind})"
-                    failures.append(f"{name}: {state.message}")
-                    summaries.append({"agent": path.stem, "source": kind, "error": state.message})
-                    logger.error("%s could not be evaluated: %s", name, state.message)
-    create_markdown_artifact(
+                    done.append((await state.aresult(), None))
+                    continue
+                # A golden run is the agent's run; a production one is named as such.
+                name = path.stem if kind == "golden" else f"{path.stem} ({kind})"
+                logger.error("%s could not be evaluated: %s", name, state.message)
+                done.append(
+                    (
+                        {"agent": path.stem, "source": kind, "error": state.message},
+                        f"{name}: {state.message}",
+                    )
+                )
+        return done
+
+    with ExitStack() as stack:
+        # A local Dask cluster starts outside the flow's event loop (it runs its own).
+        factory = await asyncio.to_thread(stack.enter_context, task_runners(spec))
+        stack.enter_context(sharing(factory))
+        if limit > 1:
+            logger.info("evaluating %d agent(s), %d at once", len(paths), limit)
+        per_agent = await asyncio.gather(*(evaluate(path) for path in paths))
+    summaries = [summary for runs in per_agent for summary, _ in runs]
+    failures = [failure for runs in per_agent for _, failure in runs if failure is not None]
+    await acreate_markdown_artifact(
         markdown=_markdown(summaries),
         key="nightly",
         description=f"{len(summaries) - len(failures)} of {len(summaries)} agent(s) evaluated",

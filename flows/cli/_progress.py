@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from flows.cli._output import err_console
 
@@ -14,13 +16,16 @@ __all__ = ["progress", "progress_factory"]
 Advance = Callable[[int], None]
 
 
-@contextmanager
-def progress(total: int, label: str, every_s: float = 10.0) -> Iterator[Advance]:
-    """Yield ``advance(n)``; draws a bar when stderr is a terminal, else logs every ``every_s``.
+_live: Any = None
+"""The one rich display every open bar of this process shares (agents run at once)."""
+_open_bars = 0
+_lock = threading.Lock()
 
-    The plain lines say how far, how fast and how long is left, e.g.
-    ``billing-assistant 3f2a…: 640/2000 (151.2/s, ~9 s left)``, and always end with the total.
-    """
+
+@contextmanager
+def _bar(label: str, total: int) -> Iterator[Advance]:
+    """A bar in the shared display, started with the first bar and stopped after the last."""
+    global _live, _open_bars
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -29,17 +34,42 @@ def progress(total: int, label: str, every_s: float = 10.0) -> Iterator[Advance]
         TimeRemainingColumn,
     )
 
+    with _lock:
+        if _live is None:
+            _live = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
+            _live.start()
+        _open_bars += 1
+        live = _live
+        task = live.add_task(label, total=total)
+    try:
+        yield lambda n: live.advance(task, n)
+    finally:
+        with _lock:
+            live.remove_task(task)
+            _open_bars -= 1
+            if _open_bars == 0:
+                live.stop()
+                _live = None
+
+
+@contextmanager
+def progress(total: int, label: str, every_s: float = 10.0) -> Iterator[Advance]:
+    """Yield ``advance(n)``; draws a bar when stderr is a terminal, else logs every ``every_s``.
+
+    The plain lines say how far, how fast and how long is left, e.g.
+    ``billing-assistant 3f2a…: 640/2000 (151.2/s, ~9 s left)``, and always end with the total.
+    Bars opened at the same time (agents evaluated at once) share one display.
+    """
     if sys.stderr.isatty():
-        with Progress(
-            TextColumn(label),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(label, total=total)
-            yield lambda n: bar.advance(task, n)
+        with _bar(label, total) as bar:
+            yield bar
         return
     done, last = 0, time.monotonic()
     started = last

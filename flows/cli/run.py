@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from evals.vocab import TRIGGERS
 from flows.cli._output import console, err_console, print_json
 
 if TYPE_CHECKING:
+    from prefect import State
     from rich.table import Table
 
 
@@ -163,6 +165,15 @@ def _hint_unfinished(results: str, agents: list[str], resuming: str | None) -> N
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
     help="Production runs judge the window ending here (UTC; default: now).",
 )
+@click.option(
+    "--agents-at-once",
+    "agents_at_once",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Evaluate N agents concurrently (default $IMPACTGATE_AGENTS_AT_ONCE, else 1: one "
+    "after another). Worth it for live targets, whose calls mostly wait.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show Prefect's task-level log lines too.")
 def run(
     agents: tuple[str, ...],
@@ -176,6 +187,7 @@ def run(
     task_runner: str | None,
     source: str,
     until: datetime | None,
+    agents_at_once: int | None,
     verbose: bool,
 ) -> None:
     """Run the eval suites for every agent in POLICIES (or the AGENTS named).
@@ -194,9 +206,10 @@ def run(
         # One line per task run drowns the flow-level progress; keep warnings and errors.
         logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
 
-    from flows._runners import runner_spec
+    from flows._runners import agents_at_once_limit, runner_spec
 
     runner = runner_spec(task_runner)  # a typo fails before anything starts
+    at_once = agents_at_once_limit(agents_at_once, "--agents-at-once")
     journal = open_unfinished_run(results, resume) if resume else None
     if journal is not None:
         journal.close()
@@ -243,8 +256,8 @@ def run(
     from flows.evaluate import reporting_progress
     from flows.nightly_suite import nightly
 
-    with local_prefect(), reporting_progress(progress_factory()):
-        state = nightly(
+    async def run_nightly() -> State:
+        return await nightly(
             policies=policies,
             results=results,
             agents=[p.stem for p in paths],
@@ -254,8 +267,12 @@ def run(
             task_runner=runner,
             source=source,
             until=until.replace(tzinfo=UTC) if until is not None else None,
+            agents_at_once=at_once,
             return_state=True,
         )
+
+    with local_prefect(), reporting_progress(progress_factory()):
+        state = asyncio.run(run_nightly())
     from flows._states import run_outcome
 
     outcome = run_outcome(state)  # the summaries, also when an agent errored and the run failed

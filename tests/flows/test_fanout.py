@@ -7,8 +7,10 @@ however many batches it gets.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +41,7 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
     make_project(tmp_path, data)
     monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
     policies = str(tmp_path / "policies")
-    nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread")
+    asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -47,8 +49,12 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
         ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
-        [summary] = nightly(
-            policies=policies, results=str(tmp_path / "dask"), task_runner=cluster.scheduler_address
+        [summary] = asyncio.run(
+            nightly(
+                policies=policies,
+                results=str(tmp_path / "dask"),
+                task_runner=cluster.scheduler_address,
+            )
         )
         built = client.run(loaded_scorer_sets)
     assert summary["verdict"] in ("pass", "fail")
@@ -84,7 +90,8 @@ def test_runner_spec_default_and_errors(monkeypatch: pytest.MonkeyPatch) -> None
         runner_spec("threads")
 
 
-def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> None:
+def _run_refused(tmp_path: Path, *options: str) -> Any:
+    """``impactgate run`` on a fresh project with ``options``; it must refuse before starting."""
     from click.testing import CliRunner
 
     from flows.cli.main import cli
@@ -93,8 +100,31 @@ def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> N
     result = CliRunner().invoke(
         cli,
         ["run", "--policies", str(tmp_path / "policies"), "--results", str(tmp_path / "r"),
-         "--task-runner", "spark"],
+         *options],
     )  # fmt: skip
     assert result.exit_code == 2
+    return result
+
+
+def test_run_refuses_an_unknown_task_runner_before_starting(tmp_path: Path) -> None:
+
+    result = _run_refused(tmp_path, "--task-runner", "spark")
     assert "--task-runner: unknown task runner 'spark'" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_agents_at_once_default_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+
+    from flows._runners import agents_at_once_limit
+
+    monkeypatch.delenv("IMPACTGATE_AGENTS_AT_ONCE", raising=False)
+    assert agents_at_once_limit(None) == 1
+    monkeypatch.setenv("IMPACTGATE_AGENTS_AT_ONCE", "3")
+    assert agents_at_once_limit(None) == 3
+    assert agents_at_once_limit(2) == 2
+    monkeypatch.setenv("IMPACTGATE_AGENTS_AT_ONCE", "many")
+    with pytest.raises(UserError, match=r"\$IMPACTGATE_AGENTS_AT_ONCE.*'many' is not a number"):
+        agents_at_once_limit(None)
+    result = _run_refused(tmp_path, "--agents-at-once", "0")
+    assert "--agents-at-once: 0 agents at once: give 1 or more" in result.output
     assert not (tmp_path / "r").exists()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,7 @@ import pytest
 
 from evals.store import ResultsStore, ledger_for
 from flows import evaluate_agent, nightly, run_outcome
-from tests.helpers import http_receiver, make_project
+from tests.helpers import CONTRACT, http_receiver, make_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +34,9 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
             monkeypatch.setenv(name, receiver.url)
         # The golden runs alone: the example contracts' production runs sample the week up to
         # the minute the test runs (tests/examples/test_story.py checks them on a fixed day).
-        first = by_agent(nightly(policies=str(ROOT / "policies"), results=results, source="golden"))
+        first = by_agent(
+            asyncio.run(nightly(policies=str(ROOT / "policies"), results=results, source="golden"))
+        )
 
     assert {a: s["action"] for a, s in first.items()} == {
         "account-support": "rollback",
@@ -74,7 +79,9 @@ def test_nightly_escalates_one_agent_and_rolls_another_back(
 
     # The next night evaluates the re-pinned version: its golden gates pass, but its measured
     # production escalation rate is over the 0.35 its contract asks at approval.
-    second = by_agent(nightly(policies=str(ROOT / "policies"), results=results, source="golden"))
+    second = by_agent(
+        asyncio.run(nightly(policies=str(ROOT / "policies"), results=results, source="golden"))
+    )
     assert second["account-support"]["version"] == "v1"
     assert second["account-support"]["level"] == "approval"
     assert second["account-support"]["action"] == "escalate"
@@ -135,11 +142,85 @@ def test_a_broken_agent_does_not_stop_the_others(tmp_path: Path) -> None:
         (project / "policies" / "tiny-agent.yaml").read_text().replace("tiny-agent", "zz-broken")
     )
     # The dataset path now points at datasets/zz-broken/..., which does not exist.
-    state = nightly(
-        policies=str(project / "policies"), results=str(tmp_path / "results"), return_state=True
+    state = asyncio.run(
+        nightly(
+            policies=str(project / "policies"),
+            results=str(tmp_path / "results"),
+            agents_at_once=2,  # the broken agent fails beside the healthy one
+            return_state=True,
+        )
     )
     assert state.is_failed()
     assert state.message.startswith("zz-broken: ")
     summaries = by_agent(run_outcome(state))
     assert summaries["tiny-agent"]["action"] == "rollback"
     assert "file not found" in summaries["zz-broken"]["error"]
+
+
+MEETING_AGENT = """
+import threading
+
+_arrived = threading.Barrier(2)
+_lock = threading.Lock()
+_seen = set()
+
+
+def answer(case, agent):
+    # Each agent's first call waits for the other agent's: only agents evaluated at the same
+    # time get past it (one after another, the first would wait out the timeout and fail).
+    with _lock:
+        first = agent not in _seen
+        _seen.add(agent)
+    if first:
+        _arrived.wait(timeout=60)
+    return "Refunds go back to the original payment method within 5 business days."
+"""
+
+
+def test_agents_at_once_are_evaluated_concurrently_under_one_nightly(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    (tmp_path / "meeting_agents.py").write_text(MEETING_AGENT, encoding="utf-8")
+    for agent in ("tiny-agent", "tiny-two"):
+        data = copy.deepcopy(CONTRACT)
+        data["agent"] = agent
+        data["evals"]["suites"] = ["policy", "cost", "latency"]
+        data["evals"]["target"] = {
+            "kind": "python",
+            "function": "meeting_agents:answer",
+            "params": {"agent": agent},
+        }
+        data["autonomy"]["levels"]["constrained"] = {"gates": {"latency_p50_s": {"max": 60}}}
+        make_project(tmp_path, data)
+    try:
+        state = asyncio.run(
+            nightly(
+                policies=str(tmp_path / "policies"),
+                results=str(tmp_path / "results"),
+                use_cache=False,
+                agents_at_once=2,
+                return_state=True,
+            )
+        )
+    finally:
+        sys.modules.pop("meeting_agents", None)
+    summaries = by_agent(run_outcome(state))
+    assert list(summaries) == ["tiny-agent", "tiny-two"], "summaries in contract order"
+    assert [summaries[a]["outputs"]["errors"] for a in summaries] == [0, 0]
+
+    async def children() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(
+                        any_=[state.state_details.flow_run_id]
+                    )
+                )
+            )
+            return sorted(run.parameters["contract"] for run in runs)
+
+    contracts = asyncio.run(children())
+    assert [Path(c).stem for c in contracts] == ["tiny-agent", "tiny-two"], (
+        "both evaluations show under the nightly run"
+    )
