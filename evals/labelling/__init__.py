@@ -17,16 +17,19 @@ from evals.labelling._files import (
     validate_rows,
     write_label_file,
 )
+from evals.labelling._policy import POLICY_AGREEMENT, check_policy, unlabelled_policy_note
 
 __all__ = [
     "AGREEMENT",
     "COLUMNS",
+    "POLICY_AGREEMENT",
     "DriftFinding",
     "ImportResult",
     "JudgeCheck",
     "answer_id",
     "check_drift",
     "check_judge",
+    "check_policy",
     "contract_labels",
     "export_rows",
     "import_labels",
@@ -34,6 +37,7 @@ __all__ = [
     "label_source",
     "read_label_file",
     "stratified",
+    "unlabelled_policy_note",
     "validate_rows",
     "write_label_file",
 ]

@@ -178,6 +178,16 @@ METRICS: dict[str, MetricSpec] = {
             "(cross-validated when it is calibrated on them)",
         ),
         MetricSpec(
+            "policy_agreement",
+            "policy",
+            None,
+            "mean",
+            "higher",
+            "share",
+            "balanced accuracy of the policy rule packs against the owner's labels of their "
+            "findings (was it a real violation?)",
+        ),
+        MetricSpec(
             "golden_coverage",
             None,
             None,

@@ -85,7 +85,11 @@ def drift(golden: RunRecord, production: Mapping[str, MetricRecord]) -> list[Dri
     """
     rows = []
     for name, spec in METRICS.items():
-        if spec.kind not in _QUALITY_KINDS or spec.suite in (None, "cost", "latency"):
+        if (
+            spec.kind not in _QUALITY_KINDS
+            or spec.suite in (None, "cost", "latency")
+            or spec.scorer is None  # agreement with labels: the same labels on both sides
+        ):
             continue
         g, p = golden.metrics.get(name), production.get(name)
         if g is None or p is None or not g.measured or not p.measured:

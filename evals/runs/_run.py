@@ -21,7 +21,7 @@ from evals.contract import Contract
 from evals.dataset import Case, Dataset, load_dataset
 from evals.errors import UserError, display_path
 from evals.gates import GateResult, Verdict, evaluate_gates, overall_verdict
-from evals.labelling import AGREEMENT, JudgeCheck
+from evals.labelling import AGREEMENT, POLICY_AGREEMENT, JudgeCheck, unlabelled_policy_note
 from evals.metrics import METRICS, PRODUCTION_METRICS, MetricValue, aggregate
 from evals.policy import Masked, Masker
 from evals.scorers import BatchScorer, Score, build_masker, build_scorers, run_scorer
@@ -422,6 +422,7 @@ def summarize(
     telemetry: Mapping[str, MetricValue] | None = None,
     *,
     judge_check: JudgeCheck | None = None,
+    policy_check: MetricValue | None = None,
     estimate: Sequence[bool] | None = None,
     population: Mapping[str, MetricValue] | None = None,
 ) -> RunResult:
@@ -443,6 +444,8 @@ def summarize(
             measured from it and its provenance stored with the run. Without one, a level
             whose gates include ``judge_agreement`` decides nothing on that judge
             (:func:`unchecked_judge_gates`).
+        policy_check: ``policy_agreement``, the rule packs against the owner's policy labels
+            (``evals.labelling.check_policy``); without one, a gate on it is inconclusive.
         estimate: per case, whether it enters the metrics (default: every case). A production
             run scores the traces it kept on purpose (errors, escalations) but estimates from
             its proportional sample only.
@@ -470,7 +473,7 @@ def summarize(
         else [r for r, kept in zip(results, estimate, strict=True) if kept]
     )
     for name in METRICS:
-        if name == AGREEMENT:
+        if name in (AGREEMENT, POLICY_AGREEMENT):
             continue  # measured against the owner's labels, not aggregated from the cases
         values = _metric_values(name, counted, contract.evals.suites)
         if values is not None:
@@ -486,6 +489,8 @@ def summarize(
             )  # fmt: skip
     if judge_check is not None:
         metrics[AGREEMENT] = judge_check.metric()
+    if policy_check is not None:
+        metrics[POLICY_AGREEMENT] = policy_check
     wanted = level_gates
     if draft.source != "production":  # production-only metrics are the production run's to gate
         wanted = {k: v for k, v in wanted.items() if k not in PRODUCTION_METRICS}
@@ -497,6 +502,13 @@ def summarize(
     )
     if judge_check is None:
         gates = unchecked_judge_gates(gates, contract.agent)
+    if policy_check is None:
+        gates = [
+            replace(g, verdict=Verdict.INCONCLUSIVE, reason=unlabelled_policy_note(contract.agent))
+            if g.metric == POLICY_AGREEMENT
+            else g
+            for g in gates
+        ]
     by_gate = {g.metric: g for g in gates}
     names = list(dict.fromkeys([*metrics, *by_gate]))
     record = replace(

@@ -27,8 +27,8 @@ from evals.contract import Contract, Level, load_contract
 from evals.dataset import Case, Dataset
 from evals.errors import display_path
 from evals.gates import Verdict, overall_verdict
-from evals.labelling import JudgeCheck
-from evals.metrics import DRIFT_METRICS, METRICS
+from evals.labelling import POLICY_AGREEMENT, JudgeCheck, check_policy
+from evals.metrics import DRIFT_METRICS, METRICS, MetricValue, fmt_interval, fmt_value
 from evals.online import (
     GROUNDING_SUITES,
     REFERENCE_SCORERS,
@@ -104,6 +104,14 @@ def _check_judge(contract: Contract, results: str | None) -> JudgeCheck | None:
         previous=previous,
         source=label_source(contract),
     )
+
+
+def _check_policy(contract: Contract, results: str | None) -> MetricValue | None:
+    """The policy rule packs against the owner's policy labels, if there are any."""
+    if results is None or "policy" not in contract.evals.suites:
+        return None
+    labels = ResultsStore(results).labels(contract.agent, "policy")
+    return check_policy(labels, confidence=contract.autonomy.confidence) if labels else None
 
 
 def _at_threshold(contract: Contract, threshold: float) -> Contract:
@@ -185,6 +193,9 @@ class RunSession:
     without a ``telemetry`` block or a results root."""
     judge_check: JudgeCheck | None = None
     """The grounding judge against the owner's labels (``None``: it has no labels)."""
+    policy_check: MetricValue | None = None
+    """``policy_agreement``: the rule packs against the owner's policy labels (``None``:
+    there are none)."""
     production: ProductionPlan | None = None
     """For a production run: the window, its sample and what every trace of it showed."""
     reused: int = 0
@@ -307,6 +318,16 @@ class RunSession:
             notes += measured
         if judge_check is not None:
             notes += judge_check.notes
+        policy_check = _check_policy(loaded, results)
+        if policy_check is not None:
+            shown_value = fmt_value(POLICY_AGREEMENT, policy_check.value)
+            notes.append(
+                f"policy labels: the rule packs agree with your {policy_check.n} labels at "
+                f"{shown_value} {fmt_interval(POLICY_AGREEMENT, policy_check.low, policy_check.high)}"
+                " (balanced accuracy)"
+                if policy_check.value is not None
+                else f"policy labels: {policy_check.note}"
+            )
         return cls(
             contract=loaded,
             contract_file=contract_file,
@@ -324,6 +345,7 @@ class RunSession:
             resumed_ids=_kept(run_journal),
             scorecard=scorecard,
             judge_check=judge_check,
+            policy_check=policy_check,
         )
 
     @classmethod
@@ -414,6 +436,7 @@ class RunSession:
             ledger=ledger,
             production=production,
             scorecard=scorecard,
+            policy_check=_check_policy(loaded, results),
         )
 
     # -- the pieces a flow wraps ----------------------------------------------------------
@@ -571,6 +594,7 @@ class RunSession:
             self.plan.masker,
             telemetry=self.scorecard.metrics() if self.scorecard is not None else None,
             judge_check=self.judge_check,
+            policy_check=self.policy_check,
             **production,
         )
 
