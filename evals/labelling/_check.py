@@ -69,9 +69,13 @@ class JudgeCheck:
             return f"the labels cannot measure the grounding judge: {agreement.reason}"
         caught, flagged = round(agreement.tp), round(agreement.fp)
         fitted = " (its threshold fitted on your labels, each judged by a fit without it)"
+        headline = {
+            "pass": "the grounding judge agrees with your labels",
+            "fail": "the grounding judge disagrees with your labels",
+        }.get(verdict, "the grounding judge may not agree with your labels enough")
         what = (
-            f"of the {agreement.positives} answers you labelled unsupported, the grounding judge "
-            f"catches {caught}; of the {agreement.negatives} you labelled fine, it flags "
+            f"{headline}: of the {agreement.positives} answers you labelled unsupported it "
+            f"catches {caught}, and of the {agreement.negatives} you labelled fine it flags "
             f"{flagged}. It agrees with you {_pct(estimate)}"
             f"{fitted if self.calibration is not None else ''}, counting both kinds of answer "
             f"equally; '{level}' needs {bound:.0%}"
@@ -128,8 +132,10 @@ class JudgeCheck:
             0,
             "bootstrap",
             self.agreement.confidence,
-            f"{how}; Cohen's κ {kappa}; {self.agreement.positives} labelled unsupported, "
-            f"{self.agreement.negatives} supported (labels {self.provenance['labels_hash']})",
+            f"{how}: of the {self.agreement.positives} answers you labelled unsupported it "
+            f"catches {round(self.agreement.tp)}, and of the {self.agreement.negatives} you "
+            f"labelled fine it flags {round(self.agreement.fp)}; Cohen's κ {kappa} (labels "
+            f"{self.provenance['labels_hash']})",
         )
 
 
