@@ -24,7 +24,7 @@ from evals.labelling import (
     write_label_file,
 )
 from evals.metrics import MetricValue
-from evals.runs._run import unchecked_judge_gates
+from evals.runs._run import checked_judge_gates, unchecked_judge_gates
 from evals.store import (
     LabelRecord,
     MetricRecord,
@@ -279,6 +279,56 @@ def test_an_unlabelled_judge_decides_nothing_at_a_level_that_needs_agreement() -
     assert out["policy_violation_rate"].verdict == Verdict.PASS, "not the judge's metric"
     # A level that does not ask for agreement is left as it was.
     assert unchecked_judge_gates(gates[:3]) == gates[:3]
+
+
+@pytest.mark.usefixtures("stub_judge")
+def test_a_judge_that_disagrees_with_its_labels_is_refused_in_words_and_passes_nothing() -> None:
+    # Answers the owner calls unsupported score as high as the fine ones (a swapped setting in
+    # the passages' own words): the judge misses them, and no threshold tells them apart.
+    pairs = [(0.55 + 0.02 * i, 1) for i in range(18)] + [(0.1, 1), (0.2, 1)]
+    pairs += [(0.56 + 0.02 * i, 0) for i in range(17)] + [(0.3, 0), (0.4, 0), (0.45, 0)]
+    check = check_judge(GroundingConfig(), _labels(pairs), confidence=0.95)
+    measured = check.metric()
+    assert measured.value is not None
+    assert measured.value < 0.6
+    assert "of the 20 answers you labelled unsupported it catches 2" in measured.note
+    gates = [
+        _gate("faithfulness", Verdict.PASS),
+        _gate("hallucination_rate", Verdict.FAIL),
+        _gate("policy_violation_rate", Verdict.PASS),
+        GateResult("judge_agreement", Threshold(min=0.75), measured, Verdict.FAIL, "0.5 < 0.75"),
+    ]
+    out = {g.metric: g for g in checked_judge_gates(gates, check, "expanded")}
+    reason = out["judge_agreement"].reason
+    assert out["judge_agreement"].verdict == Verdict.FAIL
+    assert reason.startswith(
+        "the grounding judge disagrees with your labels: of the 20 answers you labelled "
+        "unsupported it catches 2, and of the 20 you labelled fine it flags 3. It agrees with you "
+    )
+    assert "'expanded' needs 75%, so its verdicts cannot decide this level" in reason
+    assert "Fitting its threshold on your labels does not fix it" in reason
+    assert "evals.grounding.judge: llm" in reason
+    assert out["faithfulness"].verdict == Verdict.INCONCLUSIVE, "never a pass"
+    assert "a grounding judge disagrees with your labels" in out["faithfulness"].reason
+    assert out["hallucination_rate"].verdict == Verdict.FAIL, "a failure stands"
+    assert out["policy_violation_rate"].verdict == Verdict.PASS, "not the judge's metric"
+    assert checked_judge_gates(gates[:3], check, "expanded") == gates[:3]
+
+
+@pytest.mark.usefixtures("stub_judge")
+def test_a_judge_whose_threshold_is_what_is_wrong_is_told_to_fit_it() -> None:
+    # The owner calls unsupported everything below 0.7; the judge flags below 0.5.
+    pairs = [(0.45 + 0.012 * i, 1) for i in range(20)] + [(0.75 + 0.01 * i, 0) for i in range(20)]
+    check = check_judge(GroundingConfig(), _labels(pairs), confidence=0.95)
+    assert check.agreement.balanced_accuracy is not None
+    assert check.agreement.balanced_accuracy.value < 0.75
+    assert check.refit is not None
+    reason = check.explain(0.75, "expanded", "fail")
+    assert "Fitting its threshold on your labels reaches" in reason
+    assert "set evals.grounding.calibration" in reason
+    agreeing = check.explain(0.5, "constrained", "pass")
+    assert agreeing.startswith("the grounding judge agrees with your labels: ")
+    assert agreeing.endswith("its verdicts can be trusted at this level")
 
 
 @pytest.mark.usefixtures("stub_judge")
