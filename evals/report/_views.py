@@ -537,7 +537,7 @@ def _gate_rows(agent: AgentReport) -> list[GateRow]:
         later = [
             f"{level} needs {gates[AGREEMENT]}"
             for level in LEVELS
-            if AGREEMENT in (gates := contract.gates(level))  # type: ignore[arg-type]
+            if AGREEMENT in (gates := contract.gates(level))
         ]
         rows.append(
             GateRow(
