@@ -72,7 +72,9 @@ class JudgeCheck:
         headline = {
             "pass": "the grounding judge agrees with your labels",
             "fail": "the grounding judge disagrees with your labels",
-        }.get(verdict, "the grounding judge may not agree with your labels enough")
+        }.get(
+            verdict, "it is not yet clear that the grounding judge agrees with your labels enough"
+        )
         what = (
             f"{headline}: of the {agreement.positives} answers you labelled unsupported it "
             f"catches {caught}, and of the {agreement.negatives} you labelled fine it flags "

@@ -396,3 +396,17 @@ def test_the_example_calibrates_on_its_owner_labels_and_gates_expanded_on_agreem
     assert gates["judge_agreement"].verdict == Verdict.PASS
     # The 20 invented claims are what the calibrated judge flags, give or take one.
     assert 19 <= round(result.metrics["hallucination_rate"].value * 50) <= 22  # type: ignore[operator]
+
+
+def test_an_agreement_near_the_bar_asks_for_more_labels_and_says_how_many() -> None:
+    from evals.labelling import JudgeCheck
+    from evals.metrics import judge_agreement, labels_needed
+
+    labels = [1] * 10 + [0] * 10
+    flags = [1] * 8 + [0] * 2 + [0] * 8 + [1] * 2
+    check = JudgeCheck(judge_agreement(labels, flags), None, 0.5, {"labels_hash": "h"})
+    reason = check.explain(0.75, "expanded", "inconclusive")
+    assert reason.startswith("it is not yet clear that the grounding judge agrees with your labels")
+    assert "It agrees with you 80% [" in reason
+    assert f"about {labels_needed(0.75, 0.8)} labels in all would decide it" in reason
+    assert reason.endswith("label more answers (impactgate labels export)")
