@@ -91,9 +91,14 @@ class JudgeCheck:
                 f"{what}, and {agreement.n} labels cannot yet tell whether it gets there"
                 f"{more}: label more answers (impactgate labels export)"
             )
+        fingerprint = str(self.provenance.get("judge_fingerprint", ""))
+        reads_meaning = fingerprint.startswith(("llm:", "ragas:", "nli:"))
         advice = (
             "use a judge that checks meaning, not only wording (evals.grounding.judge: llm), "
             "and check it on the same labels."
+            if not reads_meaning
+            else "look at the answers it gets wrong, then change the judge's model or prompt "
+            "(or a label that was wrong) and check it again on the same labels."
         )
         if self.refit is not None and self.refit.balanced_accuracy is not None:
             refit = self.refit.balanced_accuracy

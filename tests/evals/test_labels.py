@@ -410,3 +410,19 @@ def test_an_agreement_near_the_bar_asks_for_more_labels_and_says_how_many() -> N
     assert "It agrees with you 80% [" in reason
     assert f"about {labels_needed(0.75, 0.8)} labels in all would decide it" in reason
     assert reason.endswith("label more answers (impactgate labels export)")
+
+
+def test_a_disagreeing_llm_judge_is_not_told_to_switch_to_itself() -> None:
+    from evals.labelling import JudgeCheck
+    from evals.metrics import judge_agreement
+
+    labels = [1] * 20 + [0] * 20
+    flags = [1] * 6 + [0] * 14 + [0] * 16 + [1] * 4
+    provenance = {"labels_hash": "h", "judge_fingerprint": "llm:gpt-4o-mini:abc:x1"}
+    check = JudgeCheck(judge_agreement(labels, flags), None, 0.5, provenance)
+    reason = check.explain(0.75, "expanded", "fail")
+    assert "evals.grounding.judge: llm" not in reason
+    assert reason.endswith(
+        "Look at the answers it gets wrong, then change the judge's model or prompt (or a label "
+        "that was wrong) and check it again on the same labels."
+    )
