@@ -250,6 +250,8 @@ def _refusal(loaded: Contract, evidence: dict[str, Any]) -> str | None:
             f"{evidence['version']}; promote what is served"
         )
     failing = [g for g in evidence["gates"] if g["verdict"] != str(Verdict.PASS)]
+    # Whether the grounding judge agrees with the owner frames every gate it decides: first.
+    failing.sort(key=lambda g: g["metric"] != "judge_agreement")
     if failing:
         return f"{len(failing)} gate(s) of '{target}' did not pass: " + "; ".join(
             f"{g['metric']} {g['verdict']} ({g['reason']})" for g in failing

@@ -747,11 +747,17 @@ class GroundingConfig(_Model):
     repeats: int = Field(default=1, ge=1, le=10)
     """How many times the LLM judge scores each answer (``llm`` only): its noise is measured
     and folded into every interval. Offline and NLI judges are deterministic and score once."""
+    labels: str | None = None
+    """The owner's grounding labels kept beside the contract (a label file as ``impactgate
+    labels export`` writes it and a person fills in), relative to the project root: every run
+    measures ``judge_agreement`` on them at the judge's own threshold. Default: the agent's
+    labels in the results store (``impactgate labels import``). To *fit* the threshold on a
+    file, name it in ``calibration.labels`` instead."""
     calibration: CalibrationConfig | None = None
     """Fit the support threshold on the owner's labels at every run (it replaces
     ``support_threshold``); the run records the labels hash, their number and the judge's
-    fingerprint. Without it, labels in the results store are still used to measure
-    ``judge_agreement`` at the judge's own threshold."""
+    fingerprint. Without it, the labels (``labels``, else the results store's) are still used
+    to measure ``judge_agreement`` at the judge's own threshold."""
 
     @model_validator(mode="after")
     def _model_for_tier(self) -> GroundingConfig:
@@ -773,6 +779,11 @@ class GroundingConfig(_Model):
         if "api_key" in self.params:
             raise ValueError(
                 "put the API key in an environment variable and name it in 'api_key_env'"
+            )
+        if self.labels is not None and self.calibration is not None:
+            raise ValueError(
+                "give the label file once: 'calibration.labels' to fit the threshold on it, or "
+                "'labels' to measure the judge's agreement at its own threshold"
             )
         return self
 
@@ -1121,6 +1132,8 @@ class Contract(_Model):
         calibration = evals.grounding.calibration
         if calibration is not None and calibration.labels is not None:
             found.append((("evals", "grounding", "calibration", "labels"), calibration.labels))
+        if evals.grounding.labels is not None:
+            found.append((("evals", "grounding", "labels"), evals.grounding.labels))
         model = evals.grounding.model
         if evals.grounding.judge == "nli" and model is not None and self._local_model(model):
             found.append((("evals", "grounding", "model"), model))

@@ -22,9 +22,11 @@ from evals.metrics import (
     Agreement,
     Calibration,
     CalibrationError,
+    Estimate,
     MetricValue,
     fit_calibration,
     judge_agreement,
+    labels_needed,
 )
 from evals.store import LabelRecord, labels_hash
 
@@ -45,6 +47,74 @@ class JudgeCheck:
     """``labels_hash``, ``n``, ``judge_fingerprint``, ``threshold``, ``objective``,
     ``calibrated`` and ``source``: stored with the run."""
     notes: list[str] = field(default_factory=list)
+    refit: Agreement | None = None
+    """Without a calibration: the cross-validated agreement a threshold fitted on these labels
+    would reach (what ``evals.grounding.calibration`` would buy); ``None`` when calibrated or
+    when the labels cannot fit one."""
+
+    def explain(self, bound: float, level: str, verdict: str) -> str:
+        """The agreement gate's reason, in words a product owner reads.
+
+        What the judge did with the answers the owner labelled, how that compares with what
+        ``level`` needs (``bound``), and what to do about it.
+
+        Args:
+            bound: the gate's ``min`` on balanced accuracy.
+            level: the autonomy level the gate belongs to.
+            verdict: the gate's verdict (``pass``, ``fail`` or ``inconclusive``).
+        """
+        agreement = self.agreement
+        estimate = agreement.balanced_accuracy
+        if estimate is None:
+            return f"the labels cannot measure the grounding judge: {agreement.reason}"
+        caught, flagged = round(agreement.tp), round(agreement.fp)
+        fitted = " (its threshold fitted on your labels, each judged by a fit without it)"
+        headline = {
+            "pass": "the grounding judge agrees with your labels",
+            "fail": "the grounding judge disagrees with your labels",
+        }.get(
+            verdict, "it is not yet clear that the grounding judge agrees with your labels enough"
+        )
+        what = (
+            f"{headline}: of the {agreement.positives} answers you labelled unsupported it "
+            f"catches {caught}, and of the {agreement.negatives} you labelled fine it flags "
+            f"{flagged}. It agrees with you {_pct(estimate)}"
+            f"{fitted if self.calibration is not None else ''}, counting both kinds of answer "
+            f"equally; '{level}' needs {bound:.0%}"
+        )
+        if verdict == "pass":
+            return f"{what}: its verdicts can be trusted at this level"
+        if verdict != "fail":
+            needed = labels_needed(bound, estimate.value, confidence=agreement.confidence)
+            more = f"; about {needed} labels in all would decide it" if needed is not None else ""
+            return (
+                f"{what}, and {agreement.n} labels cannot yet tell whether it gets there"
+                f"{more}: label more answers (impactgate labels export)"
+            )
+        fingerprint = str(self.provenance.get("judge_fingerprint", ""))
+        reads_meaning = fingerprint.startswith(("llm:", "ragas:", "nli:"))
+        advice = (
+            "use a judge that checks meaning, not only wording (evals.grounding.judge: llm), "
+            "and check it on the same labels."
+            if not reads_meaning
+            else "look at the answers it gets wrong, then change the judge's model or prompt "
+            "(or a label that was wrong) and check it again on the same labels."
+        )
+        if self.refit is not None and self.refit.balanced_accuracy is not None:
+            refit = self.refit.balanced_accuracy
+            if refit.low >= bound:
+                advice = (
+                    f"fitting its threshold on your labels reaches {_pct(refit)}: set "
+                    "evals.grounding.calibration, or " + advice
+                )
+            else:
+                advice = (
+                    f"fitting its threshold on your labels does not fix it ({_pct(refit)}): "
+                    "the answers it misses score like the ones it rightly passes. "
+                    + advice[0].upper()
+                    + advice[1:]
+                )
+        return f"{what}, so its verdicts cannot decide this level. {advice[0].upper()}{advice[1:]}"
 
     def metric(self) -> MetricValue:
         """``judge_agreement`` as a metric: balanced accuracy with its interval."""
@@ -69,23 +139,37 @@ class JudgeCheck:
             0,
             "bootstrap",
             self.agreement.confidence,
-            f"{how}; Cohen's κ {kappa}; {self.agreement.positives} labelled unsupported, "
-            f"{self.agreement.negatives} supported (labels {self.provenance['labels_hash']})",
+            f"{how}: of the {self.agreement.positives} answers you labelled unsupported it "
+            f"catches {round(self.agreement.tp)}, and of the {self.agreement.negatives} you "
+            f"labelled fine it flags {round(self.agreement.fp)}; Cohen's κ {kappa} (labels "
+            f"{self.provenance['labels_hash']})",
         )
 
 
 def contract_labels(contract: Contract) -> list[LabelRecord] | None:
-    """The labels of the label file the contract names, or ``None`` when it names none."""
+    """The labels of the label file the contract names, or ``None`` when it names none.
+
+    ``evals.grounding.calibration.labels`` (fitted on) or ``evals.grounding.labels`` (measured
+    at the judge's own threshold).
+    """
     from evals.labelling._files import read_label_file, validate_rows
 
-    calibration = contract.evals.grounding.calibration
-    if calibration is None or calibration.labels is None:
+    named = _label_file(contract)
+    if named is None:
         return None
-    path = contract.resolve(calibration.labels)
+    path = contract.resolve(named)
     records = validate_rows(
-        read_label_file(path), path, by=f"contract file {calibration.labels}", agent=contract.agent
+        read_label_file(path), path, by=f"contract file {named}", agent=contract.agent
     )
     return [r for r in records if r.kind == "grounding"]
+
+
+def _label_file(contract: Contract) -> str | None:
+    """The label file the contract names (``calibration.labels`` or ``labels``), if any."""
+    grounding = contract.evals.grounding
+    if grounding.calibration is not None and grounding.calibration.labels is not None:
+        return grounding.calibration.labels
+    return grounding.labels
 
 
 def check_judge(
@@ -121,6 +205,7 @@ def check_judge(
         notes.append(f"{len(labels) - len(scored)} labelled answers could not be judged")
     wanted = config.calibration
     calibration = None
+    refit: Agreement | None = None
     if wanted is not None:
         try:
             calibration = fit_calibration(
@@ -141,6 +226,16 @@ def check_judge(
         threshold = getattr(judge, "support_threshold", None)
         flags = [bool(v.unsupported) for _, v in scored]
         agreement = judge_agreement(truth, flags, confidence=confidence)
+        try:  # what fitting the threshold on these labels would buy, for the gate's advice
+            refit = fit_calibration(
+                support,
+                truth,
+                labels_hash=digest,
+                judge_fingerprint=fingerprint,
+                confidence=confidence,
+            ).cross_validated
+        except CalibrationError:
+            refit = None
     if previous and previous.get("calibrated") and wanted is not None:
         before = previous.get("judge_fingerprint")
         if before and before != fingerprint:
@@ -176,12 +271,16 @@ def check_judge(
     }
     if calibration is not None:
         provenance["fit"] = calibration.to_dict()  # what a later drift check compares with
-    return JudgeCheck(agreement, calibration, threshold, provenance, notes)
+    return JudgeCheck(agreement, calibration, threshold, provenance, notes, refit)
+
+
+def _pct(estimate: Estimate) -> str:
+    return f"{estimate.value:.0%} [{estimate.low:.0%}, {estimate.high:.0%}]"
 
 
 def label_source(contract: Contract) -> str:
     """Where a contract's labels come from, in words."""
-    calibration = contract.evals.grounding.calibration
-    if calibration is not None and calibration.labels is not None:
-        return display_path(contract.resolve(calibration.labels))
+    named = _label_file(contract)
+    if named is not None:
+        return display_path(contract.resolve(named))
     return "the results store's labels"

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 from evals.contract import LEVELS, Channel, Contract
 from evals.dataset import Case
 from evals.gates import GateResult
+from evals.labelling import AGREEMENT
 from evals.metrics import fmt_delta, fmt_interval, fmt_time, fmt_unit, fmt_value
 from evals.readiness import Readiness, incident_line, incident_title, readiness
 from evals.report._data import (
@@ -527,6 +528,27 @@ def _gate_rows(agent: AgentReport) -> list[GateRow]:
                 now=_gate_cell(current.get(name)),
                 next=_gate_cell(upper.get(name)),
                 why=(current.get(name) or upper[name]).reason,
+            )
+        )
+    checked = latest.metrics.get(AGREEMENT)
+    if AGREEMENT not in current and AGREEMENT not in upper and checked is not None:
+        # The judge behind the grounding metrics, checked on the owner's labels: shown with
+        # them even when only a higher level gates it.
+        later = [
+            f"{level} needs {gates[AGREEMENT]}"
+            for level in LEVELS
+            if AGREEMENT in (gates := contract.gates(level))
+        ]
+        rows.append(
+            GateRow(
+                metric=AGREEMENT,
+                rolls_back=False,
+                value=fmt_value(AGREEMENT, checked.value),
+                interval=checked.interval_text,
+                n=_count(checked.n, checked.n_errors),
+                now=None,
+                next=None,
+                why="; ".join([checked.note or "", *later[:1]]).strip("; "),
             )
         )
     return rows

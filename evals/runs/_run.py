@@ -502,6 +502,8 @@ def summarize(
     )
     if judge_check is None:
         gates = unchecked_judge_gates(gates, contract.agent)
+    else:
+        gates = checked_judge_gates(gates, judge_check, draft.level)
     if policy_check is None:
         gates = [
             replace(g, verdict=Verdict.INCONCLUSIVE, reason=unlabelled_policy_note(contract.agent))
@@ -527,6 +529,43 @@ JUDGED = frozenset(
     name for name, spec in METRICS.items() if spec.suite in ("grounding", "hallucination")
 ) - {AGREEMENT}
 """Metrics the grounding judge's verdicts decide."""
+
+
+def checked_judge_gates(
+    gates: Sequence[GateResult], check: JudgeCheck, level: str
+) -> list[GateResult]:
+    """Gates of a level that needs judge agreement, when the judge has labels.
+
+    The ``judge_agreement`` gate's reason says, in words, what the judge did with the owner's
+    labels and what to do (:meth:`JudgeCheck.explain`). Until that gate passes, the judge is
+    no better than unchecked at this level: every pass of a metric it decides is inconclusive;
+    failures stand.
+    """
+    agreement = next((g for g in gates if g.metric == AGREEMENT), None)
+    if agreement is None:
+        return list(gates)
+    passed = agreement.verdict == Verdict.PASS
+    doubt = (
+        "disagrees with your labels" if agreement.verdict == Verdict.FAIL
+        else "not yet shown to agree with your labels"
+    )  # fmt: skip
+    out = []
+    for gate in gates:
+        if (
+            gate.metric == AGREEMENT
+            and gate.observed is not None
+            and gate.threshold.min is not None
+        ):
+            gate = replace(gate, reason=check.explain(gate.threshold.min, level, str(gate.verdict)))
+        elif gate.metric in JUDGED and gate.verdict == Verdict.PASS and not passed:
+            gate = replace(
+                gate,
+                verdict=Verdict.INCONCLUSIVE,
+                reason=f"{gate.reason}, but by a grounding judge {doubt} (judge_agreement); "
+                "this level needs one that agrees",
+            )
+        out.append(gate)
+    return out
 
 
 def unchecked_judge_gates(gates: Sequence[GateResult], agent: str = "AGENT") -> list[GateResult]:

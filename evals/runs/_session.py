@@ -81,8 +81,9 @@ Perform = Callable[[Action], Decision | None]
 def _check_judge(contract: Contract, results: str | None) -> JudgeCheck | None:
     """The grounding judge against the owner's labels, if there are any.
 
-    Labels come from the file ``evals.grounding.calibration.labels`` names, else from the
-    results store; the agent's last calibrated run tells whether the judge changed since.
+    Labels come from the file the contract names (``evals.grounding.calibration.labels`` or
+    ``evals.grounding.labels``), else from the results store; the agent's last calibrated run
+    tells whether the judge changed since.
     """
     from evals.labelling import check_judge, contract_labels, label_source
     from evals.scorers import grounding_options

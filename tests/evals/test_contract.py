@@ -498,3 +498,17 @@ def test_a_file_that_is_no_mapping_is_named_at_line_one(
     [message] = problems(path)
     assert message.startswith(f"{path}:1: (top level): ")
     assert expected in message
+
+
+def test_a_label_file_is_named_once_and_must_exist(tmp_path: Path) -> None:
+    from evals.contract import reference_problems
+
+    data = edited()
+    data["evals"]["grounding"] = {"labels": "datasets/tiny-agent/labels.csv"}
+    contract = load_contract(make_project(tmp_path / "missing", data))
+    [problem] = reference_problems(contract)
+    assert problem.field == "evals.grounding.labels"
+    assert "'datasets/tiny-agent/labels.csv' does not exist" in problem.message
+    data["evals"]["grounding"]["calibration"] = {"labels": "datasets/tiny-agent/labels.csv"}
+    [message] = problems(make_project(tmp_path / "twice", data))
+    assert "give the label file once" in message

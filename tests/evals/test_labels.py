@@ -24,7 +24,7 @@ from evals.labelling import (
     write_label_file,
 )
 from evals.metrics import MetricValue
-from evals.runs._run import unchecked_judge_gates
+from evals.runs._run import checked_judge_gates, unchecked_judge_gates
 from evals.store import (
     LabelRecord,
     MetricRecord,
@@ -282,6 +282,56 @@ def test_an_unlabelled_judge_decides_nothing_at_a_level_that_needs_agreement() -
 
 
 @pytest.mark.usefixtures("stub_judge")
+def test_a_judge_that_disagrees_with_its_labels_is_refused_in_words_and_passes_nothing() -> None:
+    # Answers the owner calls unsupported score as high as the fine ones (a swapped setting in
+    # the passages' own words): the judge misses them, and no threshold tells them apart.
+    pairs = [(0.55 + 0.02 * i, 1) for i in range(18)] + [(0.1, 1), (0.2, 1)]
+    pairs += [(0.56 + 0.02 * i, 0) for i in range(17)] + [(0.3, 0), (0.4, 0), (0.45, 0)]
+    check = check_judge(GroundingConfig(), _labels(pairs), confidence=0.95)
+    measured = check.metric()
+    assert measured.value is not None
+    assert measured.value < 0.6
+    assert "of the 20 answers you labelled unsupported it catches 2" in measured.note
+    gates = [
+        _gate("faithfulness", Verdict.PASS),
+        _gate("hallucination_rate", Verdict.FAIL),
+        _gate("policy_violation_rate", Verdict.PASS),
+        GateResult("judge_agreement", Threshold(min=0.75), measured, Verdict.FAIL, "0.5 < 0.75"),
+    ]
+    out = {g.metric: g for g in checked_judge_gates(gates, check, "expanded")}
+    reason = out["judge_agreement"].reason
+    assert out["judge_agreement"].verdict == Verdict.FAIL
+    assert reason.startswith(
+        "the grounding judge disagrees with your labels: of the 20 answers you labelled "
+        "unsupported it catches 2, and of the 20 you labelled fine it flags 3. It agrees with you "
+    )
+    assert "'expanded' needs 75%, so its verdicts cannot decide this level" in reason
+    assert "Fitting its threshold on your labels does not fix it" in reason
+    assert "evals.grounding.judge: llm" in reason
+    assert out["faithfulness"].verdict == Verdict.INCONCLUSIVE, "never a pass"
+    assert "a grounding judge disagrees with your labels" in out["faithfulness"].reason
+    assert out["hallucination_rate"].verdict == Verdict.FAIL, "a failure stands"
+    assert out["policy_violation_rate"].verdict == Verdict.PASS, "not the judge's metric"
+    assert checked_judge_gates(gates[:3], check, "expanded") == gates[:3]
+
+
+@pytest.mark.usefixtures("stub_judge")
+def test_a_judge_whose_threshold_is_what_is_wrong_is_told_to_fit_it() -> None:
+    # The owner calls unsupported everything below 0.7; the judge flags below 0.5.
+    pairs = [(0.45 + 0.012 * i, 1) for i in range(20)] + [(0.75 + 0.01 * i, 0) for i in range(20)]
+    check = check_judge(GroundingConfig(), _labels(pairs), confidence=0.95)
+    assert check.agreement.balanced_accuracy is not None
+    assert check.agreement.balanced_accuracy.value < 0.75
+    assert check.refit is not None
+    reason = check.explain(0.75, "expanded", "fail")
+    assert "Fitting its threshold on your labels reaches" in reason
+    assert "set evals.grounding.calibration" in reason
+    agreeing = check.explain(0.5, "constrained", "pass")
+    assert agreeing.startswith("the grounding judge agrees with your labels: ")
+    assert agreeing.endswith("its verdicts can be trusted at this level")
+
+
+@pytest.mark.usefixtures("stub_judge")
 def test_fresh_labels_that_disagree_open_one_medium_incident(tmp_path: Path) -> None:
 
     results = str(tmp_path / "results")
@@ -346,3 +396,33 @@ def test_the_example_calibrates_on_its_owner_labels_and_gates_expanded_on_agreem
     assert gates["judge_agreement"].verdict == Verdict.PASS
     # The 20 invented claims are what the calibrated judge flags, give or take one.
     assert 19 <= round(result.metrics["hallucination_rate"].value * 50) <= 22  # type: ignore[operator]
+
+
+def test_an_agreement_near_the_bar_asks_for_more_labels_and_says_how_many() -> None:
+    from evals.labelling import JudgeCheck
+    from evals.metrics import judge_agreement, labels_needed
+
+    labels = [1] * 10 + [0] * 10
+    flags = [1] * 8 + [0] * 2 + [0] * 8 + [1] * 2
+    check = JudgeCheck(judge_agreement(labels, flags), None, 0.5, {"labels_hash": "h"})
+    reason = check.explain(0.75, "expanded", "inconclusive")
+    assert reason.startswith("it is not yet clear that the grounding judge agrees with your labels")
+    assert "It agrees with you 80% [" in reason
+    assert f"about {labels_needed(0.75, 0.8)} labels in all would decide it" in reason
+    assert reason.endswith("label more answers (impactgate labels export)")
+
+
+def test_a_disagreeing_llm_judge_is_not_told_to_switch_to_itself() -> None:
+    from evals.labelling import JudgeCheck
+    from evals.metrics import judge_agreement
+
+    labels = [1] * 20 + [0] * 20
+    flags = [1] * 6 + [0] * 14 + [0] * 16 + [1] * 4
+    provenance = {"labels_hash": "h", "judge_fingerprint": "llm:gpt-4o-mini:abc:x1"}
+    check = JudgeCheck(judge_agreement(labels, flags), None, 0.5, provenance)
+    reason = check.explain(0.75, "expanded", "fail")
+    assert "evals.grounding.judge: llm" not in reason
+    assert reason.endswith(
+        "Look at the answers it gets wrong, then change the judge's model or prompt (or a label "
+        "that was wrong) and check it again on the same labels."
+    )

@@ -225,6 +225,32 @@ def test_the_escalated_agent_is_not_trusted_with_more(built: Built) -> None:
     assert concierge.open_incidents == 1
 
 
+def test_agents_with_owner_labels_show_their_judges_agreement_with_its_interval(
+    built: Built,
+) -> None:
+    # returns-concierge: gated at its next level; account-support: only `expanded` gates it,
+    # two levels up, and its page shows it all the same, with what the judge got wrong.
+    shown = {}
+    for agent in ("returns-concierge", "account-support"):
+        rows = {g.metric: g for g in built.site.agent(agent).gates}
+        row = rows["judge_agreement"]
+        assert row.interval.startswith("[")
+        assert row.n == "60"
+        root = built.dom(f"agents/{agent}.html")
+        (tr,) = root.xpath("//table[@class='gates']//tr[@data-metric='judge_agreement']")
+        cells = [td.text_content().strip() for td in tr.iterchildren("td")]
+        assert cells[1:4] == [row.value, row.interval, "60"]
+        shown[agent] = row
+    account = shown["account-support"]
+    assert (account.value, account.now, account.next) == ("0.580", None, None)
+    assert account.why.startswith(
+        "at the judge's own threshold: of the 22 answers you labelled unsupported it catches 7"
+    )
+    assert account.why.endswith("expanded needs ≥ 0.75")
+    assert shown["returns-concierge"].next is not None
+    assert "judge_agreement" not in {g.metric for g in built.site.agent("billing-assistant").gates}
+
+
 def test_the_healthy_agent_says_what_the_next_level_needs(built: Built) -> None:
     page = built.site.agent("billing-assistant")
     assert page.open_incidents == []

@@ -434,3 +434,52 @@ def test_the_billing_example_is_promoted_on_its_golden_gates_and_measured_workfl
     assert set(gates.values()) == {"pass"}
     assert {"escalation_rate", "customer_outcome_progress", "workflow.cycle_time"} <= set(gates)
     assert (decision["level_before"], decision["level_after"]) == ("constrained", "expanded")
+
+
+@pytest.mark.model
+def test_the_account_example_is_refused_expanded_because_its_judge_disagrees_with_its_owner(
+    tmp_path: Path,
+) -> None:
+    """After the story's rollback (v1 at approval), promoting account-support to expanded is
+    refused, and the first reason given is its grounding judge's disagreement with the
+    owner's labels, in words."""
+    import shutil
+    from datetime import date
+
+    import yaml
+
+    from examples.telemetry import generate
+
+    root = Path(__file__).resolve().parents[2]
+    shutil.copytree(root / "policies", tmp_path / "policies")
+    shutil.copytree(
+        root / "datasets" / "account-support", tmp_path / "datasets" / "account-support"
+    )
+    path = tmp_path / "policies" / "account-support.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["autonomy"]["level"] = "approval"  # where the story's rollback leaves it
+    data["evals"]["target"]["version"] = "v1"
+    data["telemetry"]["sources"] = ["telemetry/*"]  # a fixed history, not one up to today
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    generate("account-support", tmp_path / "telemetry", end=date(2026, 12, 3), days=28)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "promote", "account-support", "--to", "expanded", "--policies",
+            str(tmp_path / "policies"), "--results", str(tmp_path / "results"), "--json",
+            "--approve", "--approver", "ann@example.test", "--reason", "v1 is back",
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    decision = json.loads(result.stdout)
+    assert result.exit_code == 1, decision
+    assert decision["kind"] == "promotion_failed"
+    assert decision["level_after"] == "approval"
+    first = decision["reason"].split(" did not pass: ", 1)[1]
+    assert first.startswith("judge_agreement fail (the grounding judge disagrees with your labels")
+    gates = {g["metric"]: g for g in decision["gates"]}
+    assert gates["judge_agreement"]["verdict"] == "fail"
+    assert (
+        "'expanded' needs 75%, so its verdicts cannot decide this level"
+        in (gates["judge_agreement"]["reason"])
+    )
