@@ -200,12 +200,15 @@ def export_rows(
     return run, rows
 
 
-def write_label_file(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """Write rows as CSV or JSON lines by the file's extension (atomically)."""
+def write_label_file(rows: Sequence[dict[str, Any]], path: Path, *, replace: bool = True) -> None:
+    """Write rows as CSV or JSON lines by the file's extension (atomically).
+
+    ``replace=False`` leaves anything already named ``path`` as it is (FileExistsError).
+    """
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise UserError.single("command line", "--out", f"'{path.name}' must end in .csv or .jsonl")
-    with atomic_open(path) as out:
+    with atomic_open(path, replace=replace) as out:
         if suffix == ".jsonl":
             for row in rows:
                 out.write(json.dumps({k: row.get(k) for k in COLUMNS}, ensure_ascii=False) + "\n")

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from evals.store import MetricRecord, ResultsStore, RunRecord, SampleRecord
+from evals.store import ResultsStore, SampleRecord
 from flows.cli.main import cli
-from tests.helpers import CASES, make_project
-
-NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+from tests.helpers import CASES, make_project, store_run
 
 
 def _stored_run(results: Path) -> None:
@@ -49,14 +46,7 @@ def _stored_run(results: Path) -> None:
                 version="v2",
             )
         )
-    run = RunRecord(
-        run_id="r1", agent="tiny-agent", version="v2", version_hash="h",
-        dataset="datasets/tiny-agent/cases.jsonl", dataset_hash="d", trigger="nightly",
-        level="constrained", started_at=NOW, contract="policies/tiny-agent.yaml",
-        finished_at=NOW, code_version=None, n_cases=len(CASES),
-        metrics={"error_rate": MetricRecord("error_rate", 0.0, None, None, 8, 0, "count", 0.95, None)},
-    )  # fmt: skip
-    ResultsStore(results).write_run(run, samples)
+    store_run(results, samples)
 
 
 def test_export_label_import_and_import_again(tmp_path: Path) -> None:
@@ -154,14 +144,7 @@ def test_policy_findings_export_both_flagged_and_clean_outputs(tmp_path: Path) -
         )
         for i, case in enumerate(CASES, start=1)
     ]
-    run = RunRecord(
-        run_id="r1", agent="tiny-agent", version="v2", version_hash="h",
-        dataset="datasets/tiny-agent/cases.jsonl", dataset_hash="d", trigger="nightly",
-        level="constrained", started_at=NOW, contract="policies/tiny-agent.yaml",
-        finished_at=NOW, code_version=None, n_cases=len(CASES),
-        metrics={"error_rate": MetricRecord("error_rate", 0.0, None, None, 8, 0, "count", 0.95, None)},
-    )  # fmt: skip
-    ResultsStore(results).write_run(run, samples)
+    store_run(results, samples)
     out = tmp_path / "policy.jsonl"
     args = ["--results", str(results), "--policies", str(contract.parent)]
     done = CliRunner().invoke(
@@ -184,3 +167,33 @@ def test_policy_findings_export_both_flagged_and_clean_outputs(tmp_path: Path) -
     assert [r["judge_flag"] for r in rows].count(1) == 2
     assert all(r["id"].startswith("policy:") for r in rows)
     assert [r["findings"] for r in rows if r["judge_flag"]] == [[{"rule": "pii.email"}]] * 2
+
+
+def test_export_never_replaces_a_file_without_force(tmp_path: Path) -> None:
+    contract = make_project(tmp_path / "p")
+    results = tmp_path / "results"
+    _stored_run(results)
+    args = ["--results", str(results), "--policies", str(contract.parent)]
+    runner = CliRunner()
+    labelled = tmp_path / "labels.csv"
+    labelled.write_text("id,label\nsomeone's work,1\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere" / "notes.csv"
+    dangling = tmp_path / "link.csv"
+    dangling.symlink_to(elsewhere)
+    for out in (labelled, dangling):
+        done = runner.invoke(cli, ["labels", "export", "tiny-agent", "--out", str(out), *args])
+        assert done.exit_code == 2, done.output
+        assert "--out: already exists; choose another name, or add --force" in done.output
+    assert labelled.read_text(encoding="utf-8") == "id,label\nsomeone's work,1\n"
+    assert dangling.is_symlink()
+    assert not elsewhere.parent.exists(), "nothing written through the link"
+
+    forced = runner.invoke(
+        cli,
+        ["labels", "export", "tiny-agent", "--n", "4", "--out", str(dangling), "--force", *args],
+    )
+    assert forced.exit_code == 0, forced.output
+    assert not dangling.is_symlink(), "the name given is replaced, never the link's target"
+    assert not elsewhere.parent.exists()
+    assert len(list(csv.DictReader(dangling.open(encoding="utf-8")))) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv", "link.csv", "p", "results"]
