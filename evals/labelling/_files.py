@@ -287,11 +287,19 @@ def read_label_file(path: Path) -> list[tuple[int, dict[str, Any]]]:
             "(export fewer rows with --n, or split the file)",
         )
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UserError.single(shown, "file", "does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError.single(shown, "file", f"cannot be read as UTF-8 text ({exc})") from None
+    except OSError as exc:
+        raise UserError.single(shown, "file", f"cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError.single(
+            f"{shown}:{line}", "row", f"not UTF-8 text (byte {column} of the line); save as UTF-8"
+        ) from None
     rows: list[tuple[int, dict[str, Any]]] = []
     problems: list[Problem] = []
     if path.suffix.lower() == ".jsonl":

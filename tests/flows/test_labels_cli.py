@@ -309,3 +309,13 @@ def test_import_refuses_a_huge_or_malformed_csv_without_a_traceback(tmp_path: Pa
     done = runner.invoke(cli, ["labels", "import", str(broken), "--by", "ana", *args])
     assert done.exit_code == 2, done.output
     assert "broken.csv:" in done.output
+
+
+def test_a_label_file_that_is_not_utf8_is_named_at_its_line(tmp_path: Path) -> None:
+    contract = make_project(tmp_path / "p")
+    args = ["--results", str(tmp_path / "results"), "--policies", str(contract.parent)]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("id,note,label\na,fine,1\nb,caf\u00e9,0\n".encode("latin-1"))
+    done = CliRunner().invoke(cli, ["labels", "import", str(latin), "--by", "ana", *args])
+    assert done.exit_code == 2, done.output
+    assert "latin.csv:3: row: not UTF-8 text (byte 6 of the line)" in done.output
