@@ -35,6 +35,7 @@ __all__ = [
     "atomic_write_text",
     "cache_dir",
     "jsonl_lines",
+    "not_utf8",
     "read_jsonl_rows",
 ]
 
@@ -133,6 +134,13 @@ def atomic_write_text(path: str | Path, text: str | Iterable[str]) -> None:
         else:
             for chunk in text:
                 handle.write(chunk)
+
+
+def not_utf8(raw: bytes, error: UnicodeDecodeError) -> tuple[int, str]:
+    """Where ``raw`` stops being UTF-8 and what to say: ``(line, message)``, the line from 1."""
+    line = raw[: error.start].count(b"\n") + 1
+    column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+    return line, f"not UTF-8 text (byte {column} of the line); save the file as UTF-8"
 
 
 def jsonl_lines(path: Path) -> Iterator[tuple[int, int, dict[str, Any] | str]]:

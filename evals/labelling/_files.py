@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from evals._io import atomic_open
+from evals._io import atomic_open, not_utf8
 from evals.contract import Contract
 from evals.errors import Problem, UserError, display_path
 from evals.store import LabelKind, LabelRecord, ResultsStore, RunRecord, SampleRecord
@@ -295,11 +295,8 @@ def read_label_file(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise UserError.single(
-            f"{shown}:{line}", "row", f"not UTF-8 text (byte {column} of the line); save as UTF-8"
-        ) from None
+        line, message = not_utf8(data, exc)
+        raise UserError.single(f"{shown}:{line}", "row", message) from None
     rows: list[tuple[int, dict[str, Any]]] = []
     problems: list[Problem] = []
     if path.suffix.lower() == ".jsonl":

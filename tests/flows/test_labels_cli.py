@@ -49,6 +49,14 @@ def _stored_run(results: Path) -> None:
     store_run(results, samples)
 
 
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    """Save rows as a person does after filling in ``label``."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def test_export_label_import_and_import_again(tmp_path: Path) -> None:
     contract = make_project(tmp_path / "p")
     results = tmp_path / "results"
@@ -75,10 +83,7 @@ def test_export_label_import_and_import_again(tmp_path: Path) -> None:
     # A person labels them: the low-support answers are the unsupported ones.
     for row in rows:
         row["label"] = "1" if float(row["judge_score"]) < 0.5 else "0"
-    with out.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_csv(out, rows)
     first = runner.invoke(cli, ["labels", "import", str(out), "--by", "ana", *args])
     assert first.exit_code == 0, first.output
     assert "tiny-agent: 6 new, 0 changed, 0 unchanged label(s)" in first.output
@@ -247,10 +252,7 @@ def test_csv_export_neutralises_formulas_and_import_reads_the_answers_back(
     for row in rows:
         row["label"] = "1"
     rows[0]["answer"] = rows[0]["answer"].removeprefix("'")  # as a spreadsheet saves it
-    with out.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_csv(out, rows)
     done = runner.invoke(cli, ["labels", "import", str(out), "--by", "ana", *args])
     assert done.exit_code == 0, done.output
     assert "8 new" in done.output
