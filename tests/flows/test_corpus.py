@@ -4,10 +4,9 @@
 them: file → the line, the field (as the message names it) and a fragment of the message.
 Each file is put into a tiny project and read by the real command: ``impactgate validate``
 for contracts, rule packs, datasets, recordings and label files (as the file a contract's
-calibration names), ``impactgate judge policy --input`` for labelled rows. The command must
-exit 2 with that line and no traceback. Telemetry has no loader that reads these files yet:
-its corpus and expected messages are here for the command that will, and its cases skip.
-See docs/design/hardening.md.
+calibration names), ``impactgate judge policy --input`` for labelled rows, ``impactgate
+ingest`` for telemetry files. The command must exit 2 with that line and no traceback. See
+docs/design/hardening.md.
 """
 
 from __future__ import annotations
@@ -74,14 +73,19 @@ def _judge_rows(tmp: Path, source: Path) -> tuple[list[str], str]:
     return [*args, "--rules", "policies/rules/default.yaml"], source.name
 
 
-RUNNERS: dict[str, Runner | None] = {
+def _ingest(tmp: Path, source: Path) -> tuple[list[str], str]:
+    shutil.copy(source, tmp / source.name)
+    return ["ingest", source.name, "--results", "results", "--policies", "policies"], source.name
+
+
+RUNNERS: dict[str, Runner] = {
     "contracts": _contracts,
     "rulepacks": _rulepacks,
     "datasets": _pointed_at("dataset"),
     "recordings": _pointed_at("outputs"),
     "judge-rows": _judge_rows,
     "labels": _pointed_at("labels"),
-    "telemetry": None,  # `impactgate ingest` will read these (OTLP JSON, Collector file exporter)
+    "telemetry": _ingest,
 }
 
 
@@ -115,8 +119,6 @@ def test_a_malformed_file_gets_one_line_naming_its_file_line_and_field(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runner = RUNNERS[kind]
-    if runner is None:
-        pytest.skip("no loader yet")
     make_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     args, shown = runner(tmp_path, CORPUS / kind / name)
