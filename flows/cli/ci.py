@@ -80,6 +80,7 @@ def ci(
     goes to $GITHUB_STEP_SUMMARY when it is set. Exit 0 when every gate passes, 1 when one
     fails, 2 on a usage or config error.
     """
+    from evals._io import atomic_write_text
     from evals.ci import gate_changes, junit_xml, markdown
 
     ref, verdicts = gate_changes(
@@ -95,9 +96,9 @@ def ci(
         with open(summary_file, "a", encoding="utf-8") as handle:
             handle.write(summary)
     if markdown_path is not None:
-        markdown_path.write_text(summary, encoding="utf-8")
+        atomic_write_text(markdown_path, summary)
     if junit_path is not None:
-        junit_path.write_text(junit_xml(verdicts), encoding="utf-8")
+        atomic_write_text(junit_path, junit_xml(verdicts))
     passed = all(v.passed for v in verdicts)
     if as_json:
         print_json({"baseline": ref, "passed": passed, "agents": [v.to_dict() for v in verdicts]})
