@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -34,6 +35,7 @@ __all__ = [
     "atomic_write_text",
     "cache_dir",
     "jsonl_lines",
+    "not_utf8",
     "read_jsonl_rows",
 ]
 
@@ -48,16 +50,18 @@ def cache_dir() -> Path:
 
 @overload
 def atomic_open(
-    path: Path, mode: Literal["w"] = "w", *, encoding: str = "utf-8"
+    path: Path, mode: Literal["w"] = "w", *, encoding: str = "utf-8", replace: bool = True
 ) -> AbstractContextManager[IO[str]]: ...
 
 
 @overload
-def atomic_open(path: Path, mode: Literal["wb"]) -> AbstractContextManager[IO[bytes]]: ...
+def atomic_open(
+    path: Path, mode: Literal["wb"], *, replace: bool = True
+) -> AbstractContextManager[IO[bytes]]: ...
 
 
 def atomic_open(
-    path: Path, mode: Literal["w", "wb"] = "w", *, encoding: str = "utf-8"
+    path: Path, mode: Literal["w", "wb"] = "w", *, encoding: str = "utf-8", replace: bool = True
 ) -> AbstractContextManager[IO[str]] | AbstractContextManager[IO[bytes]]:
     """Open ``path`` for writing; the file appears under its name in one step, complete.
 
@@ -75,15 +79,23 @@ def atomic_open(
         path: the file to create or replace.
         mode: ``"w"`` for text, ``"wb"`` for bytes.
         encoding: the text encoding (ignored for bytes).
+        replace: ``False`` never replaces anything under ``path`` (a file, a folder, a symbolic
+            link, also one that appears while the block runs): the finished file is linked
+            into place only if the name is free.
 
     Returns:
         A context manager that yields the open temporary file.
+
+    Raises:
+        FileExistsError: ``replace`` is ``False`` and something has the name (nothing written).
     """
-    return _atomic(path, mode, None if mode == "wb" else encoding)
+    return _atomic(path, mode, None if mode == "wb" else encoding, replace)
 
 
 @contextmanager
-def _atomic(path: Path, mode: str, encoding: str | None) -> Iterator[IO[Any]]:
+def _atomic(path: Path, mode: str, encoding: str | None, replace: bool) -> Iterator[IO[Any]]:
+    if not replace and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, "already exists", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -92,9 +104,26 @@ def _atomic(path: Path, mode: str, encoding: str | None) -> Iterator[IO[Any]]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        temporary.replace(path)
+        if replace:
+            temporary.replace(path)
+        else:
+            _link_if_free(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _link_if_free(temporary: Path, path: Path) -> None:
+    """Give ``temporary``'s file the name ``path`` unless something already has it."""
+    try:
+        os.link(
+            temporary, path
+        )  # fails with EEXIST whatever has the name: no check-then-write race
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: the narrow check-then-rename
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
+        temporary.replace(path)
 
 
 def atomic_write_text(path: str | Path, text: str | Iterable[str]) -> None:
@@ -105,6 +134,13 @@ def atomic_write_text(path: str | Path, text: str | Iterable[str]) -> None:
         else:
             for chunk in text:
                 handle.write(chunk)
+
+
+def not_utf8(raw: bytes, error: UnicodeDecodeError) -> tuple[int, str]:
+    """Where ``raw`` stops being UTF-8 and what to say: ``(line, message)``, the line from 1."""
+    line = raw[: error.start].count(b"\n") + 1
+    column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+    return line, f"not UTF-8 text (byte {column} of the line); save the file as UTF-8"
 
 
 def jsonl_lines(path: Path) -> Iterator[tuple[int, int, dict[str, Any] | str]]:

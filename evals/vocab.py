@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 __all__ = [
+    "AGENT_PATTERN",
     "DEFAULT_RUN_PAGES",
     "JUDGE_TIERS",
     "LEVELS",
@@ -20,6 +21,9 @@ __all__ = [
     "Trigger",
     "level_rank",
 ]
+
+AGENT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+"""An agent's name: lower-case letters, digits and dashes (it names files and partitions)."""
 
 Level = Literal["draft", "approval", "constrained", "expanded"]
 LEVELS: tuple[Level, ...] = ("draft", "approval", "constrained", "expanded")

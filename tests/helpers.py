@@ -1,13 +1,16 @@
-"""Helpers shared by tests: a contract builder, and a local HTTP receiver for webhooks."""
+"""Helpers shared by tests: a contract builder, stored runs, a promotable project, and local
+HTTP and SMTP receivers for notifications."""
 
 from __future__ import annotations
 
 import copy
 import json
 import threading
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -126,6 +129,60 @@ def make_project(tmp: Path, contract: dict[str, Any] | None = None, leak_every: 
     path = tmp / "policies" / f"{data['agent']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+STORED_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+"""When :func:`store_run` says its run happened."""
+
+
+def store_run(results: Path, samples: Sequence[Any], run_id: str = "r1") -> None:
+    """A finished nightly run of tiny-agent v2 over :data:`CASES` with ``samples``, written to
+    ``results`` as a real run writes it (without running anything)."""
+    from evals.store import MetricRecord, ResultsStore, RunRecord
+
+    run = RunRecord(
+        run_id=run_id, agent="tiny-agent", version="v2", version_hash="h",
+        dataset="datasets/tiny-agent/cases.jsonl", dataset_hash="d", trigger="nightly",
+        level="constrained", started_at=STORED_AT, contract="policies/tiny-agent.yaml",
+        finished_at=STORED_AT, code_version=None, n_cases=len(CASES),
+        metrics={"error_rate": MetricRecord("error_rate", 0.0, None, None, 8, 0, "count", 0.95, None)},
+    )  # fmt: skip
+    ResultsStore(results).write_run(run, list(samples))
+
+
+OBSERVATIONS = (
+    "metric,value,n,low,high,window\n"
+    "automation_rate,0.3,400,,,2026-11\n"
+    "escalation_rate,0.5,400,,,2026-11\n"
+    "rework_rate,0.02,400,,,2026-11\n"
+    "cycle_time,3.5,,3.1,4.0,2026-11\n"
+)
+"""Workflow measurements no worse than :data:`CONTRACT`'s baselines (a promotion's evidence)."""
+
+
+def promotable_project(base: Path, data: dict[str, Any]) -> Path:
+    """:func:`make_project` with ``data`` at version v1, its ``constrained`` level needing a
+    person's approval, and :data:`OBSERVATIONS` as its workflow measurements."""
+    data = copy.deepcopy(data)
+    data["evals"]["target"]["version"] = "v1"
+    data["autonomy"]["levels"]["constrained"]["human_approval"] = True
+    data["workflow"]["observations"] = "datasets/tiny-agent/workflow.csv"
+    contract = make_project(base, data)
+    (base / "datasets" / "tiny-agent" / "workflow.csv").write_text(OBSERVATIONS)
+    return contract
+
+
+def resume_without_an_answer(api: str, run_id: object) -> dict[str, Any]:
+    """Prefect's answer to resuming a paused flow run with an empty input."""
+    request = urllib.request.Request(
+        f"{api}/flow_runs/{run_id}/resume",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
 
 
 ANSWER_PROMPT = (

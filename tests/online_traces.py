@@ -74,6 +74,26 @@ def _messages(role: str, text: str) -> str:
     return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
 
 
+def _tool_calls(tracer: Tracer, tools: Sequence[str], start: datetime, step: timedelta) -> datetime:
+    """One ``execute_tool`` span per tool, ``step`` long each, back to back; returns the end."""
+    at = start
+    for tool in tools:
+        with _span(
+            tracer,
+            f"execute_tool {tool}",
+            at,
+            at + step,
+            **{
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": tool,
+                "gen_ai.tool.call.arguments": json.dumps({"order": "A-1"}),
+            },
+        ):
+            pass
+        at += step
+    return at
+
+
 def _agent(
     tracer: Tracer,
     agent: str,
@@ -90,21 +110,7 @@ def _agent(
         **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent},
     ):
         step = (end - start) / (len(tools) + 3)
-        at = start
-        for tool in tools:
-            with _span(
-                tracer,
-                f"execute_tool {tool}",
-                at,
-                at + step,
-                **{
-                    "gen_ai.operation.name": "execute_tool",
-                    "gen_ai.tool.name": tool,
-                    "gen_ai.tool.call.arguments": json.dumps({"order": "A-1"}),
-                },
-            ):
-                pass
-            at += step
+        at = _tool_calls(tracer, tools, start, step)
         if below is not None:
             name, its_tools, nested, nested_tools = below
             _agent(
@@ -177,21 +183,7 @@ def _agent_tools_and_delegate(
     tracer: Tracer, agent: str, t: Trip, start: datetime, end: datetime
 ) -> None:
     step = (end - start) / (len(t.tools) + 2)
-    at = start
-    for tool in t.tools:
-        with _span(
-            tracer,
-            f"execute_tool {tool}",
-            at,
-            at + step,
-            **{
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": tool,
-                "gen_ai.tool.call.arguments": json.dumps({"order": "A-1"}),
-            },
-        ):
-            pass
-        at += step
+    at = _tool_calls(tracer, t.tools, start, step)
     if t.delegate:
         _agent(
             tracer,

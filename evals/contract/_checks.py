@@ -15,6 +15,7 @@ from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 
 from evals.contract._model import Contract
+from evals.contract._telemetry import PythonSource
 from evals.errors import Problem, display_path
 
 __all__ = ["reference_problems"]
@@ -100,8 +101,8 @@ def _defines(body: list[ast.stmt], name: str) -> bool:
     return False
 
 
-def _hook_problem(function: str, root: Path) -> str | None:
-    """Why ``module:function`` cannot be the rollback hook, or ``None`` when it can."""
+def _function_problem(function: str, root: Path) -> str | None:
+    """Why ``module:function`` (a rollback hook, a telemetry source) cannot be called, or None."""
     module, _, attribute = function.partition(":")
     spec, missing = _module_spec(module, root)
     if spec is None:
@@ -131,7 +132,8 @@ def _hook_problem(function: str, root: Path) -> str | None:
 def reference_problems(contract: Contract) -> list[Problem]:
     """Problems with what a loaded contract names, each at the contract's line and field.
 
-    Missing files, a broken local NLI model folder, a rollback hook that cannot be imported.
+    Missing files, a broken local NLI model folder, a rollback hook or python telemetry source
+    that cannot be imported.
     """
     problems: list[Problem] = []
     for loc, written in contract.path_fields():
@@ -153,10 +155,18 @@ def reference_problems(contract: Contract) -> list[Problem]:
             problem = None if path.is_file() else f"'{written}' is a folder; give a file"
         if problem is not None:
             problems.append(Problem(contract.where(field), field, problem))
+    functions: list[tuple[str, str]] = []  # checked without importing: no code of theirs runs
     hook = contract.autonomy.rollback.hook
     if hook is not None and hook.kind == "python" and hook.function is not None:
-        problem = _hook_problem(hook.function, contract.root)
+        functions.append(("autonomy.rollback.hook.function", hook.function))
+    if contract.telemetry is not None:
+        functions += [
+            (f"telemetry.sources.{i}.function", source.function)
+            for i, source in enumerate(contract.telemetry.sources)
+            if isinstance(source, PythonSource)
+        ]
+    for field, function in functions:
+        problem = _function_problem(function, contract.root)
         if problem is not None:
-            field = "autonomy.rollback.hook.function"
             problems.append(Problem(contract.where(field), field, problem))
     return problems

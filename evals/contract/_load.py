@@ -16,6 +16,7 @@ from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from evals._io import not_utf8
 from evals.contract._model import Contract
 from evals.contract._paths import outside_problem
 from evals.errors import FieldError, Problem, UserError, did_you_mean, display_path
@@ -185,14 +186,9 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line, message = not_utf8(raw, exc)
         field = _field_at(raw.decode("utf-8", errors="replace"), line)
-        raise UserError.single(
-            f"{shown}:{line}",
-            field,
-            f"not UTF-8 text (byte {column} of the line); save the file as UTF-8",
-        ) from None
+        raise UserError.single(f"{shown}:{line}", field, message) from None
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

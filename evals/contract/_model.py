@@ -28,7 +28,15 @@ from evals.contract._paths import outside_problem
 from evals.contract._telemetry import Telemetry
 from evals.errors import FieldError, UserError, did_you_mean, display_path
 from evals.metrics import DRIFT_METRICS, METRICS, PRODUCTION_METRICS, Suite
-from evals.vocab import LEVELS, SEVERITIES, JudgeTier, Level, Severity, level_rank
+from evals.vocab import (
+    AGENT_PATTERN,
+    LEVELS,
+    SEVERITIES,
+    JudgeTier,
+    Level,
+    Severity,
+    level_rank,
+)
 
 __all__ = [
     "LEVELS",
@@ -83,9 +91,6 @@ def window_days(window: str) -> int:
     if match is None:
         raise ValueError(f"{window!r} is not a window like 90d, 12w or 3mo")
     return int(match.group(1)) * _WINDOW_DAYS[match.group(2)]
-
-
-_AGENT = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 class _Model(BaseModel):
@@ -1007,7 +1012,7 @@ class CIConfig(_Model):
 class Contract(_Model):
     """An Agent Impact Contract for one agent-owned workflow slice."""
 
-    agent: str = Field(pattern=_AGENT)
+    agent: str = Field(pattern=AGENT_PATTERN)
     """Agent name: lower-case letters, digits and dashes; the file is ``policies/<agent>.yaml``."""
     description: str = Field(min_length=1)
     """The workflow slice the agent owns, in a sentence."""

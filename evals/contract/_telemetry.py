@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from evals.vocab import AGENT_PATTERN
+
 __all__ = [
     "FileSource",
     "PythonSource",
@@ -49,7 +51,7 @@ class WorkItemMapping(BaseModel):
     """The work item's id (a ticket number); a later export of the same id replaces it."""
     agent: str | None = None
     """The agent (workflow slice) the item belongs to."""
-    default_agent: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    default_agent: str | None = Field(default=None, pattern=AGENT_PATTERN)
     """The agent of every row when the export has no agent column (one queue, one agent)."""
     opened_at: str | None = None
     """When the item was opened."""

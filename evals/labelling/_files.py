@@ -12,7 +12,10 @@ import csv
 import hashlib
 import io
 import json
+import math
+import re
 import secrets
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,13 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from evals._io import atomic_open
+from evals._io import atomic_open, not_utf8
 from evals.contract import Contract
 from evals.errors import Problem, UserError, display_path
 from evals.store import LabelKind, LabelRecord, ResultsStore, RunRecord, SampleRecord
+from evals.vocab import AGENT_PATTERN
 
 __all__ = [
     "COLUMNS",
+    "MAX_FILE_MB",
     "ImportResult",
     "answer_id",
     "export_rows",
@@ -59,6 +64,32 @@ COLUMNS = (
 """The columns of a label file, in order; ``label`` and ``note`` are the person's."""
 
 _JSON_COLUMNS = ("contexts", "claims", "findings")
+
+MAX_FILE_MB = 64
+"""The largest label file read (a round of a few hundred rows is well under 1 MB)."""
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as the start of a formula (OWASP's list for CSV injection)."""
+
+
+def _neutral(cell: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text and never runs.
+
+    Text that starts like a formula (after any leading quotes) gets one more leading ``'``;
+    :func:`_restored` takes it off again.
+    """
+    if isinstance(cell, str) and cell.lstrip("'")[:1] in _FORMULA:
+        return "'" + cell
+    return cell
+
+
+def _restored(cell: Any) -> Any:
+    """A CSV cell as it was before :func:`_neutral` (or as a spreadsheet saved it)."""
+    if isinstance(cell, str) and cell.startswith("'") and cell.lstrip("'")[:1] in _FORMULA:
+        return cell[1:]
+    return cell
+
+
 _SCORER = {"grounding": "hallucination", "policy": "policy_violation"}
 _FALLBACK = {"grounding": "faithfulness"}
 
@@ -200,12 +231,15 @@ def export_rows(
     return run, rows
 
 
-def write_label_file(rows: Sequence[dict[str, Any]], path: Path) -> None:
-    """Write rows as CSV or JSON lines by the file's extension (atomically)."""
+def write_label_file(rows: Sequence[dict[str, Any]], path: Path, *, replace: bool = True) -> None:
+    """Write rows as CSV or JSON lines by the file's extension (atomically).
+
+    ``replace=False`` leaves anything already named ``path`` as it is (FileExistsError).
+    """
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise UserError.single("command line", "--out", f"'{path.name}' must end in .csv or .jsonl")
-    with atomic_open(path) as out:
+    with atomic_open(path, replace=replace) as out:
         if suffix == ".jsonl":
             for row in rows:
                 out.write(json.dumps({k: row.get(k) for k in COLUMNS}, ensure_ascii=False) + "\n")
@@ -215,9 +249,11 @@ def write_label_file(rows: Sequence[dict[str, Any]], path: Path) -> None:
         for row in rows:
             writer.writerow(
                 {
-                    k: json.dumps(row.get(k), ensure_ascii=False)
-                    if k in _JSON_COLUMNS
-                    else ("" if row.get(k) is None else row.get(k))
+                    k: _neutral(
+                        json.dumps(row.get(k), ensure_ascii=False)
+                        if k in _JSON_COLUMNS
+                        else ("" if row.get(k) is None else row.get(k))
+                    )
                     for k in COLUMNS
                 }
             )
@@ -226,18 +262,41 @@ def write_label_file(rows: Sequence[dict[str, Any]], path: Path) -> None:
 def read_label_file(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """``(line, row)`` pairs of a CSV or JSON-lines label file (JSON columns parsed).
 
+    CSV cells that export neutralised against spreadsheet formulas are read back as exported.
+
     Raises:
-        UserError: the file is missing, has another extension, or a line is not a row.
+        UserError: the file is missing, not a regular file, larger than :data:`MAX_FILE_MB`,
+            has another extension, or a line is not a row.
     """
     shown = display_path(path)
     if path.suffix.lower() not in (".csv", ".jsonl"):
         raise UserError.single(shown, "file", "a label file ends in .csv or .jsonl")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        info = path.stat()
     except FileNotFoundError:
         raise UserError.single(shown, "file", "does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError.single(shown, "file", f"cannot be read as UTF-8 text ({exc})") from None
+    except OSError as exc:
+        raise UserError.single(shown, "file", f"cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError.single(shown, "file", "is not a regular file")
+    if info.st_size > MAX_FILE_MB * 2**20:
+        raise UserError.single(
+            shown,
+            "file",
+            f"is {info.st_size / 2**20:,.0f} MB; a label file is at most {MAX_FILE_MB} MB "
+            "(export fewer rows with --n, or split the file)",
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError.single(shown, "file", "does not exist") from None
+    except OSError as exc:
+        raise UserError.single(shown, "file", f"cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, message = not_utf8(data, exc)
+        raise UserError.single(f"{shown}:{line}", "row", message) from None
     rows: list[tuple[int, dict[str, Any]]] = []
     problems: list[Problem] = []
     if path.suffix.lower() == ".jsonl":
@@ -254,10 +313,23 @@ def read_label_file(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 continue
             rows.append((line, value))
     else:
-        reader = csv.DictReader(io.StringIO(text))
+        rows, problems = _csv_rows(text, shown)
+    if problems:
+        raise UserError(problems)
+    return rows
+
+
+def _csv_rows(text: str, shown: str) -> tuple[list[tuple[int, dict[str, Any]]], list[Problem]]:
+    """``(line, row)`` pairs of a CSV label file's text, and what is wrong with its rows."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    problems: list[Problem] = []
+    reader = csv.DictReader(io.StringIO(text))
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, MAX_FILE_MB * 2**20))  # a long answer is one cell
+    try:
         for row in reader:
             line = reader.line_num
-            parsed: dict[str, Any] = dict(row)
+            parsed: dict[str, Any] = {k: _restored(v) for k, v in row.items()}
             for column in _JSON_COLUMNS:
                 cell = parsed.get(column)
                 if isinstance(cell, str) and cell.strip():
@@ -268,9 +340,11 @@ def read_label_file(path: Path) -> list[tuple[int, dict[str, Any]]]:
                             Problem(f"{shown}:{line}", column, "must be JSON, as exported")
                         )
             rows.append((line, parsed))
-    if problems:
-        raise UserError(problems)
-    return rows
+    except csv.Error as exc:
+        problems.append(Problem(f"{shown}:{reader.line_num}", "row", f"not CSV ({exc})"))
+    finally:
+        csv.field_size_limit(limit)
+    return rows, problems
 
 
 def _label(value: Any) -> int | str | None:
@@ -284,6 +358,28 @@ def _label(value: Any) -> int | str | None:
     if isinstance(value, str) and value.strip() in ("0", "1"):
         return int(value.strip())
     return f"must be 1 (unsupported / a real violation) or 0 (fine), got {value!r}"
+
+
+def _quoted(text: str) -> str:
+    """Untrusted text for a message: quoted, and cut short."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _is_agent(name: str) -> bool:
+    return re.fullmatch(AGENT_PATTERN, name) is not None
+
+
+def _score(value: Any) -> float | str | None:
+    """The judge's score as a finite number; ``None`` when empty; else the problem in words."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        return f"must be the judge's score as exported (a number), got {_quoted(str(value))}"
+    return number
 
 
 def validate_rows(
@@ -336,20 +432,32 @@ def validate_rows(
                 Problem(
                     where,
                     "id",
-                    f"'{ident}' is not an exported item (need id, agent, case_id and answer as "
+                    f"{_quoted(ident)} is not an exported item (need id, agent, case_id and answer as "
                     "impactgate labels export writes them)",
                 )
             )
             continue
         if agent is not None and row_agent != agent:
-            problems.append(Problem(where, "agent", f"is {row_agent!r}; this file is {agent}'s"))
+            problems.append(
+                Problem(where, "agent", f"is {_quoted(row_agent)}; this file is {agent}'s")
+            )
+            continue
+        if not _is_agent(row_agent):
+            problems.append(
+                Problem(
+                    where,
+                    "agent",
+                    f"{_quoted(row_agent)} is not an agent's name (lower-case letters, digits and "
+                    "dashes, as exported)",
+                )
+            )
             continue
         if ident != answer_id(kind, case_id, answer):  # type: ignore[arg-type]
             problems.append(
                 Problem(
                     where,
                     "answer",
-                    f"does not match id '{ident}': the answer was edited after export; "
+                    f"does not match id {_quoted(ident)}: the answer was edited after export; "
                     "restore it (labels judge the answer as the run stored it)",
                 )
             )
@@ -359,20 +467,21 @@ def validate_rows(
                 Problem(
                     where,
                     "id",
-                    f"unknown id '{ident}': no stored run of {row_agent} has this answer for "
-                    f"{case_id} (export from this results store)",
+                    f"unknown id {_quoted(ident)}: no stored run of {row_agent} has this answer for "
+                    f"{_quoted(case_id)} (export from this results store)",
                 )
             )
             continue
         contexts = row.get("contexts") or []
         if isinstance(contexts, str):
             contexts = [contexts]
-        if kind == "grounding" and (
-            not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts)
-        ):
+        if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
             problems.append(Problem(where, "contexts", "must be a list of passages, as exported"))
             continue
-        score = row.get("judge_score")
+        score = _score(row.get("judge_score"))
+        if isinstance(score, str):
+            problems.append(Problem(where, "judge_score", score))
+            continue
         flag = _label(row.get("judge_flag"))
         record = LabelRecord(
             item_id=ident,
@@ -385,7 +494,7 @@ def validate_rows(
             contexts=tuple(contexts),
             answer=answer,
             judge=str(row.get("judge") or ""),
-            judge_score=float(score) if score not in (None, "") else None,
+            judge_score=score,
             judge_flag=bool(flag) if isinstance(flag, int) else None,
             label=label,
             note=str(row.get("note") or ""),
@@ -471,7 +580,9 @@ def import_labels(
         UserError: any bad row (nothing is stored then).
     """
     rows = read_label_file(path)
-    agents = sorted({str(r.get("agent") or "") for _, r in rows} - {""})
+    # Only real agent names reach the store and the contracts folder (a row's agent is
+    # untrusted text: "../x" must not name a folder); validate_rows reports the others.
+    agents = sorted(a for a in {str(r.get("agent") or "") for _, r in rows} if _is_agent(a))
     records = validate_rows(rows, path, by=by, known=known_items(store, agents, policies))
     new = changed = unchanged = 0
     fresh = []

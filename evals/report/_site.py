@@ -46,7 +46,7 @@ from evals.report._views import (
     run_page,
 )
 from evals.store import ResultsStore, RunRecord, SampleRecord, valid_run_id
-from evals.vocab import DEFAULT_RUN_PAGES
+from evals.vocab import AGENT_PATTERN, DEFAULT_RUN_PAGES
 
 __all__ = ["DEFAULT_RUN_PAGES", "MARKER", "Report", "Site", "build_report", "site_pages"]
 
@@ -54,7 +54,7 @@ __all__ = ["DEFAULT_RUN_PAGES", "MARKER", "Report", "Site", "build_report", "sit
 MARKER = ".impactgate-report"
 """Marks a folder as a report, so a rebuild may replace it (and nothing else)."""
 
-_AGENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_AGENT = re.compile(AGENT_PATTERN)
 
 
 @dataclass

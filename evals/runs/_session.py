@@ -315,7 +315,10 @@ class RunSession:
             cache = OutputCache.default()
         scorecard = None
         if results is not None and loaded.telemetry is not None:
-            scorecard, measured = _telemetry(loaded, results)
+            # A CI gate runs a pull request's contract: its telemetry sources (a python source
+            # is code that runs with production's credentials) are not called, as its rollback
+            # hook is not; the gate reads what the nightly ingested.
+            scorecard, measured = _telemetry(loaded, results, ingest_sources=trigger != "ci")
             notes += measured
         if judge_check is not None:
             notes += judge_check.notes
@@ -819,10 +822,17 @@ class RunSession:
         self.close()
 
 
-def _telemetry(contract: Contract, results: str) -> tuple[Scorecard, list[str]]:
-    """Ingest the contract's telemetry sources, then measure the scorecard; notes on both."""
+def _telemetry(
+    contract: Contract, results: str, *, ingest_sources: bool = True
+) -> tuple[Scorecard, list[str]]:
+    """Ingest the contract's telemetry sources (unless not to), measure the scorecard; notes."""
     notes = []
-    report = refresh(contract, results)
+    report = refresh(contract, results) if ingest_sources else None
+    if not ingest_sources:
+        notes.append(
+            "telemetry: sources not ingested (a CI gate never calls a contract's telemetry "
+            "sources); measured from what the store holds"
+        )
     if report is not None:
         new = [f for f in report.files if f.status == "ingested"]
         records = sum(f.records for f in new)

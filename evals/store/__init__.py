@@ -12,7 +12,6 @@ from evals.store._duckdb import (
     read_table_file,
 )
 from evals.store._journal import RunJournal, journal_dir, valid_run_id
-from evals.store._labels import LABELS_SCHEMA, LabelKind, LabelRecord, item_id, labels_hash
 from evals.store._ledger import (
     Incident,
     IncidentUpdate,
@@ -25,6 +24,7 @@ from evals.store._outputs import OutputCache
 from evals.store._parquet import (
     DECISIONS_SCHEMA,
     INGESTS_SCHEMA,
+    LABELS_SCHEMA,
     RUNS_SCHEMA,
     SAMPLES_SCHEMA,
     SPANS_SCHEMA,
@@ -38,6 +38,8 @@ from evals.store._records import (
     DecisionKind,
     IngestKind,
     IngestRecord,
+    LabelKind,
+    LabelRecord,
     MetricRecord,
     Output,
     Resolver,
@@ -48,6 +50,7 @@ from evals.store._records import (
     SpanRecord,
     SpanStatus,
     WorkItemRecord,
+    labels_hash,
 )
 
 __all__ = [
@@ -89,7 +92,6 @@ __all__ = [
     "connect_telemetry",
     "existing_ledger",
     "first_telemetry_day",
-    "item_id",
     "journal_dir",
     "labels_hash",
     "ledger_for",

@@ -38,11 +38,11 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from evals.store._labels import LABELS_SCHEMA, LabelRecord
 from evals.store._records import (
     Decision,
     IngestKind,
     IngestRecord,
+    LabelRecord,
     MetricRecord,
     RunRecord,
     SampleRecord,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DECISIONS_SCHEMA",
     "INGESTS_SCHEMA",
+    "LABELS_SCHEMA",
     "RUNS_SCHEMA",
     "SAMPLES_SCHEMA",
     "SPANS_SCHEMA",
@@ -200,6 +201,28 @@ WORK_ITEMS_SCHEMA = pa.schema(
         ("seq", pa.int64()),
         ("batch_id", pa.string()),
         ("ingested_at", _TS),
+    ]
+)
+
+LABELS_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("kind", pa.string()),
+        ("run_id", pa.string()),
+        ("case_id", pa.string()),
+        ("version", pa.string()),
+        ("question", pa.string()),
+        ("contexts", pa.list_(pa.string())),
+        ("answer", pa.string()),
+        ("judge", pa.string()),
+        ("judge_score", pa.float64()),
+        ("judge_flag", pa.bool_()),
+        ("label", pa.int64()),
+        ("note", pa.string()),
+        ("labelled_by", pa.string()),
+        ("labelled_at", _TS),
+        ("batch_id", pa.string()),
+        ("source", pa.string()),
     ]
 )
 

@@ -9,16 +9,19 @@
 - :class:`Decision`: one entry of the audit trail (``decisions``);
 - :class:`SpanRecord`: one span of an agent's production traces (``spans``);
 - :class:`WorkItemRecord`: one work item of the system of record (``work_items``);
-- :class:`IngestRecord`: one committed batch of telemetry, per agent (``ingests``).
+- :class:`IngestRecord`: one committed batch of telemetry, per agent (``ingests``);
+- :class:`LabelRecord`: the owner's label of one judged answer (``labels``).
 
 Nothing outside the store reads Parquet rows: everything else works with these.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -33,6 +36,8 @@ __all__ = [
     "DecisionKind",
     "IngestKind",
     "IngestRecord",
+    "LabelKind",
+    "LabelRecord",
     "MetricRecord",
     "Output",
     "Resolver",
@@ -43,6 +48,7 @@ __all__ = [
     "SpanRecord",
     "SpanStatus",
     "WorkItemRecord",
+    "labels_hash",
 ]
 
 Source = Literal["golden", "production"]
@@ -521,6 +527,30 @@ def _json_dict(text: str | None) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+def _dated_row(record: Any, *lists: str) -> dict[str, Any]:
+    """A per-agent, per-day record's row: ``lists`` (tuples) as lists, ``date`` added."""
+    row = asdict(record)
+    for name in lists:
+        row[name] = list(row[name])
+    row["date"] = record.date
+    return row
+
+
+def _row_fields(
+    cls: Any, row: Mapping[str, Any], *tuples: str, empty: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A row's value for each field of the dataclass ``cls`` (``None`` when missing).
+
+    ``tuples`` become tuples; a field of ``empty`` takes its value there when the row's is empty.
+    """
+    data: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__}
+    for name in tuples:
+        data[name] = tuple(row.get(name) or ())
+    for name, value in (empty or {}).items():
+        data[name] = row.get(name) or value
+    return data
+
+
 @dataclass(frozen=True, kw_only=True)
 class SpanRecord:
     """One span of an agent's production traces, as stored (content already masked).
@@ -594,25 +624,20 @@ class SpanRecord:
 
     def to_row(self) -> dict[str, Any]:
         """The ``spans`` row (JSON fields as text; ``agent`` and ``date`` included)."""
-        row = asdict(self)
-        row["documents"] = list(self.documents)
+        row = _dated_row(self, "documents")
         for name in ("messages", "attributes", "resource", "events"):
             row[name] = _json_text(row[name])
-        row["date"] = self.date
         return row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> SpanRecord:
         """Rebuild from a ``spans`` row (with its ``agent`` partition column)."""
-        data: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__}
-        data["documents"] = tuple(row.get("documents") or ())
+        data = _row_fields(cls, row, "documents", empty={"status": "unset", "batch_id": ""})
         data["messages"] = _json_list(row.get("messages"))
         data["events"] = _json_list(row.get("events"))
         data["attributes"] = _json_dict(row.get("attributes"))
         data["resource"] = _json_dict(row.get("resource"))
         data["duration_s"] = _number(row.get("duration_s")) or 0.0
-        data["status"] = row.get("status") or "unset"
-        data["batch_id"] = row.get("batch_id") or ""
         return cls(**data)
 
 
@@ -657,18 +682,15 @@ class WorkItemRecord:
 
     def to_row(self) -> dict[str, Any]:
         """The ``work_items`` row (outcomes as JSON text; ``agent`` and ``date`` included)."""
-        row = asdict(self)
+        row = _dated_row(self)
         row["outcomes"] = _json_text(self.outcomes)
-        row["date"] = self.date
         return row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> WorkItemRecord:
         """Rebuild from a ``work_items`` row (with its ``agent`` partition column)."""
-        data: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__}
+        data = _row_fields(cls, row, empty={"seq": 0, "batch_id": ""})
         data["outcomes"] = _json_dict(row.get("outcomes"))
-        data["seq"] = row.get("seq") or 0
-        data["batch_id"] = row.get("batch_id") or ""
         return cls(**data)
 
 
@@ -704,17 +726,89 @@ class IngestRecord:
 
     def to_row(self) -> dict[str, Any]:
         """The ``ingests`` row (``agent`` and ``date`` included)."""
-        row = asdict(self)
-        row["agents"] = list(self.agents)
-        row["date"] = self.date
-        return row
+        return _dated_row(self, "agents")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> IngestRecord:
         """Rebuild from an ``ingests`` row."""
-        data: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__}
-        data["agents"] = tuple(row.get("agents") or ())
+        data = _row_fields(cls, row, "agents", empty={"rows": 0, "rejected": 0})
         data["complete"] = bool(row.get("complete"))
-        data["rows"] = row.get("rows") or 0
-        data["rejected"] = row.get("rejected") or 0
         return cls(**data)
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+LabelKind = Literal["grounding", "policy"]
+"""What a label judges: an answer's support by its passages, or a policy finding."""
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One owner's label of one judged item (a row of the ``labels`` table).
+
+    A label says whether one answer really is unsupported (``grounding``) or really breaks a
+    policy (``policy``): 1 yes, 0 no. Read back with the newest label of an item winning, so a
+    relabelling round supersedes the old one without rewriting anything (docs/calibration.md).
+    """
+
+    item_id: str
+    agent: str
+    kind: LabelKind
+    run_id: str
+    case_id: str
+    version: str | None
+    question: str
+    contexts: tuple[str, ...]
+    """The passages the answer was judged against (masked as the run stored its outputs)."""
+    answer: str
+    """The answer as the run stored it (masked)."""
+    judge: str
+    """The judge whose verdict was shown (``offline``, ``policy`` …)."""
+    judge_score: float | None
+    """Grounding: the answer's support score at export; policy: ``None``."""
+    judge_flag: bool | None
+    """Whether the judge flagged the item (unsupported, a violation) at export."""
+    label: int
+    """1: the owner says it is unsupported / a real violation; 0: it is fine."""
+    note: str
+    labelled_by: str
+    labelled_at: datetime
+    batch_id: str
+    source: str
+    """The label file as given to ``impactgate labels import``."""
+
+    @property
+    def date(self) -> str:
+        """The partition day (UTC) of the import."""
+        return self.labelled_at.astimezone(UTC).strftime("%Y-%m-%d")
+
+    def same_label(self, other: LabelRecord) -> bool:
+        """Whether two records say the same about the same item (an import changes nothing)."""
+        return (self.item_id, self.label, self.note) == (other.item_id, other.label, other.note)
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``labels`` row (``agent`` and ``date`` included)."""
+        return _dated_row(self, "contexts")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> LabelRecord:
+        """Rebuild from a ``labels`` row."""
+        data = _row_fields(cls, row, "contexts", empty={"note": "", "question": "", "answer": ""})
+        data["label"] = int(row["label"])
+        return cls(**data)
+
+
+def labels_hash(labels: list[LabelRecord]) -> str:
+    """A short hash of what a set of labels says (item, answer, contexts, label), in any order.
+
+    Two calibrations with the same hash were fitted on the same labels.
+    """
+    digest = hashlib.sha256()
+    for record in sorted(labels, key=lambda r: r.item_id):
+        digest.update(
+            json.dumps(
+                [record.item_id, record.answer, list(record.contexts), record.label]
+            ).encode()
+        )
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import re
 import struct
@@ -180,6 +181,12 @@ def _hex_id(value: Any, size: int, what: str) -> str:
     return raw.hex()
 
 
+_FIXED64_MAX = 2**64 - 1
+"""The largest OTLP time (``fixed64`` nanoseconds)."""
+_INT64 = (-(2**63), 2**63 - 1)
+"""The range of an OTLP ``intValue``."""
+
+
 def _nanos(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -191,6 +198,8 @@ def _nanos(value: Any) -> int:
         raise _Bad(f"{value!r} is not a number of nanoseconds since 1970")
     if number <= 0:
         raise _Bad("required (0 is not a time)")
+    if number > _FIXED64_MAX:
+        raise _Bad(f"{value!r} is beyond OTLP's 64-bit nanosecond range")
     return number
 
 
@@ -204,14 +213,17 @@ def _json_any(value: Any) -> Any:
         raise _Bad("stringValue is not text")
     if "intValue" in value:
         number = value["intValue"]
+        whole: int | None = None
         if isinstance(number, int) and not isinstance(number, bool):
-            return number
-        if isinstance(number, str):
-            try:
-                return int(number)
-            except ValueError:
-                pass
-        raise _Bad(f"intValue {number!r} is not a whole number")
+            whole = number
+        elif isinstance(number, str):
+            with contextlib.suppress(ValueError):  # also beyond Python's 4300-digit limit
+                whole = int(number)
+        if whole is None:
+            raise _Bad(f"intValue {str(number)[:40]!r} is not a whole number")
+        if not _INT64[0] <= whole <= _INT64[1]:
+            raise _Bad(f"intValue {str(number)[:40]!r} is outside OTLP's 64-bit range")
+        return whole
     if "doubleValue" in value:
         number = value["doubleValue"]
         if isinstance(number, int | float | str) and not isinstance(number, bool):

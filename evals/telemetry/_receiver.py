@@ -6,7 +6,8 @@ content encoding allowed), as ``opentelemetry-exporter-otlp-proto-http`` and the
 
 - 200 with an ``ExportTraceServiceResponse``; ``partialSuccess`` carries the number of spans
   rejected and why (bad ids or times), or warnings (attributes left out) with 0 rejected;
-- 400 with a ``google.rpc.Status`` when the body is not an OTLP request;
+- 400 with a ``google.rpc.Status`` when the body is not an OTLP request (or its
+  ``Content-Length`` is not a byte count);
 - 413 when the body (or what it inflates to) is over ``max_body_bytes``;
 - 415 for another content type or encoding; 404 and 405 for other paths and methods;
 - 503 with ``Retry-After`` while more than ``max_pending_spans`` wait to be written.
@@ -220,7 +221,12 @@ class OtlpReceiver:
             if stopping:
                 return
             if size and (due or size >= self.flush_spans):
-                self.flush()
+                try:
+                    self.flush()
+                except Exception:  # a bug must not stop every later batch from being written
+                    log.exception("flushing spans failed")
+                    with self._lock:
+                        self.stats.write_errors += 1
                 last = time.monotonic()
             elif due:
                 last = time.monotonic()
@@ -346,11 +352,14 @@ def _handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             receiver.stats.requests += 1
+            declared = self.headers.get("Content-Length")
             try:
-                length = int(self.headers.get("Content-Length") or 0)
+                length = int(declared or 0)
             except ValueError:
+                length = -1
+            if length < 0:  # read(-1) would read until the client stops sending
                 self.close_connection = True
-                self._refuse(400, "Content-Length is not a number")
+                self._refuse(400, f"Content-Length {str(declared)[:40]!r} is not a byte count")
                 return
             if self.path.split("?", 1)[0].rstrip("/") != "/v1/traces":
                 self._drain(length)

@@ -35,7 +35,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ADD_ON_CASES", "STORIES", "Case", "Item", "Story", "day_items", "load_cases"]
+__all__ = [
+    "ADD_ON_CASES",
+    "STORIES",
+    "Case",
+    "Item",
+    "Story",
+    "day_items",
+    "load_cases",
+    "phone_number",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 _HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 7, 7, 8, 8, 7, 6, 5, 4, 3, 2, 2, 1)
@@ -292,12 +301,17 @@ _LAST = ("Garcia", "Smith", "Khan", "Wei", "Jones", "Rossi", "Patel", "Novak", "
 _DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "proton.me", "icloud.com")
 
 
+def phone_number(rng: random.Random) -> str:
+    """A made-up US phone number in the 555 range (a customer's, or one in CRM notes)."""
+    return f"+1 {rng.randrange(201, 989)} 555 {rng.randrange(100, 999):04d}"
+
+
 def _contact(rng: random.Random) -> dict[str, str]:
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     return {
         "name": f"{first} {last}",
         "email": f"{first.lower()}.{last.lower()}{rng.randrange(10, 99)}@{rng.choice(_DOMAINS)}",
-        "phone": f"+1 {rng.randrange(201, 989)} 555 {rng.randrange(100, 999):04d}",
+        "phone": phone_number(rng),
     }
 
 

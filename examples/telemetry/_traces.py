@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.sdk.version import __version__ as sdk_version
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from examples.telemetry._story import Item, attributes_json
+from examples.telemetry._story import Item, attributes_json, phone_number
 
 __all__ = ["ERROR_RATE", "WORK_ITEM_ATTRIBUTE", "SeededIds", "Tracing", "provider"]
 
@@ -186,7 +186,6 @@ class Tracing:
     # -- billing-assistant: OpenTelemetry GenAI -------------------------------------------
 
     def _billing(self, item: Item, rng: random.Random, now: int) -> None:
-        agent, case = self.agent, item.case
         tool = {
             "invoices": "lookup_invoice",
             "payments": "lookup_invoice",
@@ -195,52 +194,94 @@ class Tracing:
             "plans": "get_subscription",
             "cancellation": "get_subscription",
             "ai-add-on": "get_subscription",
-        }.get(case.category)
+        }.get(item.case.category)
         spans = 3 + (1 if tool else 0) + (1 if item.escalated else 0)
         failable = 1 + (1 if tool else 0)
+        root, base, now = self._genai_root(item, rng, now)
+        now = self._genai_retrieval(root, item, rng, now, base, spans, failable)
+        if tool:
+            invoice = f"INV-{rng.randrange(10_000, 99_999)}"
+            arguments = {"invoice": invoice} if tool == "lookup_invoice" else {"account": "current"}
+            now = self._genai_tool(
+                root,
+                rng,
+                now,
+                base,
+                tool,
+                arguments,
+                took_ms=(80, 900),
+                result=lambda: {"status": rng.choice(["paid", "open", "refunded", "active"])},
+                fails=lambda: self._fails(rng, spans, failable),
+            )
+        self._genai_answer(root, item, rng, now, base, "billing-specialists")
+
+    def _genai_root(
+        self, item: Item, rng: random.Random, now: int
+    ) -> tuple[Span, dict[str, Any], int]:
+        """The ``invoke_agent`` span, what every span carries, and when its first child starts."""
         base = {WORK_ITEM_ATTRIBUTE: item.id}
         root = self._span(
             None,
-            f"invoke_agent {agent}",
+            f"invoke_agent {self.agent}",
             now,
             {
                 **base,
                 "gen_ai.operation.name": "invoke_agent",
-                "gen_ai.agent.name": agent,
+                "gen_ai.agent.name": self.agent,
                 "gen_ai.conversation.id": f"conv-{rng.getrandbits(64):016x}",
                 "gen_ai.input.messages": _genai_messages("user", item.question),
             },
         )
-        now += rng.randrange(2, 20) * 1_000_000
-        now = self._genai_retrieval(root, item, rng, now, base, spans, failable)
-        prompt = _prompt(item)
-        if tool:
-            invoice = f"INV-{rng.randrange(10_000, 99_999)}"
-            arguments = {"invoice": invoice} if tool == "lookup_invoice" else {"account": "current"}
-            span = self._span(
-                root,
-                f"execute_tool {tool}",
-                now,
-                {
-                    **base,
-                    "gen_ai.operation.name": "execute_tool",
-                    "gen_ai.tool.name": tool,
-                    "gen_ai.tool.call.id": f"call_{rng.getrandbits(48):012x}",
-                    "gen_ai.tool.call.arguments": attributes_json(arguments),
-                },
-            )
-            now += rng.randrange(80, 900) * 1_000_000
-            if self._fails(rng, spans, failable):
-                self._fail(span, "tool", now, genai=True)
-            else:
-                status = rng.choice(["paid", "open", "refunded", "active"])
-                span.set_attribute("gen_ai.tool.call.result", attributes_json({"status": status}))
-            span.end(end_time=now)
-            now += rng.randrange(1, 10) * 1_000_000
-        answer = case.answer
-        now = self._genai_chat(root, rng, now, base, prompt, answer)
+        return root, base, now + rng.randrange(2, 20) * 1_000_000
+
+    def _genai_tool(
+        self,
+        root: Span,
+        rng: random.Random,
+        now: int,
+        base: dict[str, Any],
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        took_ms: tuple[int, int],
+        result: Callable[[], dict[str, Any]],
+        fails: Callable[[], bool],
+    ) -> int:
+        """An ``execute_tool`` span: failed if ``fails()``, else with ``result()``; next start."""
+        span = self._span(
+            root,
+            f"execute_tool {tool}",
+            now,
+            {
+                **base,
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": tool,
+                "gen_ai.tool.call.id": f"call_{rng.getrandbits(48):012x}",
+                "gen_ai.tool.call.arguments": attributes_json(arguments),
+            },
+        )
+        now += rng.randrange(*took_ms) * 1_000_000
+        if fails():
+            self._fail(span, "tool", now, genai=True)
+        else:
+            span.set_attribute("gen_ai.tool.call.result", attributes_json(result()))
+        span.end(end_time=now)
+        return now + rng.randrange(1, 10) * 1_000_000
+
+    def _genai_answer(
+        self,
+        root: Span,
+        item: Item,
+        rng: random.Random,
+        now: int,
+        base: dict[str, Any],
+        queue: str,
+    ) -> None:
+        """The model's answer, the hand-over to ``queue`` when escalated, and the root's end."""
+        answer = item.case.answer
+        now = self._genai_chat(root, rng, now, base, _prompt(item), answer)
         if item.escalated:
-            now = self._genai_handoff(root, rng, now, base, "billing-specialists")
+            now = self._genai_handoff(root, rng, now, base, queue)
         root.set_attribute("gen_ai.output.messages", _genai_messages("assistant", answer))
         root.end(end_time=now + rng.randrange(1, 15) * 1_000_000)
 
@@ -338,60 +379,32 @@ class Tracing:
     # -- account-support: OpenTelemetry GenAI, with CRM notes -----------------------------
 
     def _account(self, item: Item, rng: random.Random, now: int) -> None:
-        agent, case = self.agent, item.case
         spans = 4 + (1 if item.escalated else 0)
         failable = 2
-        base = {WORK_ITEM_ATTRIBUTE: item.id}
-        root = self._span(
-            None,
-            f"invoke_agent {agent}",
-            now,
-            {
-                **base,
-                "gen_ai.operation.name": "invoke_agent",
-                "gen_ai.agent.name": agent,
-                "gen_ai.conversation.id": f"conv-{rng.getrandbits(64):016x}",
-                "gen_ai.input.messages": _genai_messages("user", item.question),
-            },
-        )
-        now += rng.randrange(2, 20) * 1_000_000
+        root, base, now = self._genai_root(item, rng, now)
         account = f"CP-{rng.randrange(1_000_000, 9_999_999)}"
         arguments: dict[str, Any] = {"account_id": account}
         if "email" in item.contact:
             arguments["customer_email"] = item.contact["email"]
-        span = self._span(
+
+        def notes() -> dict[str, Any]:
+            phone = item.contact.get("phone") or phone_number(rng)
+            history = rng.choice(["no open disputes", "one open dispute", "card replaced in March"])
+            return {"notes": f"Customer verified by phone ({phone}) last month; {history}."}
+
+        now = self._genai_tool(
             root,
-            "execute_tool lookup_crm_notes",
+            rng,
             now,
-            {
-                **base,
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": "lookup_crm_notes",
-                "gen_ai.tool.call.id": f"call_{rng.getrandbits(48):012x}",
-                "gen_ai.tool.call.arguments": attributes_json(arguments),
-            },
+            base,
+            "lookup_crm_notes",
+            arguments,
+            took_ms=(60, 700),
+            result=notes,
+            fails=lambda: self._fails(rng, spans, failable),
         )
-        now += rng.randrange(60, 700) * 1_000_000
-        if self._fails(rng, spans, failable):
-            self._fail(span, "tool", now, genai=True)
-        else:
-            phone = item.contact.get("phone") or (
-                f"+1 {rng.randrange(201, 989)} 555 {rng.randrange(100, 999):04d}"
-            )
-            notes = (
-                f"Customer verified by phone ({phone}) last month; "
-                f"{rng.choice(['no open disputes', 'one open dispute', 'card replaced in March'])}."
-            )
-            span.set_attribute("gen_ai.tool.call.result", attributes_json({"notes": notes}))
-        span.end(end_time=now)
-        now += rng.randrange(1, 10) * 1_000_000
         now = self._genai_retrieval(root, item, rng, now, base, spans, failable)
-        prompt = _prompt(item)
-        now = self._genai_chat(root, rng, now, base, prompt, case.answer)
-        if item.escalated:
-            now = self._genai_handoff(root, rng, now, base, "trust-and-safety")
-        root.set_attribute("gen_ai.output.messages", _genai_messages("assistant", case.answer))
-        root.end(end_time=now + rng.randrange(1, 15) * 1_000_000)
+        self._genai_answer(root, item, rng, now, base, "trust-and-safety")
 
     # -- returns-concierge: OpenInference -------------------------------------------------
 

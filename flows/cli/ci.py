@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from flows.cli._options import file_option, policies_option, results_option
 from flows.cli._output import console, err_console, print_json
 
 if TYPE_CHECKING:
@@ -58,24 +59,10 @@ def _table(results: list[AgentGate]) -> Table:
     multiple=True,
     help="Gate this agent whether or not it changed (repeatable).",
 )
-@click.option("--policies", default="policies", show_default=True)
-@click.option(
-    "--results", default="results", show_default=True, help="Results root (stored runs are reused)."
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Also write the Markdown summary here.",
-)
-@click.option(
-    "--junit",
-    "junit_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write JUnit XML here (one test case per agent × metric).",
-)
+@policies_option()
+@results_option("Results root (stored runs are reused).")
+@file_option("--markdown", "markdown_path", "Also write the Markdown summary here.")
+@file_option("--junit", "junit_path", "Write JUnit XML here (one test case per agent × metric).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON only.")
 def ci(
     baseline: str | None,
@@ -93,6 +80,7 @@ def ci(
     goes to $GITHUB_STEP_SUMMARY when it is set. Exit 0 when every gate passes, 1 when one
     fails, 2 on a usage or config error.
     """
+    from evals._io import atomic_write_text
     from evals.ci import gate_changes, junit_xml, markdown
 
     ref, verdicts = gate_changes(
@@ -108,9 +96,9 @@ def ci(
         with open(summary_file, "a", encoding="utf-8") as handle:
             handle.write(summary)
     if markdown_path is not None:
-        markdown_path.write_text(summary, encoding="utf-8")
+        atomic_write_text(markdown_path, summary)
     if junit_path is not None:
-        junit_path.write_text(junit_xml(verdicts), encoding="utf-8")
+        atomic_write_text(junit_path, junit_xml(verdicts))
     passed = all(v.passed for v in verdicts)
     if as_json:
         print_json({"baseline": ref, "passed": passed, "agents": [v.to_dict() for v in verdicts]})

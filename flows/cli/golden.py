@@ -8,6 +8,13 @@ from typing import Any
 
 import click
 
+from flows.cli._options import (
+    file_option,
+    force_option,
+    policies_option,
+    refuse_existing,
+    results_option,
+)
 from flows.cli._output import console, err_console, print_json
 
 __all__ = ["golden"]
@@ -94,14 +101,15 @@ def coverage_command(
 
 @golden.command("suggest")
 @click.argument("agent")
-@click.option(
+@file_option(
     "--out",
+    "out",
+    "JSON-lines file for the candidate cases (never the agent's dataset).",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON-lines file for the candidate cases (never the agent's dataset).",
 )
-@click.option("--policies", default="policies", show_default=True, help="Folder of contracts.")
-@click.option("--results", default="results", show_default=True, help="Results root.")
+@force_option
+@policies_option()
+@results_option()
 @click.option("--window", help="How far back (12h, 7d, 2w); default: evals.production.window.")
 @click.option("--until", type=_WHEN, help="The window's end (UTC; default: now).")
 @click.option("--clusters", default=10, show_default=True, type=click.IntRange(1, 200))
@@ -111,6 +119,7 @@ def coverage_command(
 def suggest(
     agent: str,
     out: Path,
+    force: bool,
     policies: str,
     results: str,
     window: str | None,
@@ -146,11 +155,16 @@ def suggest(
             f"this is {datasets[out.resolve()]}'s golden dataset; suggestions are never written "
             "into a dataset: write them elsewhere, review them, then copy the good ones in",
         )
+    refuse_existing(out, force)
     _, coverage, start, end = _coverage(agent, policies, results, window, until)
     rows = suggest_cases(coverage, per_cluster=per_cluster, clusters=clusters)
-    with atomic_open(out) as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    try:
+        with atomic_open(out, replace=force) as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except FileExistsError:  # written by someone else while the clusters were measured
+        refuse_existing(out, force=False)
+        raise
     _print(agent, coverage, start, end, clusters)
     err_console.print(
         f"wrote {len(rows)} candidate case(s) to {display_path(out)}: review them, add "

@@ -6,6 +6,13 @@ from pathlib import Path
 
 import click
 
+from flows.cli._options import (
+    file_option,
+    force_option,
+    policies_option,
+    refuse_existing,
+    results_option,
+)
 from flows.cli._output import console, err_console, print_json
 
 __all__ = ["labels"]
@@ -19,13 +26,8 @@ def labels() -> None:
 @labels.command("export")
 @click.argument("agent")
 @click.option("--n", "count", type=click.IntRange(min=2), default=60, show_default=True)
-@click.option(
-    "--out",
-    "out_path",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Label file to write: .csv or .jsonl.",
-)
+@file_option("--out", "out_path", "Label file to write: .csv or .jsonl.", required=True)
+@force_option
 @click.option(
     "--kind",
     type=click.Choice(["grounding", "policy"]),
@@ -33,9 +35,11 @@ def labels() -> None:
     show_default=True,
     help="grounding: is this answer supported by its passages? policy: is this a real violation?",
 )
-@click.option("--results", default="results", show_default=True, help="Results root (path or URI).")
-@click.option("--policies", default="policies", show_default=True, help="Folder of contracts.")
-def export(agent: str, count: int, out_path: Path, kind: str, results: str, policies: str) -> None:
+@results_option()
+@policies_option()
+def export(
+    agent: str, count: int, out_path: Path, force: bool, kind: str, results: str, policies: str
+) -> None:
     """Write N answers of AGENT's latest run for a person to label.
 
     Chosen across the judge's score range, both sides of its threshold; each row has the
@@ -52,10 +56,15 @@ def export(agent: str, count: int, out_path: Path, kind: str, results: str, poli
         from evals.errors import UserError
 
         raise UserError.single("command line", "--out", f"'{out_path}' must end in .csv or .jsonl")
+    refuse_existing(out_path, force)
     [path] = select_contracts(policies, [agent])
     contract = load_contract(path)
     run, rows = export_rows(contract, ResultsStore(results), kind, count)  # type: ignore[arg-type]
-    write_label_file(rows, out_path)
+    try:
+        write_label_file(rows, out_path, replace=force)
+    except FileExistsError:  # written by someone else while the rows were chosen
+        refuse_existing(out_path, force=False)
+        raise
     flagged = sum(1 for r in rows if r["judge_flag"])
     console.print(
         f"{display_path(out_path)}: {len(rows)} {kind} items of {agent} run {run.run_id} "
@@ -70,8 +79,8 @@ def export(agent: str, count: int, out_path: Path, kind: str, results: str, poli
 @labels.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--by", "by", required=True, help="Who labelled the rows (stored with each label).")
-@click.option("--results", default="results", show_default=True, help="Results root (path or URI).")
-@click.option("--policies", default="policies", show_default=True, help="Folder of contracts.")
+@results_option()
+@policies_option()
 @click.option("--json", "as_json", is_flag=True, help="Print what was stored as JSON only.")
 def import_(file: Path, by: str, results: str, policies: str, as_json: bool) -> None:
     """Validate FILE's labels and store them per agent, with who labelled them and when.

@@ -43,6 +43,7 @@ def _check_contract(contract: Contract, found: _Found) -> EvalPlan | None:
     from evals.contract import reference_problems
     from evals.dataset import load_dataset
     from evals.errors import UserError
+    from evals.labelling import contract_labels
     from evals.runs import prepare
     from evals.scorers import build_scorers
     from evals.targets import build_target
@@ -52,6 +53,11 @@ def _check_contract(contract: Contract, found: _Found) -> EvalPlan | None:
     fields = [p.field for p in referenced]
     data_ok = not any(f.startswith(_DATA_FIELDS) for f in fields)
     scoring_ok = not any(f.startswith(_SCORING_FIELDS) for f in fields)
+    if scoring_ok:
+        try:
+            contract_labels(contract)  # the label file it names: read at every run otherwise
+        except UserError as exc:
+            found.add(exc.problems)
     if data_ok and scoring_ok:
         try:
             return prepare(contract)

@@ -23,6 +23,43 @@ def test_atomic_open_creates_folders_and_replaces_the_file(tmp_path: Path) -> No
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.jsonl"]
 
 
+def test_atomic_open_without_replace_never_clobbers_what_has_the_name(tmp_path: Path) -> None:
+    kept = tmp_path / "kept.txt"
+    kept.write_text("mine\n", encoding="utf-8")
+    with pytest.raises(FileExistsError), atomic_open(kept, replace=False) as out:
+        out.write("new\n")
+    assert kept.read_text(encoding="utf-8") == "mine\n"
+
+    dangling = tmp_path / "link.txt"
+    dangling.symlink_to(tmp_path / "elsewhere" / "target.txt")
+    with pytest.raises(FileExistsError), atomic_open(dangling, replace=False) as out:
+        out.write("new\n")
+    assert dangling.is_symlink()
+    assert not (tmp_path / "elsewhere").exists()
+
+    racing = tmp_path / "racing.txt"
+
+    def write_while_another_writes() -> None:
+        with atomic_open(racing, replace=False) as out:
+            out.write("new\n")
+            racing.write_text("written meanwhile\n", encoding="utf-8")
+
+    with pytest.raises(FileExistsError):
+        write_while_another_writes()
+    assert racing.read_text(encoding="utf-8") == "written meanwhile\n"
+
+    fresh = tmp_path / "fresh.txt"
+    with atomic_open(fresh, replace=False) as out:
+        out.write("new\n")
+    assert fresh.read_text(encoding="utf-8") == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fresh.txt",
+        "kept.txt",
+        "link.txt",
+        "racing.txt",
+    ], "no temporary file left behind"
+
+
 def test_atomic_open_writes_bytes(tmp_path: Path) -> None:
     target = tmp_path / "blob.bin"
     with atomic_open(target, "wb") as out:

@@ -402,3 +402,24 @@ def test_the_report_shows_the_scorecard_with_weekly_trends_escaped(tmp_path: Pat
         "/svg[@class='trend']"
     )
     assert len(charts) == 9  # every measurement has its weekly trend
+
+
+def test_a_ci_gate_never_calls_the_contracts_telemetry_sources(tmp_path: Path) -> None:
+    """A pull request's contract may name any function as a source: CI reads the store only."""
+    (tmp_path / "marking_source.py").write_text(
+        "from pathlib import Path\n"
+        "def generate(folder, *, end):\n"
+        "    (Path(folder) / 'called').write_text(str(end))\n"
+        "    return []\n",
+        encoding="utf-8",
+    )
+    data = _contract(tmp_path)
+    data["telemetry"]["sources"] = [{"kind": "python", "function": "marking_source:generate"}]
+    path = make_project(tmp_path, data)
+    results = tmp_path / "results"
+    marker = results / "cache" / "telemetry" / "tiny-agent" / "called"
+    with RunSession.open(path, str(results), trigger="ci", sync_ledger=False, journal=False) as ci:
+        assert not marker.exists(), "the source ran in a CI gate"
+        assert any("sources not ingested" in note for note in ci.notes)
+    with RunSession.open(path, str(results), trigger="nightly", journal=False):
+        assert marker.exists(), "a nightly ingests the sources"

@@ -259,3 +259,43 @@ def test_spans_are_written_in_batches_when_enough_wait_or_time_passes(tmp_path: 
         while by_time.stats.batches == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert by_time.stats.spans_written == 2
+
+
+def test_a_negative_content_length_is_refused_without_reading_on(receiver: OtlpReceiver) -> None:
+    """``read(-1)`` would buffer whatever the client streams until it stops."""
+    import socket
+
+    with socket.create_connection(receiver.address, timeout=5) as raw:
+        raw.sendall(
+            b"POST /v1/traces HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Content-Length: -1\r\n\r\n"
+        )  # and the connection stays open, as a client streaming a body would keep it
+        answer = b""
+        while chunk := raw.recv(4096):  # the receiver answers and closes at once
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"Content-Length '-1' is not a byte count" in answer
+    assert post(receiver, json.dumps(bad_span_request()).encode())[0] == 200
+
+
+def test_numbers_beyond_otlps_64_bits_are_left_out_and_the_batch_is_written(
+    receiver: OtlpReceiver,
+) -> None:
+    """One such span used to be accepted, then crash the writer and lose its whole batch."""
+    request = bad_span_request()
+    good, _, odd = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    good["attributes"] = [
+        {"key": "huge", "value": {"intValue": str(2**70)}},
+        {"key": "fine", "value": {"intValue": "7"}},
+    ]
+    good["events"] = [{"name": "late", "timeUnixNano": str(2**64)}]
+    odd["endTimeUnixNano"] = str(2**64)
+    status, _, raw = post(receiver, json.dumps(request).encode())
+    assert status == 200
+    message = json.loads(raw)["partialSuccess"]["errorMessage"]
+    assert "intValue '1180591620717411303424' is outside OTLP's 64-bit range" in message
+    assert "beyond OTLP's 64-bit nanosecond range" in message
+    assert receiver.flush() == 1
+    [span] = ResultsStore(receiver.store.root).spans(AGENT)
+    assert span.attributes["fine"] == 7
+    assert "huge" not in span.attributes

@@ -6,7 +6,6 @@ import contextvars
 import json
 import threading
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,28 +16,21 @@ from click.testing import CliRunner
 
 from evals.store import Ledger, ResultsStore, ledger_for
 from flows.cli.main import cli
-from tests.helpers import CONTRACT, http_receiver, make_project
+from tests.helpers import (
+    CONTRACT,
+    http_receiver,
+    make_project,
+    promotable_project,
+    resume_without_an_answer,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-OBSERVATIONS = (
-    "metric,value,n,low,high,window\n"
-    "automation_rate,0.3,400,,,2026-11\n"
-    "escalation_rate,0.5,400,,,2026-11\n"
-    "rework_rate,0.02,400,,,2026-11\n"
-    "cycle_time,3.5,,3.1,4.0,2026-11\n"
-)
 
 
 def project(tmp_path: Path, **autonomy: Any) -> Path:
     data = json.loads(json.dumps(CONTRACT))
-    data["evals"]["target"]["version"] = "v1"
     data["autonomy"].update({"level": "approval", **autonomy})
-    data["autonomy"]["levels"]["constrained"]["human_approval"] = True
-    data["workflow"]["observations"] = "datasets/tiny-agent/workflow.csv"
-    contract = make_project(tmp_path / "project", data)
-    (tmp_path / "project" / "datasets" / "tiny-agent" / "workflow.csv").write_text(OBSERVATIONS)
-    return contract
+    return promotable_project(tmp_path / "project", data)
 
 
 def promote(contract: Path, tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
@@ -309,14 +301,7 @@ def test_a_waiting_promotion_refuses_an_empty_answer_and_takes_impactgate_approv
     assert not waiting.suspended, "a run without a deployment waits in its process"
 
     api = str(PREFECT_API_URL.value())
-    request = urllib.request.Request(
-        f"{api}/flow_runs/{waiting.run_id}/resume",
-        data=b"{}",
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        refused = json.loads(response.read())
+    refused = resume_without_an_answer(api, waiting.run_id)
     assert refused["status"] == "REJECT"
     assert "'decision' is a required property" in refused["details"]["reason"]
 

@@ -3,10 +3,10 @@
 ``tests/corpus/<kind>/`` holds real files, each wrong in one way, and ``expected.yaml`` beside
 them: file → the line, the field (as the message names it) and a fragment of the message.
 Each file is put into a tiny project and read by the real command: ``impactgate validate``
-for contracts, rule packs, datasets and recordings, ``impactgate judge policy --input`` for
-labelled rows. The command must exit 2 with that line and no traceback. Labels and telemetry
-have no loader yet: their corpus and expected messages are here for the commands that will
-read them, and their cases skip. See docs/design/hardening.md.
+for contracts, rule packs, datasets, recordings and label files (as the file a contract's
+calibration names), ``impactgate judge policy --input`` for labelled rows, ``impactgate
+ingest`` for telemetry files. The command must exit 2 with that line and no traceback. See
+docs/design/hardening.md.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.helpers import make_project
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 KINDS = ("contracts", "rulepacks", "datasets", "recordings", "judge-rows", "labels", "telemetry")
-YAML_KINDS = {"contracts", "rulepacks"}
+LINE_KINDS = {"contracts", "rulepacks", "labels"}
 """Kinds whose problems read ``file:line: field: message``; the others name a row or line."""
 
 Runner = Callable[[Path, Path], tuple[list[str], str]]
@@ -57,6 +57,8 @@ def _pointed_at(field: str) -> Runner:
         data = yaml.safe_load(contract.read_text(encoding="utf-8"))
         if field == "dataset":
             data["evals"]["dataset"] = shown
+        elif field == "labels":
+            data["evals"]["grounding"] = {"calibration": {"labels": shown}}
         else:
             data["evals"]["target"]["outputs"] = shown
         contract.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -71,14 +73,19 @@ def _judge_rows(tmp: Path, source: Path) -> tuple[list[str], str]:
     return [*args, "--rules", "policies/rules/default.yaml"], source.name
 
 
-RUNNERS: dict[str, Runner | None] = {
+def _ingest(tmp: Path, source: Path) -> tuple[list[str], str]:
+    shutil.copy(source, tmp / source.name)
+    return ["ingest", source.name, "--results", "results", "--policies", "policies"], source.name
+
+
+RUNNERS: dict[str, Runner] = {
     "contracts": _contracts,
     "rulepacks": _rulepacks,
     "datasets": _pointed_at("dataset"),
     "recordings": _pointed_at("outputs"),
     "judge-rows": _judge_rows,
-    "labels": None,  # `impactgate labels import` will read these
-    "telemetry": None,  # `impactgate ingest` will read these (OTLP JSON, Collector file exporter)
+    "labels": _pointed_at("labels"),
+    "telemetry": _ingest,
 }
 
 
@@ -112,8 +119,6 @@ def test_a_malformed_file_gets_one_line_naming_its_file_line_and_field(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runner = RUNNERS[kind]
-    if runner is None:
-        pytest.skip("no loader yet")
     make_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     args, shown = runner(tmp_path, CORPUS / kind / name)
@@ -123,7 +128,7 @@ def test_a_malformed_file_gets_one_line_naming_its_file_line_and_field(
     assert isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code == 2, output
     line, field, message = expected["line"], expected["field"], expected["message"]
-    if kind in YAML_KINDS:
+    if kind in LINE_KINDS:
         location = f"{shown}:{line}: {field}: "
     else:
         assert f"line {line}" in field, "a row's field names its line"

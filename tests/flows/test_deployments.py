@@ -35,20 +35,19 @@ from click.testing import CliRunner, Result
 
 from evals.store import ResultsStore, ledger_for
 from flows.cli.main import cli
-from tests.helpers import CONTRACT, Receiver, http_receiver, make_project
+from tests.helpers import (
+    CONTRACT,
+    Receiver,
+    http_receiver,
+    make_project,
+    promotable_project,
+    resume_without_an_answer,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.server
-
-OBSERVATIONS = (
-    "metric,value,n,low,high,window\n"
-    "automation_rate,0.3,400,,,2026-11\n"
-    "escalation_rate,0.5,400,,,2026-11\n"
-    "rework_rate,0.02,400,,,2026-11\n"
-    "cycle_time,3.5,,3.1,4.0,2026-11\n"
-)
 
 
 def free_port() -> int:
@@ -91,15 +90,11 @@ def promotion_project(base: Path) -> Path:
     """tiny-agent and tiny-two at `approval`, passing every gate of the human-owned
     `constrained`, telling $PROMOTION_WEBHOOK; returns the policies folder."""
     data = cheap_contract(level="approval")
-    data["evals"]["target"]["version"] = "v1"
-    data["autonomy"]["levels"]["constrained"]["human_approval"] = True
     data["autonomy"]["escalation"] = {
         "owner": "owner@example.test",
         "channels": [{"kind": "webhook", "url_env": "PROMOTION_WEBHOOK"}],
     }
-    data["workflow"]["observations"] = "datasets/tiny-agent/workflow.csv"
-    contract = make_project(base, data)
-    (base / "datasets" / "tiny-agent" / "workflow.csv").write_text(OBSERVATIONS)
+    contract = promotable_project(base, data)
     second = contract.parent / "tiny-two.yaml"
     second.write_text(contract.read_text().replace("agent: tiny-agent", "agent: tiny-two"))
     return contract.parent
@@ -408,15 +403,7 @@ def test_promotions_suspend_and_are_answered_from_the_cli(stack: Stack) -> None:
         "constrained",
     )
 
-    run_id = stack.runs["promote tiny-agent"]
-    empty = urllib.request.Request(
-        f"{stack.api}/flow_runs/{run_id}/resume",
-        data=b"{}",
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(empty, timeout=10) as response:
-        refused = json.loads(response.read())
+    refused = resume_without_an_answer(stack.api, stack.runs["promote tiny-agent"])
     assert refused["status"] == "REJECT"
     assert "'decision' is a required property" in refused["details"]["reason"]
     assert stack.wait("promote tiny-agent", lambda s: True).state.name == "Suspended"

@@ -125,6 +125,17 @@ def test_a_promotion_to_a_level_needing_production_evidence_without_any_is_refus
     assert data["evals"]["production"]["required_from"] == "constrained"
 
 
+def test_golden_suggest_never_replaces_a_file_without_force(tmp_path: Path) -> None:
+    _project(tmp_path)
+    out = tmp_path / "suggested.jsonl"
+    out.write_text('{"id": "reviewed by hand"}\n', encoding="utf-8")
+    args = ["--policies", str(tmp_path / "policies"), "--results", str(tmp_path / "results")]
+    code, _, err = invoke("golden", "suggest", "tiny-agent", "--out", str(out), *args)
+    assert code == 2
+    assert "--out: already exists; choose another name, or add --force" in err
+    assert out.read_text(encoding="utf-8") == '{"id": "reviewed by hand"}\n'
+
+
 @pytest.mark.model
 def test_golden_suggest_finds_the_questions_the_golden_set_lacks(tmp_path: Path) -> None:
     _project(tmp_path)

@@ -122,6 +122,28 @@ def test_validating_a_hook_runs_none_of_its_code(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+def test_a_python_telemetry_source_is_checked_like_a_hook_and_none_of_its_code_runs(
+    tmp_path: Path,
+) -> None:
+    data = contract()
+    data["telemetry"] = {"sources": [{"kind": "python", "function": "exporter:pull"}]}
+    make_project(tmp_path, data)
+    code, _, err = validate(tmp_path)
+    assert code == 2
+    assert "tiny-agent.yaml" in err
+    assert "telemetry.sources.0.function: cannot import 'exporter': no module 'exporter'" in err
+
+    marker = tmp_path / "ran"
+    (tmp_path / "exporter.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('x')\n"
+        "def fetch(folder, *, end):\n    return []\n"
+    )
+    code, _, err = validate(tmp_path)
+    assert code == 2
+    assert "telemetry.sources.0.function: 'exporter' has no function 'pull'" in err
+    assert not marker.exists(), "validating a source runs none of its code"
+
+
 def test_a_broken_nli_model_folder_is_reported_and_the_others_still_checked(
     tmp_path: Path,
 ) -> None:
