@@ -388,6 +388,13 @@ class RunSession:
             loaded, contract_file = load_contract(contract), str(contract)
         golden = prepare(loaded)  # validates the contract; the golden target names the version
         notes: list[str] = []
+        judge_check = None
+        if {"grounding", "hallucination"} & set(loaded.evals.suites):
+            # Production is judged by the same judge as golden data: checked against the
+            # owner's labels, at the threshold fitted on them when the contract calibrates.
+            judge_check = _check_judge(loaded, results)
+            if judge_check is not None and judge_check.calibration is not None:
+                loaded = _at_threshold(loaded, judge_check.calibration.threshold)
         scorecard = None
         if loaded.telemetry is not None:
             # Fresh traces for the sample, and the measured workflow for the level's gates on
@@ -440,6 +447,7 @@ class RunSession:
             ledger=ledger,
             production=production,
             scorecard=scorecard,
+            judge_check=judge_check,
             policy_check=_check_policy(loaded, results),
         )
 

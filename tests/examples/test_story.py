@@ -26,6 +26,20 @@ END = date(2026, 12, 3)
 UNTIL = datetime(2026, 12, 3, tzinfo=UTC)
 
 
+def _fixed_day(tmp_path: Path, agent: str) -> tuple[Path, Path]:
+    """An example project whose telemetry is a fixed day's 28-day history, ingested."""
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    shutil.copytree(ROOT / "datasets" / agent, tmp_path / "datasets" / agent)
+    contract_path = tmp_path / "policies" / f"{agent}.yaml"
+    data = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
+    data["telemetry"]["sources"] = ["telemetry/*"]  # instead of a history generated for today
+    contract_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    results = tmp_path / "results"
+    files = generate(agent, tmp_path / "telemetry", end=END, days=28)
+    assert ingest(files, results, policies=tmp_path / "policies").ok
+    return contract_path, results
+
+
 @pytest.mark.model
 def test_billing_passes_golden_fails_production_and_suggest_finds_the_add_on_questions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -33,19 +47,9 @@ def test_billing_passes_golden_fails_production_and_suggest_finds_the_add_on_que
     from evals.runs import RunSession
 
     monkeypatch.chdir(ROOT)  # the example's python target imports from here
-    shutil.copytree(ROOT / "policies", tmp_path / "policies")
-    shutil.copytree(
-        ROOT / "datasets" / "billing-assistant", tmp_path / "datasets" / "billing-assistant"
-    )
-    contract_path = tmp_path / "policies" / "billing-assistant.yaml"
+    contract_path, results = _fixed_day(tmp_path, "billing-assistant")
     data = yaml.safe_load(contract_path.read_text(encoding="utf-8"))
     assert data["evals"]["production"]["n"] == 50  # the example contract's own block
-    # A fixed day's history instead of one generated for today.
-    data["telemetry"]["sources"] = ["telemetry/*"]
-    contract_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    results = tmp_path / "results"
-    files = generate("billing-assistant", tmp_path / "telemetry", end=END, days=28)
-    assert ingest(files, results, policies=tmp_path / "policies").ok
 
     with RunSession.open(contract_path, str(results), use_cache=False) as session:
         golden = session.run(act=False).result
@@ -171,3 +175,22 @@ def _card_cases(card: str, heading: str) -> set[str]:
         elif cases and not line.startswith("|"):
             break
     return cases
+
+
+@pytest.mark.model
+def test_production_is_judged_at_the_threshold_calibrated_on_the_owner_labels(
+    tmp_path: Path,
+) -> None:
+    from evals.runs import RunSession
+
+    contract_path, results = _fixed_day(tmp_path, "returns-concierge")
+    with RunSession.open(contract_path, str(results), use_cache=False) as session:
+        golden = session.run(act=False).result.record
+    with RunSession.open_production(contract_path, str(results), until=UNTIL) as session:
+        production = session.run(act=False).result.record
+    assert golden.calibration is not None
+    assert golden.calibration["calibrated"] is True
+    assert production.calibration == golden.calibration, "the same judge at the same threshold"
+    assert production.scoring_hash == golden.scoring_hash
+    agreement = production.metrics["judge_agreement"]
+    assert agreement.value == golden.metrics["judge_agreement"].value
