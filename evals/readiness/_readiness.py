@@ -15,6 +15,7 @@ from typing import Literal
 from evals.contract import LEVELS, Contract, Level, level_rank
 from evals.gates import GateResult, evaluate_gates
 from evals.metrics import PRODUCTION_METRICS, fmt_time
+from evals.runs import labelled_gates
 from evals.store import Incident, Ledger, LedgerEntry, ResultsStore, RunRecord
 
 __all__ = [
@@ -119,7 +120,8 @@ class AgentState:
         """The gates of ``level`` held against ``run`` (default: the latest) now.
 
         Verdicts are computed from the stored numbers and today's contract, so the current
-        level's verdict holds even when the run was gated at another level. A golden run is not
+        level's verdict holds even when the run was gated at another level; a gate the run
+        itself held at this level with the same threshold keeps the run's verdict. A golden run is not
         held to production-only metrics (``golden_coverage``): those gates are the latest
         production run's, added after the golden run's gates. Empty without a contract, a
         level or a run.
@@ -132,12 +134,25 @@ class AgentState:
         wanted = self.contract.gates(level)
         if run.source != "production":
             wanted = {k: v for k, v in wanted.items() if k not in PRODUCTION_METRICS}
-        gates = evaluate_gates(
-            wanted,
-            run.measured(),
-            autonomy.min_samples,
-            frozenset(autonomy.rollback.metrics),
+        measured = run.measured()
+        held = labelled_gates(
+            evaluate_gates(
+                wanted, measured, autonomy.min_samples, frozenset(autonomy.rollback.metrics)
+            ),
+            measured,
+            self.agent,
+            level,
         )
+        # The run's own verdict on a gate it held at this level, with the same threshold, is
+        # the answer (a production gate's monitored verdict, a judge's explained agreement);
+        # the others are held now, with the same rules for the owner's labels.
+        stored = {g.metric: g for g in run.gates()} if run.level == level else {}
+        gates = [
+            stored[g.metric]
+            if g.metric in stored and stored[g.metric].threshold == g.threshold
+            else g
+            for g in held
+        ]
         production = self.latest_production
         if latest and production is not None:
             gates += [g for g in self.gates_at(level, production) if g.metric in PRODUCTION_METRICS]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -505,12 +505,7 @@ def summarize(
     else:
         gates = checked_judge_gates(gates, judge_check, draft.level)
     if policy_check is None:
-        gates = [
-            replace(g, verdict=Verdict.INCONCLUSIVE, reason=unlabelled_policy_note(contract.agent))
-            if g.metric == POLICY_AGREEMENT
-            else g
-            for g in gates
-        ]
+        gates = unchecked_policy_gates(gates, contract.agent)
     by_gate = {g.metric: g for g in gates}
     names = list(dict.fromkeys([*metrics, *by_gate]))
     record = replace(
@@ -532,14 +527,14 @@ JUDGED = frozenset(
 
 
 def checked_judge_gates(
-    gates: Sequence[GateResult], check: JudgeCheck, level: str
+    gates: Sequence[GateResult], check: JudgeCheck | None, level: str
 ) -> list[GateResult]:
     """Gates of a level that needs judge agreement, when the judge has labels.
 
     The ``judge_agreement`` gate's reason says, in words, what the judge did with the owner's
-    labels and what to do (:meth:`JudgeCheck.explain`). Until that gate passes, the judge is
-    no better than unchecked at this level: every pass of a metric it decides is inconclusive;
-    failures stand.
+    labels and what to do (:meth:`JudgeCheck.explain`; kept as it is without ``check``, as when
+    a stored run's gates are held again). Until that gate passes, the judge is no better than
+    unchecked at this level: every pass of a metric it decides is inconclusive; failures stand.
     """
     agreement = next((g for g in gates if g.metric == AGREEMENT), None)
     if agreement is None:
@@ -553,6 +548,7 @@ def checked_judge_gates(
     for gate in gates:
         if (
             gate.metric == AGREEMENT
+            and check is not None
             and gate.observed is not None
             and gate.threshold.min is not None
         ):
@@ -566,6 +562,34 @@ def checked_judge_gates(
             )
         out.append(gate)
     return out
+
+
+def unchecked_policy_gates(gates: Sequence[GateResult], agent: str) -> list[GateResult]:
+    """A gate on ``policy_agreement`` when nobody labelled the policy findings: inconclusive."""
+    return [
+        replace(g, verdict=Verdict.INCONCLUSIVE, reason=unlabelled_policy_note(agent))
+        if g.metric == POLICY_AGREEMENT
+        else g
+        for g in gates
+    ]
+
+
+def labelled_gates(
+    gates: Sequence[GateResult], measured: Collection[str], agent: str, level: str
+) -> list[GateResult]:
+    """A stored run's gates held again, with the rules a run applies for the owner's labels.
+
+    ``measured``: the metrics the run measured (``judge_agreement`` and ``policy_agreement``
+    are measured exactly when the owner has labels of that kind).
+    """
+    gates = (
+        checked_judge_gates(gates, None, level)
+        if AGREEMENT in measured
+        else unchecked_judge_gates(gates, agent)
+    )
+    if POLICY_AGREEMENT not in measured:
+        gates = unchecked_policy_gates(gates, agent)
+    return list(gates)
 
 
 def unchecked_judge_gates(gates: Sequence[GateResult], agent: str = "AGENT") -> list[GateResult]:

@@ -648,3 +648,23 @@ def test_a_drift_gate_needs_a_production_block_and_its_suite(tmp_path: Path) -> 
         message
     )
     assert "needs the 'grounding' suite" in message
+
+
+def test_status_holds_a_production_gate_as_the_run_did(tmp_path: Path) -> None:
+    from evals.readiness import AgentState
+
+    contract_path = _drift_project(tmp_path)
+    results = _nights(tmp_path, [5])
+    contract = load_contract(contract_path)
+    with RunSession.open(contract, str(results), use_cache=False) as session:
+        golden = session.run(act=False).result.record
+    with RunSession.open_production(contract, str(results), until=UNTIL) as session:
+        production = session.run(act=False).result.record
+    gap = production.metrics["policy_violation_rate_drift"]
+    assert gap.verdict == "inconclusive", "one night is not yet evidence of a breach"
+    state = AgentState(AGENT, contract, None, [golden, production])
+    held = {g.metric: g for g in state.gates_at("approval", production)}
+    # Held again by its interval alone, the gap would fail on its point estimate; status and
+    # the report must say what the run said.
+    assert held["policy_violation_rate_drift"].verdict == "inconclusive"
+    assert held["policy_violation_rate_drift"].reason == gap.reason
