@@ -157,7 +157,7 @@ def _target(contract_file: str, version: AgentVersion) -> Target:
         # A live target never reads the dataset (only a replay target does): the shard's
         # cases are all it needs, so a worker does not load the whole golden set.
         target = build_target(contract, Dataset(contract.source, (), ""))
-        if version.label != target.version().label:
+        if target.version().hash != version.hash and version.label in target.available_versions():
             target = target.at_version(version.label)
         if target.version().hash != version.hash:
             raise UserError.single(
