@@ -25,6 +25,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import queue
+import signal
 import sys
 import threading
 import traceback
@@ -56,6 +57,9 @@ __all__ = [
 
 _TARGETS: dict[tuple[str, str], Target] = {}
 _LOCK = threading.Lock()
+
+_STOP_S = 5.0
+"""How long a stopped worker may take to exit before it is killed."""
 
 _POLL_S = 0.5
 """How often the run checks that its worker processes are still alive while it waits."""
@@ -246,6 +250,10 @@ def _shard_main(
     shard: GenerationShard,
 ) -> None:
     """A worker process: generate one shard, sending each output home as it exists."""
+    # The run stops its workers itself (on an interrupt, an error or its end): an inherited
+    # handler (an orchestrator's) must not turn that into cleanup that waits on the run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         generate_shard(
             contract_file,
@@ -348,7 +356,10 @@ def generate_in_processes(
                 worker.terminate()
         for worker in workers:
             if worker.pid is not None:
-                worker.join()
+                worker.join(timeout=_STOP_S)
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join()
         channel.close()
         channel.join_thread()
     missing = [case.id for case in cases if case.id not in produced]

@@ -19,7 +19,6 @@ from evals.dataset import Case
 from evals.errors import UserError
 from evals.runs import (
     RunSession,
-    evaluate,
     generate_in_processes,
     generate_shard,
     generation_shards,
@@ -238,14 +237,14 @@ def test_outputs_are_journaled_as_they_arrive_and_a_killed_run_resumes(
 @pytest.mark.model
 def test_cache_hits_are_resolved_before_sharding(tmp_path: Path, server: FakeOpenAIServer) -> None:
     path = _more_cases(litellm_project(tmp_path, server, concurrency=4, processes=2))
-    contract = load_contract(path)
     cache = OutputCache(tmp_path / "outputs.sqlite")
-    first = evaluate(contract, cache=cache)
+    _, first = _generate(path, cache=cache)
     assert server.calls == N_CASES
-    second = evaluate(contract, cache=cache)
+    assert len(cache) == N_CASES, "cached in the run's process as the outputs came back"
+    _, second = _generate(path, cache=cache)
     assert server.calls == N_CASES, "a rerun of the same version calls nothing"
-    assert all(c.output.cached for c in second.cases)
-    assert [c.output.text for c in second.cases] == [c.output.text for c in first.cases]
+    assert all(o.cached for o in second)
+    assert [o.text for o in second] == [o.text for o in first]
 
 
 @pytest.mark.model
@@ -292,3 +291,26 @@ def test_a_shard_builds_its_target_once_per_process(
     assert loaded_targets() == before + 1
     assert [o.case_id for o in first + second] == [c.id for c in cases]
     assert server.calls == 6
+
+
+@pytest.mark.model
+def test_a_worker_that_dies_stops_the_run_naming_it(tmp_path: Path) -> None:
+    import multiprocessing
+    import os
+    import signal
+
+    with FakeOpenAIServer(latency_s=0.2) as slow:
+        path = _more_cases(litellm_project(tmp_path, slow, cache=False, concurrency=2, processes=2))
+        with RunSession.open(path, None) as session:
+
+            def kill_a_worker(done: int) -> None:
+                if done == 1:
+                    [first, *_] = sorted(
+                        (p for p in multiprocessing.active_children() if "generate" in p.name),
+                        key=lambda p: p.name,
+                    )
+                    os.kill(first.pid or 0, signal.SIGKILL)
+
+            with pytest.raises(RuntimeError, match=r"generation worker 0 .* exited with code -9"):
+                session.generate(progress=kill_a_worker)
+        assert not [p for p in multiprocessing.active_children() if "generate" in p.name]
