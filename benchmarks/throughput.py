@@ -17,6 +17,7 @@ the client's; the workers of a sharded run are the client's, and their CPU is co
 sharded run's wall time includes starting its workers and building their targets.
 
     .venv/bin/python benchmarks/throughput.py     # 4,000 cases, concurrency 64, 200 ms, 2 processes
+    .venv/bin/python benchmarks/throughput.py --processes 2,3   # sharded over 2, and over 3
     .venv/bin/python benchmarks/throughput.py --write      # and record benchmarks/RESULTS.md
 """
 
@@ -363,6 +364,16 @@ def _median(runs: list[Measured]) -> float:
     return statistics.median(m.rate for m in runs)
 
 
+def _verdict(kind: str, processes: int, runs: list[Measured], goal: float, bound: float) -> str:
+    median = _median(runs)
+    verdict = "met" if median >= goal * bound else f"missed by {goal * bound - median:.1f} cases/s"
+    return (
+        f"**{kind} target, {processes} processes: median {median:.1f} cases/s = "
+        f"{median / bound:.1%} of the bound (runs: {', '.join(f'{m.rate:.1f}' for m in runs)}) "
+        f"— the {goal:.0%} goal ({goal * bound:.0f} cases/s) is {verdict}.**  "
+    )
+
+
 def markdown(
     args: argparse.Namespace,
     measured: list[Measured],
@@ -372,12 +383,13 @@ def markdown(
     load: tuple[float, float],
 ) -> str:
     bound = args.concurrency / args.latency
-    p = args.processes
+    counts = args.processes
+    shown = ",".join(str(p) for p in counts)
     lines = [
         "## Throughput",
         "",
         f"Command: `.venv/bin/python benchmarks/throughput.py --cases {args.cases} "
-        f"--concurrency {args.concurrency} --latency {args.latency:g} --processes {p} "
+        f"--concurrency {args.concurrency} --latency {args.latency:g} --processes {shown} "
         f"--repeat {args.repeat} --write`  ",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; load average {load[0]:.2f} before and {load[1]:.2f} "
@@ -386,8 +398,8 @@ def markdown(
         f"is {args.cases} cases at concurrency {args.concurrency}. Bound = concurrency / "
         f"latency = {bound:.0f} cases/s. Each target run goes through `evals.runs.generate` "
         "with the run journal and the output cache on, as `impactgate run` does; the sharded "
-        f"runs (`processes: {p}`) call from {p} forked worker processes with "
-        f"{args.concurrency // p} calls in flight each (`evals.runs.generate_in_processes`), "
+        f"runs (`processes: N`) call from N forked worker processes with concurrency / N "
+        "calls in flight each (`evals.runs.generate_in_processes`), "
         "their wall time including starting the workers, and their client CPU including the "
         "workers'. The paths are interleaved, run after run.",
         "",
@@ -398,24 +410,23 @@ def markdown(
         "",
     ]
     for kind, goal in GOALS.items():
-        one, many = runs[kind], runs[f"{kind} x{p}"]
-        median = _median(many)
-        verdict = (
-            "met" if median >= goal * bound else f"missed by {goal * bound - median:.1f} cases/s"
-        )
+        one = runs[kind]
         lines.append(
-            f"**{kind} target, {p} processes: median {median:.1f} cases/s = "
-            f"{median / bound:.1%} of the bound (runs: "
-            f"{', '.join(f'{m.rate:.1f}' for m in many)}) — the {goal:.0%} goal "
-            f"({goal * bound:.0f} cases/s) is {verdict}.** From one process: median "
-            f"{_median(one):.1f} cases/s = {_median(one) / bound:.1%}.  "
+            f"{kind} target from one process: median {_median(one):.1f} cases/s = "
+            f"{_median(one) / bound:.1%} of the bound.  "
         )
+        for p in counts:
+            lines.append(_verdict(kind, p, runs[f"{kind} x{p}"], goal, bound))
     alone = runs["litellm alone"]
     overhead = statistics.fmean(
         statistics.fmean(m.latencies) - args.latency for m in runs["litellm"] if m.latencies
     )
     cpu = statistics.fmean(m.cpu_s / m.cases for m in runs["litellm"])
-    cpu_sharded = statistics.fmean(m.cpu_s / m.cases for m in runs[f"litellm x{p}"])
+    cpu_sharded = ", ".join(
+        f"{statistics.fmean(m.cpu_s / m.cases for m in runs[f'litellm x{p}']) * 1000:.2f} ms "
+        f"over {p} processes"
+        for p in counts
+    )
     lines += [
         "",
         "The same requests sent by litellm alone, with no impactgate code, from one process, "
@@ -424,7 +435,7 @@ def markdown(
         "",
         "Pipeline overhead per case (everything but waiting for the server):",
         f"- the whole client on the litellm target: {cpu * 1000:.2f} ms of CPU per case from "
-        f"one process, {cpu_sharded * 1000:.2f} ms sharded (the workers' included); from one "
+        f"one process, {cpu_sharded} (the workers' included); from one "
         f"process a call took {overhead * 1000:.0f} ms longer than the server's "
         f"{args.latency * 1000:.0f} ms on average (client work plus waiting for the one event "
         "loop, busy with the other calls' client work);",
@@ -449,19 +460,24 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument(
-        "--processes", type=int, default=2, help="worker processes of the sharded runs"
+        "--processes",
+        default="2",
+        help="worker processes of the sharded runs; several, comma-separated, measure each",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each live path")
     parser.add_argument("--write", action="store_true", help="record the section in RESULTS.md")
     args = parser.parse_args()
-    if not 2 <= args.processes <= args.concurrency:
+    try:
+        args.processes = [int(p) for p in args.processes.split(",")]
+    except ValueError:
+        parser.error(f"--processes takes whole numbers, comma-separated, got {args.processes!r}")
+    if not all(2 <= p <= args.concurrency for p in args.processes):
         parser.error(f"--processes must be between 2 and --concurrency ({args.concurrency})")
 
     os.environ.setdefault("BENCH_KEY", "sk-bench-0123456789")
     os.environ.setdefault("BENCH_TOKEN", "Bearer bench-token-0123456789")
     load_before = os.getloadavg()[0]
     process, url = start_server(args.latency)
-    p = args.processes
     try:
         with tempfile.TemporaryDirectory(prefix="impactgate-throughput-") as tmp:
             folder = Path(tmp)
@@ -504,18 +520,18 @@ def main() -> None:
             cases = list(llm.dataset.cases)
             http_cases = list(http.dataset.cases)
             cache = TimedCache(folder / "cache" / "outputs.sqlite")
-            paths: dict[str, tuple[Target, list[Case], Produce | None]] = {
-                "litellm": (llm.target, cases, None),
-                f"litellm x{p}": (llm.target, cases, sharded(llm_path, llm.target, p)),
-                "http": (http.target, http_cases, None),
-                f"http x{p}": (http.target, http_cases, sharded(http_path, http.target, p)),
-            }
-            names = {
-                "litellm": "litellm target",
-                f"litellm x{p}": f"litellm target, {p} processes",
-                "http": "http target",
-                f"http x{p}": f"http target, {p} processes",
-            }
+            paths: dict[str, tuple[Target, list[Case], Produce | None]] = {}
+            names: dict[str, str] = {}
+            for kind, plan, path, wanted in (
+                ("litellm", llm, llm_path, cases),
+                ("http", http, http_path, http_cases),
+            ):
+                assert isinstance(plan.target, LiveTarget)
+                paths[kind], names[kind] = (plan.target, wanted, None), f"{kind} target"
+                for p in args.processes:
+                    key = f"{kind} x{p}"
+                    paths[key] = (plan.target, wanted, sharded(path, plan.target, p))
+                    names[key] = f"{kind} target, {p} processes"
 
             # The machine may be shared and litellm's client work is CPU-bound, so one run is
             # noisy: repeat, interleaving the live paths, and report every run.
