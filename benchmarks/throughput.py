@@ -5,16 +5,19 @@ rendering, bounded concurrency, the retry loop, redaction, the run journal and t
 cache) achieves against the bound ``concurrency / latency``, and how much of each case is the
 pipeline's own work rather than waiting for the server:
 
-1. the ``litellm`` target (litellm + the OpenAI SDK over HTTP);
-2. the ``http`` target (httpx);
+1. the ``litellm`` target (litellm + the OpenAI SDK over HTTP), from the run's process and
+   sharded over ``--processes`` worker processes (``evals.target.processes``);
+2. the ``http`` target (httpx), the same two ways;
 3. the pipeline alone: a live target whose call returns at once, so every microsecond left is
    impactgate's (executor, retry wrapper, redaction, journal, cache);
 4. a rerun of (1) served entirely from the output cache.
 
 The server runs in its own process (``python -m evals.testing``) so its CPU is not counted as
-the client's.
+the client's; the workers of a sharded run are the client's, and their CPU is counted. A
+sharded run's wall time includes starting its workers and building their targets.
 
-    .venv/bin/python benchmarks/throughput.py              # 2,000 cases, concurrency 32, 200 ms
+    .venv/bin/python benchmarks/throughput.py     # 4,000 cases, concurrency 64, 200 ms, 2 processes
+    .venv/bin/python benchmarks/throughput.py --processes 2,3   # sharded over 2, and over 3
     .venv/bin/python benchmarks/throughput.py --write      # and record benchmarks/RESULTS.md
 """
 
@@ -22,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,8 +53,8 @@ import yaml  # noqa: E402
 from evals.contract import load_contract  # noqa: E402
 from evals.dataset import Case  # noqa: E402
 from evals.llm import RateLimiter  # noqa: E402
-from evals.runs import generate, prepare  # noqa: E402
-from evals.store import JournalHeader, OutputCache, RunJournal  # noqa: E402
+from evals.runs import Produce, generate, generate_in_processes, new_run_id, prepare  # noqa: E402
+from evals.store import OutputCache, RunHeader, RunJournal  # noqa: E402
 from evals.targets import LiteLLMTarget, LiveTarget, Output, Target  # noqa: E402
 from tests.helpers import CONTRACT  # noqa: E402
 
@@ -78,6 +83,24 @@ def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     return process, url
 
 
+def own_cpu_seconds() -> float:
+    """CPU of this process and of its finished worker processes (a sharded run's workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def sharded(path: Path, target: LiveTarget[Any], processes: int) -> Produce:
+    """What ``RunSession.generate`` calls for a contract with ``processes`` above one."""
+    return functools.partial(
+        generate_in_processes,
+        str(path),
+        target.version(),
+        processes=processes,
+        concurrency=target.concurrency,
+        requests_per_minute=target.requests_per_minute,
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -87,11 +110,13 @@ def cpu_seconds(pid: int) -> float:
 def make_project(folder: Path, n: int, target: dict[str, Any]) -> Path:
     data = copy.deepcopy(CONTRACT)
     data["evals"]["target"] = target
-    data["evals"]["suites"] = ["latency"]
-    data["autonomy"]["levels"] = {"approval": {}}
+    data["evals"]["suites"] = ["policy", "latency"]  # a level needs a quality gate
+    data["autonomy"]["levels"] = {"approval": {"gates": {"policy_violation_rate": {"max": 0.5}}}}
     data["autonomy"]["level"] = "approval"
     data["autonomy"]["rollback"] = {"metrics": [], "demote_to": "draft"}
-    (folder / "policies").mkdir(parents=True)
+    (folder / "policies" / "rules").mkdir(parents=True)
+    rules = "policies/rules/default.yaml"
+    (folder / rules).write_text((ROOT / rules).read_text(encoding="utf-8"), encoding="utf-8")
     (folder / "datasets" / "bench").mkdir(parents=True)
     (folder / "prompts").mkdir()
     (folder / "prompts" / "answer.j2").write_text(PROMPT, encoding="utf-8")
@@ -174,10 +199,11 @@ def run_generation(
     folder: Path,
     server_pid: int | None,
     cache: OutputCache | None,
+    produce: Produce | None = None,
 ) -> Measured:
     version = target.version()
-    header = JournalHeader(
-        run_id=f"bench-{time.time_ns()}",
+    header = RunHeader(
+        run_id=new_run_id(),
         agent=version.agent,
         contract="bench",
         version=version.label,
@@ -185,6 +211,7 @@ def run_generation(
         dataset="bench",
         dataset_hash="bench",
         trigger="manual",
+        level="approval",
         started_at=datetime.now(UTC),
     )
     base = RunJournal.start(folder / "journal", header)
@@ -199,9 +226,9 @@ def run_generation(
             last_line[0] = now
 
     server_before = cpu_seconds(server_pid) if server_pid else 0.0
-    cpu_before, started = time.process_time(), time.perf_counter()
-    outputs = generate(target, cases, progress, cache=cache, journal=journal)
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    cpu_before, started = own_cpu_seconds(), time.perf_counter()
+    outputs = generate(target, cases, progress, cache=cache, journal=journal, produce=produce)
+    wall, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu_before
     server_cpu = (cpu_seconds(server_pid) - server_before) if server_pid else 0.0
     journal.discard()
     fresh = [o for o in outputs if not o.cached]
@@ -274,6 +301,7 @@ class InstantTarget(LiveTarget[None]):
     def __init__(self, like: LiveTarget[Any]) -> None:
         self._like = like
         self.concurrency = like.concurrency
+        self.processes = 1
         self.requests_per_minute = None
         self.retry = like.retry
         self.cacheable = True
@@ -314,70 +342,103 @@ class InstantTarget(LiveTarget[None]):
         return Output(case.id, text, latency_s=0.0, model="openai/gpt-4o-mini", attempts=attempts)
 
 
+GOALS = {"litellm": 0.90, "http": 0.95}
+"""Share of the concurrency/latency bound each target should reach, sharded (issue 17)."""
+
+
+def _row(m: Measured, bound: float) -> str:
+    latency = (
+        f"{m.quantile(0.5) * 1000:.0f} / {m.quantile(0.95) * 1000:.0f} / "
+        f"{m.quantile(0.99) * 1000:.0f} ms"
+        if m.latencies
+        else "— (no calls)"
+    )
+    server = f"{m.server_cpu_s / m.calls * 1000:.2f} ms" if m.calls and m.server_cpu_s else "—"
+    return (
+        f"| {m.name} | {m.wall_s:.2f} s | {m.rate:.1f} | {m.rate / bound:.0%} | {latency} | "
+        f"{m.cpu_s / m.cases * 1000:.2f} ms | {server} | {m.errors} |"
+    )
+
+
+def _median(runs: list[Measured]) -> float:
+    return statistics.median(m.rate for m in runs)
+
+
+def _verdict(kind: str, processes: int, runs: list[Measured], goal: float, bound: float) -> str:
+    median = _median(runs)
+    verdict = "met" if median >= goal * bound else f"missed by {goal * bound - median:.1f} cases/s"
+    return (
+        f"**{kind} target, {processes} processes: median {median:.1f} cases/s = "
+        f"{median / bound:.1%} of the bound (runs: {', '.join(f'{m.rate:.1f}' for m in runs)}) "
+        f"— the {goal:.0%} goal ({goal * bound:.0f} cases/s) is {verdict}.**  "
+    )
+
+
 def markdown(
     args: argparse.Namespace,
-    results: list[Measured],
-    litellm_runs: list[Measured],
+    measured: list[Measured],
+    runs: dict[str, list[Measured]],
     instant: Measured,
     render_s: float,
+    load: tuple[float, float],
 ) -> str:
     bound = args.concurrency / args.latency
+    counts = args.processes
+    shown = ",".join(str(p) for p in counts)
     lines = [
         "## Throughput",
         "",
         f"Command: `.venv/bin/python benchmarks/throughput.py --cases {args.cases} "
-        f"--concurrency {args.concurrency} --latency {args.latency:g} --repeat {args.repeat} "
-        "--write`  ",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores (shared with "
-        f"other work), Python {platform.python_version()}. The local OpenAI-compatible server "
-        "(`python -m evals.testing`) runs in its own process and answers after a fixed "
-        f"{args.latency * 1000:.0f} ms; every run is {args.cases} cases at concurrency "
-        f"{args.concurrency}. Bound = concurrency / latency = {bound:.0f} cases/s; the target "
-        f"is 85% of it ({0.85 * bound:.0f} cases/s). Each target run goes through "
-        "`evals.runs.generate` with the run journal and the output cache on, as "
-        "`impactgate run` does.",
+        f"--concurrency {args.concurrency} --latency {args.latency:g} --processes {shown} "
+        f"--repeat {args.repeat} --write`  ",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; load average {load[0]:.2f} before and {load[1]:.2f} "
+        "after (1 minute). The local OpenAI-compatible server (`python -m evals.testing`) runs "
+        f"in its own process and answers after a fixed {args.latency * 1000:.0f} ms; every run "
+        f"is {args.cases} cases at concurrency {args.concurrency}. Bound = concurrency / "
+        f"latency = {bound:.0f} cases/s. Each target run goes through `evals.runs.generate` "
+        "with the run journal and the output cache on, as `impactgate run` does; the sharded "
+        f"runs (`processes: N`) call from N forked worker processes with concurrency / N "
+        "calls in flight each (`evals.runs.generate_in_processes`), "
+        "their wall time including starting the workers, and their client CPU including the "
+        "workers'. The paths are interleaved, run after run.",
         "",
         "| run | wall | cases/s | % of bound | client latency p50 / p95 / p99 | "
         "client CPU per case | server CPU per call | errors |",
         "|---|---|---|---|---|---|---|---|",
+        *(_row(m, bound) for m in measured),
+        "",
     ]
-    for m in results:
-        latency = (
-            f"{m.quantile(0.5) * 1000:.0f} / {m.quantile(0.95) * 1000:.0f} / "
-            f"{m.quantile(0.99) * 1000:.0f} ms"
-            if m.latencies
-            else "— (no calls)"
-        )
-        server = f"{m.server_cpu_s / m.calls * 1000:.2f} ms" if m.calls and m.server_cpu_s else "—"
+    for kind, goal in GOALS.items():
+        one = runs[kind]
         lines.append(
-            f"| {m.name} | {m.wall_s:.2f} s | {m.rate:.1f} | {m.rate / bound:.0%} | {latency} | "
-            f"{m.cpu_s / m.cases * 1000:.2f} ms | {server} | {m.errors} |"
+            f"{kind} target from one process: median {_median(one):.1f} cases/s = "
+            f"{_median(one) / bound:.1%} of the bound.  "
         )
-    rates = sorted(m.rate for m in litellm_runs)
-    median = statistics.median(rates)
-    goal = 0.85 * bound
-    verdict = "met" if median >= goal else f"missed by {goal - median:.1f} cases/s"
-    alone = sorted(m.rate for m in results if m.name.startswith("litellm alone"))
-    http = statistics.median(m.rate for m in results if m.name.startswith("http"))
+        for p in counts:
+            lines.append(_verdict(kind, p, runs[f"{kind} x{p}"], goal, bound))
+    alone = runs["litellm alone"]
     overhead = statistics.fmean(
-        statistics.fmean(m.latencies) - args.latency for m in litellm_runs if m.latencies
+        statistics.fmean(m.latencies) - args.latency for m in runs["litellm"] if m.latencies
     )
-    cpu = statistics.fmean(m.cpu_s / m.cases for m in litellm_runs)
+    cpu = statistics.fmean(m.cpu_s / m.cases for m in runs["litellm"])
+    cpu_sharded = ", ".join(
+        f"{statistics.fmean(m.cpu_s / m.cases for m in runs[f'litellm x{p}']) * 1000:.2f} ms "
+        f"over {p} processes"
+        for p in counts
+    )
     lines += [
         "",
-        f"**litellm target: median {median:.1f} cases/s = {median / bound:.1%} of the bound "
-        f"(runs: {', '.join(f'{r:.1f}' for r in rates)}) — the 85% target ({goal:.0f} "
-        f"cases/s) is {verdict}.** The same requests sent by litellm alone, with no impactgate "
-        f"code, made {', '.join(f'{r:.1f}' for r in alone)} cases/s: the ceiling at this "
-        "concurrency is litellm's own client work on one event loop, not the pipeline's. The "
-        "http target, through the same executor, retry loop, redaction, journal and cache, "
-        f"reaches {http / bound:.0%} (median {http:.1f} cases/s).",
+        "The same requests sent by litellm alone, with no impactgate code, from one process, "
+        f"made {', '.join(f'{m.rate:.1f}' for m in alone)} cases/s: one event loop cannot do "
+        "litellm's client work for this many calls in flight, which is what sharding is for.",
         "",
         "Pipeline overhead per case (everything but waiting for the server):",
-        f"- the whole client process on the litellm target: {cpu * 1000:.2f} ms of CPU per "
-        f"case; a call took {overhead * 1000:.0f} ms longer than the server's "
+        f"- the whole client on the litellm target: {cpu * 1000:.2f} ms of CPU per case from "
+        f"one process, {cpu_sharded} (the workers' included); from one "
+        f"process a call took {overhead * 1000:.0f} ms longer than the server's "
         f"{args.latency * 1000:.0f} ms on average (client work plus waiting for the one event "
-        "loop, which is busy with the other calls' client work);",
+        "loop, busy with the other calls' client work);",
         "- impactgate's own share, measured with a target that answers instantly through the same "
         f"executor, retry wrapper, redaction, journal and output cache: "
         f"{instant.wall_s / instant.cases * 1e6:.0f} µs per case ({instant.rate:.0f} cases/s), of "
@@ -395,15 +456,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cases", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--cases", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument(
+        "--processes",
+        default="2",
+        help="worker processes of the sharded runs; several, comma-separated, measure each",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each live path")
     parser.add_argument("--write", action="store_true", help="record the section in RESULTS.md")
     args = parser.parse_args()
+    try:
+        args.processes = [int(p) for p in args.processes.split(",")]
+    except ValueError:
+        parser.error(f"--processes takes whole numbers, comma-separated, got {args.processes!r}")
+    if not all(2 <= p <= args.concurrency for p in args.processes):
+        parser.error(f"--processes must be between 2 and --concurrency ({args.concurrency})")
 
     os.environ.setdefault("BENCH_KEY", "sk-bench-0123456789")
     os.environ.setdefault("BENCH_TOKEN", "Bearer bench-token-0123456789")
+    load_before = os.getloadavg()[0]
     process, url = start_server(args.latency)
     try:
         with tempfile.TemporaryDirectory(prefix="impactgate-throughput-") as tmp:
@@ -442,39 +515,50 @@ def main() -> None:
             render_s = time.perf_counter() - started
             llm.target.preflight()  # imports litellm, as a real run does before the first call
             http = prepare(load_contract(http_path))
+            assert isinstance(http.target, LiveTarget)
             http.target.preflight()
             cases = list(llm.dataset.cases)
+            http_cases = list(http.dataset.cases)
             cache = TimedCache(folder / "cache" / "outputs.sqlite")
+            paths: dict[str, tuple[Target, list[Case], Produce | None]] = {}
+            names: dict[str, str] = {}
+            for kind, plan, path, wanted in (
+                ("litellm", llm, llm_path, cases),
+                ("http", http, http_path, http_cases),
+            ):
+                assert isinstance(plan.target, LiveTarget)
+                paths[kind], names[kind] = (plan.target, wanted, None), f"{kind} target"
+                for p in args.processes:
+                    key = f"{kind} x{p}"
+                    paths[key] = (plan.target, wanted, sharded(path, plan.target, p))
+                    names[key] = f"{kind} target, {p} processes"
 
-            # The machine is shared and litellm's client work is CPU-bound, so one run is
-            # noisy: repeat, interleaving the three live paths, and report every run.
-            litellm_runs: list[Measured] = []
+            # The machine may be shared and litellm's client work is CPU-bound, so one run is
+            # noisy: repeat, interleaving the live paths, and report every run.
+            runs: dict[str, list[Measured]] = {key: [] for key in [*paths, "litellm alone"]}
             measured: list[Measured] = []
             for repeat in range(1, args.repeat + 1):
-                litellm_runs.append(
-                    run_generation(
-                        f"litellm target, run {repeat}",
-                        llm.target,
-                        cases,
-                        folder,
-                        process.pid,
-                        cache
-                        if repeat == 1
-                        else TimedCache(folder / "cache" / f"r{repeat}.sqlite"),
+                for key, (target, wanted, produce) in paths.items():
+                    first = key == "litellm" and repeat == 1  # fills the cache for the rerun
+                    runs[key].append(
+                        run_generation(
+                            f"{names[key]}, run {repeat}",
+                            target,
+                            wanted,
+                            folder,
+                            process.pid,
+                            cache
+                            if first
+                            else TimedCache(folder / "cache" / f"{key}{repeat}.sqlite"),
+                            produce,
+                        )
                     )
-                )
-                measured += [
-                    litellm_runs[-1],
-                    run_litellm_alone(llm.target, cases, url, args.concurrency, process.pid),
-                    run_generation(
-                        f"http target, run {repeat}",
-                        http.target,
-                        list(http.dataset.cases),
-                        folder,
-                        process.pid,
-                        TimedCache(folder / "cache" / f"http{repeat}.sqlite"),
-                    ),
-                ]
+                    measured.append(runs[key][-1])
+                    if key == "litellm":
+                        runs["litellm alone"].append(
+                            run_litellm_alone(llm.target, cases, url, args.concurrency, process.pid)
+                        )
+                        measured.append(runs["litellm alone"][-1])
             measured.append(
                 run_generation(
                     "litellm target rerun, all from the output cache",
@@ -497,7 +581,8 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
-    text = markdown(args, measured, litellm_runs, instant, render_s)
+    load = (load_before, os.getloadavg()[0])
+    text = markdown(args, measured, runs, instant, render_s, load)
     print(text)
     if args.write:
         from benchmarks.results_file import write_section

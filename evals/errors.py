@@ -54,6 +54,10 @@ class UserError(Exception):
             raise ValueError("UserError needs at least one problem")
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[UserError], tuple[list[Problem]]]:
+        """Pickled with its problems, so it crosses to and from worker processes intact."""
+        return type(self), (self.problems,)
+
     @classmethod
     def single(cls, file: str, field: str, message: str) -> UserError:
         """Build an error with exactly one problem."""

@@ -8,9 +8,11 @@ artifacts and the action subflows, so the whole chain shows as one tree in Prefe
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -20,17 +22,35 @@ from prefect.cache_policies import NONE
 from evals.actions import Action
 from evals.dataset import Case
 from evals.report import run_summary_markdown
-from evals.runs import RunResult, RunSession, Trigger, score_shard
+from evals.runs import (
+    GenerationShard,
+    RunResult,
+    RunSession,
+    Trigger,
+    generate_shard,
+    score_shard,
+)
 from evals.scorers import Score
 from evals.store import Decision, Source
-from evals.targets import Output
+from evals.targets import AgentVersion, Output
 from flows._runners import shard_runner
 from flows.actions import escalate_flow, recover_flow, rollback_flow
 
-__all__ = ["SCORING_BATCH", "ProgressFactory", "evaluate_agent", "reporting_progress"]
+__all__ = [
+    "GENERATION_BATCH",
+    "SCORING_BATCH",
+    "ProgressFactory",
+    "evaluate_agent",
+    "reporting_progress",
+]
 
 SCORING_BATCH = 200
 """Cases per scoring task: a few tasks per run, never one per case (ENV.md)."""
+
+GENERATION_BATCH = 500
+"""Cases per generation task on a Dask runner: a batch is journaled when it comes back, so
+an interrupted run loses at most this many cases per worker; large enough that the few calls
+left at a batch's end, when its worker is not full, cost a few percent at most."""
 
 
 ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
@@ -71,13 +91,14 @@ def _log_progress(label: str, total: int) -> Callable[[int], None]:
     return progress
 
 
-@task(name="generate-outputs", cache_policy=NONE)
-def generate_outputs(session: RunSession) -> list[Output]:
-    """Produce (or reuse) one output per case, journaled as they arrive, with progress."""
+@contextmanager
+def _generation_progress(session: RunSession) -> Iterator[Callable[[int], None]]:
+    """The progress hook of a run's generation: the CLI's display, else the flow's log."""
     label, total = session.label, len(session.plan.dataset)
     factory = _progress_factory
     if factory is None:
-        return session.generate(progress=_log_progress(label, total))
+        yield _log_progress(label, total)
+        return
     with factory(label, total) as advance:
         shown = 0
 
@@ -86,7 +107,94 @@ def generate_outputs(session: RunSession) -> list[Output]:
             advance(done - shown)
             shown = done
 
+        yield progress
+
+
+@task(name="generate-outputs", cache_policy=NONE)
+def generate_outputs(session: RunSession) -> list[Output]:
+    """Produce (or reuse) one output per case, journaled as they arrive, with progress.
+
+    A live target with ``processes`` above one calls from that many worker processes of
+    this machine (``RunSession.in_processes``).
+    """
+    with _generation_progress(session) as progress:
         return session.generate(progress=progress)
+
+
+@task(name="generate-batch", cache_policy=NONE)
+def generate_batch(
+    contract: str,
+    version: AgentVersion,
+    cases: Sequence[Case],
+    concurrency: int,
+    requests_per_minute: int | None,
+) -> list[Output]:
+    """Call the target for one batch of cases, in whichever worker the task runner picks.
+
+    Only plain data travels: the worker builds the contract's target once, reads its
+    secrets from its own environment, and calls with this batch's share of the limits.
+    """
+    return generate_shard(
+        contract,
+        version,
+        cases,
+        concurrency=concurrency,
+        requests_per_minute=requests_per_minute,
+    )
+
+
+def _generate_sharded(session: RunSession, task_runner: str | None) -> list[Output]:
+    """Generation spread over ``processes`` workers, for a live target that asks for it.
+
+    On a Dask task runner, batches of :data:`GENERATION_BATCH` cases go to the Dask workers
+    as tasks, at most ``processes`` at a time, each with that share of the contract's
+    concurrency, and each batch is journaled as it comes back. Threads would share one
+    interpreter lock, so with the thread runner the session's own worker processes call
+    instead (the ``generate-outputs`` task).
+    """
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    with shard_runner(task_runner) as runner:
+        if isinstance(runner, ThreadPoolTaskRunner):
+            return generate_outputs(session)
+        version = session.target.version()
+
+        def produce(
+            cases: Sequence[Case],
+            progress: Callable[[int], None] | None,
+            on_output: Callable[[Output], None] | None,
+        ) -> list[Output]:
+            shards = iter(session.shards(cases, GENERATION_BATCH))
+
+            def submit(shard: GenerationShard) -> Any:
+                return runner.submit(
+                    generate_batch,
+                    parameters={
+                        "contract": session.shard_contract,
+                        "version": version,
+                        "cases": list(shard.cases),
+                        "concurrency": shard.concurrency,
+                        "requests_per_minute": shard.requests_per_minute,
+                    },
+                )
+
+            in_flight = deque(submit(shard) for shard in islice(shards, session.processes))
+            produced: dict[str, Output] = {}
+            while in_flight:
+                outputs: list[Output] = in_flight.popleft().result()
+                following = next(shards, None)
+                if following is not None:  # keep every worker busy while this batch is saved
+                    in_flight.append(submit(following))
+                for output in outputs:
+                    produced[output.case_id] = output
+                    if on_output is not None:
+                        on_output(output)
+                if progress is not None:
+                    progress(len(produced))
+            return [produced[case.id] for case in cases]
+
+        with _generation_progress(session) as progress:
+            return session.generate(progress=progress, produce=produce)
 
 
 @task(name="score-batch", cache_policy=NONE)
@@ -245,7 +353,11 @@ def evaluate_agent(
         for note in session.notes:
             logger.info("%s: %s", session.contract.agent, note)
         logger.info("%s", session.describe())
-        outputs = generate_outputs(session)
+        outputs = (
+            _generate_sharded(session, task_runner)
+            if session.processes > 1
+            else generate_outputs(session)
+        )
         cases = session.cases
         scores: dict[str, list[Score]] = {name: [] for name in session.plan.scorers}
         if not session.shardable:  # scored as the session configured it, in this process

@@ -592,13 +592,44 @@ class _LiveTargetSpec(_Model):
     """What every target that calls something per case shares."""
 
     concurrency: int = Field(default=8, ge=1, le=1024)
-    """Cases in flight at once."""
+    """Cases in flight at once, across every process."""
     requests_per_minute: int | None = Field(default=None, ge=1)
     """Most requests started per minute, retries included; no limit when absent."""
+    processes: int = Field(default=1, ge=1, le=64)
+    """Worker processes the calls are spread over, each with its own event loop and an equal
+    share of ``concurrency`` and ``requests_per_minute`` (the provider never sees more than
+    they allow). One (the default) calls from the run's own process; more help when the
+    client's own work per call (litellm: milliseconds of CPU) saturates one event loop. With
+    a Dask task runner the shards run on the Dask workers instead (docs/deploy.md)."""
     retry: RetryConfig = Field(default_factory=RetryConfig)
     """Attempts, backoff and the per-attempt timeout."""
     cache: bool = True
     """Reuse outputs of this exact version for unchanged cases, so a rerun calls nothing."""
+
+    @model_validator(mode="after")
+    def _processes_share_the_limits(self) -> _LiveTargetSpec:
+        found = []
+        if self.processes > self.concurrency:
+            found.append(
+                (
+                    ("processes",),
+                    f"{self.processes} processes cannot share a concurrency of "
+                    f"{self.concurrency} (each needs at least one call in flight); lower "
+                    f"'processes' to at most {self.concurrency} or raise 'concurrency'",
+                )
+            )
+        rpm = self.requests_per_minute
+        if rpm is not None and self.processes > rpm:
+            found.append(
+                (
+                    ("processes",),
+                    f"{self.processes} processes cannot share requests_per_minute {rpm} (each "
+                    f"needs at least one request a minute); lower 'processes' to at most {rpm}",
+                )
+            )
+        if found:
+            raise FieldError(*found)
+        return self
 
 
 _LITELLM_RESERVED = {

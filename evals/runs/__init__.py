@@ -1,10 +1,18 @@
 """Runs: evaluating an agent version on a dataset version, piece by piece or end to end."""
 
+from evals.runs._generate_shards import (
+    GenerationShard,
+    generate_in_processes,
+    generate_shard,
+    generation_shards,
+    loaded_targets,
+)
 from evals.runs._resume import check_resumable, open_unfinished_run
 from evals.runs._run import (
     TRIGGERS,
     CaseResult,
     EvalPlan,
+    Produce,
     RunResult,
     Trigger,
     code_version,
@@ -25,7 +33,9 @@ __all__ = [
     "TRIGGERS",
     "CaseResult",
     "EvalPlan",
+    "GenerationShard",
     "Perform",
+    "Produce",
     "RunOutcome",
     "RunResult",
     "RunSession",
@@ -34,9 +44,13 @@ __all__ = [
     "code_version",
     "evaluate",
     "generate",
+    "generate_in_processes",
+    "generate_shard",
     "generation_notes",
+    "generation_shards",
     "labelled_gates",
     "loaded_scorer_sets",
+    "loaded_targets",
     "new_run_id",
     "open_unfinished_run",
     "prepare",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -27,6 +27,7 @@ from evals.policy import Masked, Masker
 from evals.scorers import BatchScorer, Score, build_masker, build_scorers, run_scorer
 from evals.store import MetricRecord, OutputCache, RunJournal, RunRecord, SampleRecord
 from evals.targets import (
+    OnOutput,
     Output,
     Progress,
     Redactor,
@@ -40,6 +41,7 @@ __all__ = [
     "TRIGGERS",
     "CaseResult",
     "EvalPlan",
+    "Produce",
     "RunResult",
     "Trigger",
     "code_version",
@@ -52,6 +54,10 @@ __all__ = [
     "scoring_fingerprint",
     "summarize",
 ]
+
+
+Produce = Callable[[Sequence[Case], Progress | None, OnOutput | None], list[Output]]
+"""Produces one output per case in order, like :meth:`evals.targets.Target.generate`."""
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -241,6 +247,7 @@ def generate(
     *,
     cache: OutputCache | None = None,
     journal: RunJournal | None = None,
+    produce: Produce | None = None,
 ) -> list[Output]:
     """Produce one output per case (failures recorded, never raised), paying nothing twice.
 
@@ -257,6 +264,10 @@ def generate(
         progress: called with the number of cases done, reused ones included.
         cache: the output cache, or ``None`` to call every case.
         journal: the run's journal, or ``None`` for a run that cannot be resumed.
+        produce: calls the cases neither the journal nor the cache has, like
+            ``target.generate`` (the default) does: shards over worker processes
+            (:func:`evals.runs.generate_in_processes`) or over a task runner's workers. Its
+            outputs are journaled and cached here, in this process, as it hands them over.
     """
     fingerprints = {case.id: case_fingerprint(case) for case in cases}
     done: dict[str, Output] = {}
@@ -290,7 +301,7 @@ def generate(
             progress(offset + finished)
 
     try:
-        fresh = target.generate(todo, advance, on_output) if todo else []
+        fresh = (produce or target.generate)(todo, advance, on_output) if todo else []
     finally:
         if cache is not None:
             cache.flush()

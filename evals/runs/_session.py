@@ -41,9 +41,15 @@ from evals.online import (
     monitored_gates,
     plan_production,
 )
+from evals.runs._generate_shards import (
+    GenerationShard,
+    generate_in_processes,
+    generation_shards,
+)
 from evals.runs._resume import check_resumable, open_unfinished_run
 from evals.runs._run import (
     EvalPlan,
+    Produce,
     RunResult,
     Trigger,
     code_version,
@@ -70,7 +76,7 @@ from evals.store import (
     journal_dir,
     ledger_for,
 )
-from evals.targets import Output, Progress, Redactor, Target
+from evals.targets import LiveTarget, OnOutput, Output, Progress, Redactor, Target
 
 __all__ = ["Perform", "RunOutcome", "RunSession", "evaluate"]
 
@@ -482,15 +488,73 @@ class RunSession:
         )
 
     def generate(
-        self, cases: Sequence[Case] | None = None, progress: Progress | None = None
+        self,
+        cases: Sequence[Case] | None = None,
+        progress: Progress | None = None,
+        *,
+        produce: Produce | None = None,
     ) -> list[Output]:
-        """Produce (or reuse from the journal and the cache) one output per case."""
+        """Produce (or reuse from the journal and the cache) one output per case.
+
+        Cases the journal or the cache has are taken from them here; only the others are
+        called: by ``produce`` when given (a flow's shards on a task runner's workers), else
+        from :attr:`processes` worker processes when the contract asks for more than one,
+        else from this process. Every new output is journaled and cached here as it arrives.
+        """
+        if produce is None and self.processes > 1:
+            produce = self.in_processes
         return generate(
             self.target,
             self.cases if cases is None else cases,
             progress,
             cache=self.cache,
             journal=self.journal,
+            produce=produce,
+        )
+
+    @property
+    def processes(self) -> int:
+        """Worker processes the target's calls are spread over (``evals.target.processes``).
+
+        Only live targets (``litellm``, ``http``) are sharded; every other target is 1.
+        """
+        return self.target.processes if isinstance(self.target, LiveTarget) else 1
+
+    def shards(self, cases: Sequence[Case], batch: int | None = None) -> list[GenerationShard]:
+        """The cases to call split over :attr:`processes` workers, with the limits shared.
+
+        See :func:`evals.runs.generation_shards`; ``batch`` for an orchestrator that keeps
+        :attr:`processes` shards of at most that many cases in flight.
+        """
+        target = self.target
+        assert isinstance(target, LiveTarget), "only live targets are sharded"
+        return generation_shards(
+            cases, self.processes, target.concurrency, target.requests_per_minute, batch
+        )
+
+    @property
+    def shard_contract(self) -> str:
+        """The contract path a generation or scoring shard loads, absolute."""
+        return str(Path(self.contract.source).resolve())
+
+    def in_processes(
+        self,
+        cases: Sequence[Case],
+        progress: Progress | None = None,
+        on_output: OnOutput | None = None,
+    ) -> list[Output]:
+        """Call ``cases`` from :attr:`processes` worker processes of this machine."""
+        target = self.target
+        assert isinstance(target, LiveTarget), "only live targets are sharded"
+        return generate_in_processes(
+            self.shard_contract,
+            target.version(),
+            cases,
+            progress,
+            on_output,
+            processes=self.processes,
+            concurrency=target.concurrency,
+            requests_per_minute=target.requests_per_minute,
         )
 
     @property

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import copy
 import gc
 from abc import abstractmethod
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from evals.contract import HttpTargetSpec, LiteLLMTargetSpec
 from evals.dataset import Case
@@ -89,8 +90,26 @@ class LiveTarget(Target, Generic[S]):
     def __init__(self, spec: LiteLLMTargetSpec | HttpTargetSpec) -> None:
         self.concurrency = spec.concurrency
         self.requests_per_minute = spec.requests_per_minute
+        self.processes = spec.processes
         self.retry = retry_policy(spec)
         self.cacheable = spec.cache
+
+    def sharing(self, concurrency: int, requests_per_minute: int | None) -> Self:
+        """The same target calling with a share of the run's limits (one shard of a run).
+
+        Raises:
+            ValueError: a share below one call in flight or one request a minute.
+        """
+        if concurrency < 1 or (requests_per_minute is not None and requests_per_minute < 1):
+            raise ValueError(
+                f"a shard needs at least one call in flight and one request a minute, got "
+                f"concurrency {concurrency}, requests_per_minute {requests_per_minute}"
+            )
+        shard = copy.copy(self)
+        shard.concurrency = concurrency
+        shard.requests_per_minute = requests_per_minute
+        shard.processes = 1
+        return shard
 
     @abstractmethod
     def secret_env_names(self) -> list[str]:

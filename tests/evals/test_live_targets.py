@@ -554,6 +554,22 @@ def test_http_target_posts_cases_and_reads_the_reply_by_path(
     assert first.latency_s is not None
 
 
+def test_http_calls_past_one_pool_spread_over_several_and_all_run_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 40 in flight: three clients of 14 connections (httpcore's cost grows with a pool's
+    # size squared); every call still starts at once, and nothing queues.
+    monkeypatch.setenv("AGENT_TOKEN", "Bearer agent-secret-42")
+    with FakeOpenAIServer(latency_s=0.3) as slow:
+        path = http_project(tmp_path, slow, concurrency=40, cache=False)
+        rows = [{"id": f"p{i}", "input": f"question {i}"} for i in range(40)]
+        write_jsonl(tmp_path / "datasets" / "tiny-agent" / "cases.jsonl", rows)
+        target, dataset = plan_for(path)
+        outputs = target.generate(dataset.cases)
+    assert all(o.error is None for o in outputs)
+    assert slow.max_in_flight == 40, "every call in flight at once: no pool made one wait"
+
+
 def test_http_target_retries_and_records_what_it_cannot_read(
     tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
