@@ -25,6 +25,7 @@ from evals.errors import UserError
 
 __all__ = [
     "RUNNER_ENV",
+    "WORKER_CONFIG",
     "RunnerFactory",
     "runner_spec",
     "shard_runner",
@@ -34,6 +35,17 @@ __all__ = [
 
 RUNNER_ENV = "IMPACTGATE_TASK_RUNNER"
 WORKERS_ENV = "IMPACTGATE_DASK_WORKERS"
+
+WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.disk": False,
+}
+"""Dask settings of the local cluster's workers: no sampling profiler, no disk counters.
+
+Both feed the dashboard, which a local cluster here does not serve. The profiler samples
+the task thread's stack every 10 ms and walks it: spaCy's deep stacks made that cost a
+worker about 6% of a core (``benchmarks/RESULTS.md``, fan-out).
+"""
 
 RunnerFactory = Callable[[], Any]
 """Makes a fresh Prefect task runner for one flow run (a runner serves one flow at a time)."""
@@ -103,16 +115,20 @@ def task_runners(spec: str) -> Iterator[RunnerFactory]:
         address = "tcp://" + spec.removeprefix("dask://") if spec.startswith("dask://") else spec
         yield lambda: DaskTaskRunner(address=address)
         return
+    import dask
     from distributed import LocalCluster
 
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=_workers(),
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-        env=_worker_env(),
-    ) as cluster:
+    with (
+        dask.config.set(WORKER_CONFIG),  # the workers (spawned by nannies) take this config
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=_workers(),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            env=_worker_env(),
+        ) as cluster,
+    ):
         yield lambda: DaskTaskRunner(address=cluster.scheduler_address)
 
 

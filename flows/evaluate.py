@@ -8,6 +8,7 @@ artifacts and the action subflows, so the whole chain shows as one tree in Prefe
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -27,7 +28,14 @@ from evals.targets import Output
 from flows._runners import shard_runner
 from flows.actions import escalate_flow, recover_flow, rollback_flow
 
-__all__ = ["SCORING_BATCH", "ProgressFactory", "evaluate_agent", "reporting_progress"]
+__all__ = [
+    "SCORING_BATCH",
+    "Batch",
+    "ProgressFactory",
+    "evaluate_agent",
+    "reporting_progress",
+    "submit_batches",
+]
 
 SCORING_BATCH = 200
 """Cases per scoring task: a few tasks per run, never one per case (ENV.md)."""
@@ -89,22 +97,62 @@ def generate_outputs(session: RunSession) -> list[Output]:
         return session.generate(progress=progress)
 
 
+class Batch:
+    """One scoring task's cases and outputs, as a single value nobody walks.
+
+    Prefect walks every list, dict, dataclass and pydantic model among a task's arguments
+    looking for futures to wait for (in the flow's process, twice with Dask, and again in the
+    worker), and Dask walks lists and tuples; cases are pydantic models, so a bare list of
+    them cost each task about as much CPU as scoring a fifth of it (``benchmarks/RESULTS.md``,
+    fan-out). Prefect's own ``quote``/``opaque`` do not survive pickling to a Dask worker.
+    """
+
+    __slots__ = ("_token", "cases", "outputs")
+
+    def __init__(self, cases: Sequence[Case], outputs: Sequence[Output]) -> None:
+        self.cases, self.outputs = list(cases), list(outputs)
+        self._token = uuid.uuid4().hex
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __dask_tokenize__(self) -> str:
+        """Dask's key for the task: unique per batch, without pickling the batch to hash it."""
+        return self._token
+
+
 @task(name="score-batch", cache_policy=NONE)
-def score_batch(
-    contract: str, cases: Sequence[Case], outputs: Sequence[Output]
-) -> dict[str, list[Score]]:
+def score_batch(contract: str, batch: Batch) -> dict[str, list[Score]]:
     """Every scorer over one batch of cases, in whichever worker the task runner picks.
 
     Only plain data travels: the worker builds the contract's scorers (and loads their
     models) once and reuses them for every later batch.
     """
-    return score_shard(contract, cases, outputs)
+    return score_shard(contract, batch.cases, batch.outputs)
 
 
 @task(name="score-in-session", cache_policy=NONE)
 def score_in_session(session: RunSession, outputs: list[Output]) -> dict[str, list[Score]]:
     """Every case scored by the session itself (a production run, a calibrated judge)."""
     return session.score(session.cases, outputs)
+
+
+def submit_batches(
+    runner: Any, contract_file: str, cases: Sequence[Case], outputs: Sequence[Output]
+) -> list[Any]:
+    """Submit every batch of ``SCORING_BATCH`` cases to ``runner`` at once, futures in order."""
+    return [
+        runner.submit(
+            score_batch,
+            parameters={
+                "contract": contract_file,
+                "batch": Batch(
+                    cases[start : start + SCORING_BATCH], outputs[start : start + SCORING_BATCH]
+                ),
+            },
+        )
+        for start in range(0, len(cases), SCORING_BATCH)
+    ]
 
 
 def _sharded(
@@ -119,18 +167,7 @@ def _sharded(
     The flow's task runner (threads here, or Dask worker processes) scores them in parallel.
     """
     with shard_runner(task_runner) as runner:
-        futures = [
-            runner.submit(
-                score_batch,
-                parameters={
-                    "contract": session.contract_file,
-                    "cases": cases[start : start + SCORING_BATCH],
-                    "outputs": outputs[start : start + SCORING_BATCH],
-                },
-            )
-            for start in range(0, len(cases), SCORING_BATCH)
-        ]
-        for future in futures:
+        for future in submit_batches(runner, session.contract_file, cases, outputs):
             for name, values in future.result().items():
                 scores[name].extend(values)
     return scores
