@@ -5,7 +5,7 @@
 Builds a replay project of ``--cases`` cases (about 80-word outputs with names, e-mail
 addresses and card numbers in some of them) scored by the ``policy`` suite with the
 personal-data pack (``pii.yaml``: rules and spaCy NER) plus ``cost`` and ``latency``: CPU-bound Python scoring.
-The batches (``SCORING_BATCH`` cases each) go through the production path, the
+The batches (at most ``SCORING_BATCH`` cases each, as many per worker) go through the production path, the
 ``score-batch`` task over the engine's ``score_shard``, submitted all at once inside a
 Prefect flow to (a) Prefect's thread-pool runner in this process and (b) ``DaskTaskRunner``
 on a local cluster of 2 worker processes (1 thread each). Scorers and models are warmed up
@@ -153,12 +153,13 @@ def main() -> None:
 
     from flows._prefect import local_prefect
     from flows._runners import WORKER_CONFIG, _worker_env
-    from flows.evaluate import SCORING_BATCH
+    from flows.evaluate import batch_bounds
 
     folder = Path(tempfile.mkdtemp(prefix="impactgate-fanout-"))
     contract = str(build_project(folder, args.cases))
     n = args.cases
-    tasks = -(-n // SCORING_BATCH)
+    bounds = batch_bounds(n, 2)  # what submit_batches makes for 2 single-thread workers
+    tasks, size = len(bounds), max(end - start for start, end in bounds)
     run = flow(name="fanout-benchmark")(score_all)
 
     timings: dict[str, list[float]] = {"thread": [], "dask": []}
@@ -217,7 +218,7 @@ def main() -> None:
     overhead_per_task = (sum(worker_cpu) - cpu_medians["thread"]["flow process"]) / tasks
     result: dict[str, Any] = {
         "cases": n,
-        "batch": SCORING_BATCH,
+        "batch": size,
         "tasks": tasks,
         "seconds": timings,
         "cases_per_s": rates,
@@ -246,7 +247,7 @@ Command: `.venv/bin/python benchmarks/fanout.py --cases {n} --write`
 
 Run: {day}, {platform.machine()}, {os.cpu_count()} cores shared with other work. {n} replay cases
 (~80-word outputs) scored by `policy` (`pii.yaml`: rules + spaCy NER), `cost` and `latency`, in
-{tasks} `score-batch` tasks of {SCORING_BATCH} cases submitted at once inside a Prefect flow
+{tasks} `score-batch` tasks of up to {size} cases submitted at once inside a Prefect flow
 (`flows.evaluate.submit_batches`, the production path); scorers warmed up in every process
 and each runner's first flow untimed; median of {args.repeats} runs.
 

@@ -27,6 +27,7 @@ __all__ = [
     "RUNNER_ENV",
     "WORKER_CONFIG",
     "RunnerFactory",
+    "parallel_slots",
     "runner_spec",
     "shard_runner",
     "sharing",
@@ -130,6 +131,23 @@ def task_runners(spec: str) -> Iterator[RunnerFactory]:
         ) as cluster,
     ):
         yield lambda: DaskTaskRunner(address=cluster.scheduler_address)
+
+
+def parallel_slots(runner: Any) -> int:
+    """How many tasks ``runner`` runs truly side by side: the Dask cluster's worker threads.
+
+    A thread pool in the run's own process counts as one: CPU-bound Python scoring holds
+    the GIL whichever thread runs it.
+    """
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    if isinstance(runner, ThreadPoolTaskRunner):
+        return 1
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if isinstance(runner, DaskTaskRunner):
+        return max(1, sum(runner.client.nthreads().values()))
+    return 1
 
 
 _shared: RunnerFactory | None = None

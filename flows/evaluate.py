@@ -7,6 +7,7 @@ artifacts and the action subflows, so the whole chain shows as one tree in Prefe
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -25,20 +26,27 @@ from evals.runs import RunResult, RunSession, Trigger, score_shard
 from evals.scorers import Score
 from evals.store import Decision, Source
 from evals.targets import Output
-from flows._runners import shard_runner
+from flows._runners import parallel_slots, shard_runner
 from flows.actions import escalate_flow, recover_flow, rollback_flow
 
 __all__ = [
     "SCORING_BATCH",
     "Batch",
     "ProgressFactory",
+    "batch_bounds",
     "evaluate_agent",
     "reporting_progress",
     "submit_batches",
 ]
 
-SCORING_BATCH = 200
-"""Cases per scoring task: a few tasks per run, never one per case (ENV.md)."""
+SCORING_BATCH = 500
+"""Most cases in one scoring task: a few tasks per run, never one per case (ENV.md).
+
+Each task costs a Dask worker about 0.15 CPU s besides the scoring (Prefect's task engine
+rebuilds the run's settings and API clients in the worker, the batch and its scores are
+pickled both ways; ``benchmarks/RESULTS.md``, fan-out), about a sixth of what 200 cases
+cost to score; 500 keeps that small and a 100,000-case run at 200 tasks.
+"""
 
 
 ProgressFactory = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
@@ -137,21 +145,34 @@ def score_in_session(session: RunSession, outputs: list[Output]) -> dict[str, li
     return session.score(session.cases, outputs)
 
 
+def batch_bounds(cases: int, slots: int = 1) -> list[tuple[int, int]]:
+    """Start and end of each scoring batch: as few as ``SCORING_BATCH`` allows, equal in size.
+
+    The number of batches is rounded up to a multiple of ``slots`` (a Dask cluster's worker
+    threads) so every worker gets the same share: 2,000 cases on 2 workers are 4 batches of
+    500, 1,200 cases 4 of 300 (not 500, 500, 200, which leaves a worker idle at the end).
+    """
+    if cases <= 0:
+        return []
+    count = -(-cases // SCORING_BATCH)
+    count = min(cases, -(-count // slots) * slots)
+    edges = [cases * i // count for i in range(count + 1)]
+    return list(itertools.pairwise(edges))
+
+
 def submit_batches(
     runner: Any, contract_file: str, cases: Sequence[Case], outputs: Sequence[Output]
 ) -> list[Any]:
-    """Submit every batch of ``SCORING_BATCH`` cases to ``runner`` at once, futures in order."""
+    """Submit every batch of cases to ``runner`` at once (:func:`batch_bounds`), futures in order."""
     return [
         runner.submit(
             score_batch,
             parameters={
                 "contract": contract_file,
-                "batch": Batch(
-                    cases[start : start + SCORING_BATCH], outputs[start : start + SCORING_BATCH]
-                ),
+                "batch": Batch(cases[start:end], outputs[start:end]),
             },
         )
-        for start in range(0, len(cases), SCORING_BATCH)
+        for start, end in batch_bounds(len(cases), parallel_slots(runner))
     ]
 
 
