@@ -130,18 +130,21 @@ class Batch:
 
 
 @task(name="score-batch", cache_policy=NONE)
-def score_batch(contract: str, batch: Batch) -> dict[str, list[Score]]:
+def score_batch(
+    contract: str, batch: Batch, support_threshold: float | None = None
+) -> dict[str, list[Score]]:
     """Every scorer over one batch of cases, in whichever worker the task runner picks.
 
-    Only plain data travels: the worker builds the contract's scorers (and loads their
-    models) once and reuses them for every later batch.
+    Only plain data travels (the contract's path, the calibrated support threshold if the
+    run has one): the worker builds the contract's scorers (and loads their models) once and
+    reuses them for every later batch.
     """
-    return score_shard(contract, batch.cases, batch.outputs)
+    return score_shard(contract, batch.cases, batch.outputs, support_threshold)
 
 
 @task(name="score-in-session", cache_policy=NONE)
 def score_in_session(session: RunSession, outputs: list[Output]) -> dict[str, list[Score]]:
-    """Every case scored by the session itself (a production run, a calibrated judge)."""
+    """Every case scored by the session itself (a production run reuses stored scores)."""
     return session.score(session.cases, outputs)
 
 
@@ -161,7 +164,11 @@ def batch_bounds(cases: int, slots: int = 1) -> list[tuple[int, int]]:
 
 
 def submit_batches(
-    runner: Any, contract_file: str, cases: Sequence[Case], outputs: Sequence[Output]
+    runner: Any,
+    contract_file: str,
+    cases: Sequence[Case],
+    outputs: Sequence[Output],
+    support_threshold: float | None = None,
 ) -> list[Any]:
     """Submit every batch of cases to ``runner`` at once (:func:`batch_bounds`), futures in order."""
     return [
@@ -170,6 +177,7 @@ def submit_batches(
             parameters={
                 "contract": contract_file,
                 "batch": Batch(cases[start:end], outputs[start:end]),
+                "support_threshold": support_threshold,
             },
         )
         for start, end in batch_bounds(len(cases), parallel_slots(runner))
@@ -188,7 +196,10 @@ def _sharded(
     The flow's task runner (threads here, or Dask worker processes) scores them in parallel.
     """
     with shard_runner(task_runner) as runner:
-        for future in submit_batches(runner, session.contract_file, cases, outputs):
+        futures = submit_batches(
+            runner, session.contract_file, cases, outputs, session.support_threshold
+        )
+        for future in futures:
             for name, values in future.result().items():
                 scores[name].extend(values)
     return scores
@@ -306,7 +317,7 @@ def evaluate_agent(
         outputs = generate_outputs(session)
         cases = session.cases
         scores: dict[str, list[Score]] = {name: [] for name in session.plan.scorers}
-        if not session.shardable:  # scored as the session configured it, in this process
+        if not session.shardable:  # a production run reuses stored scores: in this process
             scores = score_in_session(session, outputs)
         else:
             scores = _sharded(session, cases, outputs, scores, task_runner)
