@@ -146,7 +146,7 @@ def parallel_slots(runner: Any) -> int:
     from prefect_dask.task_runners import DaskTaskRunner
 
     if isinstance(runner, DaskTaskRunner):
-        return max(1, sum(runner.client.nthreads().values()))
+        return max(1, sum(runner.client.nthreads().values()))  # type: ignore[no-untyped-call]
     return 1
 
 
