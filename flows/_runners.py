@@ -45,7 +45,7 @@ WORKER_CONFIG = {
 
 Both feed the dashboard, which a local cluster here does not serve. The profiler samples
 the task thread's stack every 10 ms and walks it: spaCy's deep stacks made that cost a
-worker about 6% of a core (``benchmarks/RESULTS.md``, fan-out).
+worker about 6% of a core (``docs/deploy.md``).
 """
 
 RunnerFactory = Callable[[], Any]

@@ -44,8 +44,8 @@ SCORING_BATCH = 500
 
 Each task costs a Dask worker about 0.15 CPU s besides the scoring (Prefect's task engine
 rebuilds the run's settings and API clients in the worker, the batch and its scores are
-pickled both ways; ``benchmarks/RESULTS.md``, fan-out), about a sixth of what 200 cases
-cost to score; 500 keeps that small and a 100,000-case run at 200 tasks.
+pickled both ways; ``docs/deploy.md``), about a sixth of what 200 cases cost to score; 500
+keeps that small and a 100,000-case run at 200 tasks.
 """
 
 
@@ -111,8 +111,8 @@ class Batch:
     Prefect walks every list, dict, dataclass and pydantic model among a task's arguments
     looking for futures to wait for (in the flow's process, twice with Dask, and again in the
     worker), and Dask walks lists and tuples; cases are pydantic models, so a bare list of
-    them cost each task about as much CPU as scoring a fifth of it (``benchmarks/RESULTS.md``,
-    fan-out). Prefect's own ``quote``/``opaque`` do not survive pickling to a Dask worker.
+    them cost each task several tenths of a second of CPU in all (``docs/deploy.md``). Prefect's
+    own ``quote``/``opaque`` do not survive pickling to a Dask worker.
     """
 
     __slots__ = ("_token", "cases", "outputs")
