@@ -4,13 +4,17 @@
 
 Builds a replay project of ``--cases`` cases (about 80-word outputs with names, e-mail
 addresses and card numbers in some of them) scored by the ``policy`` suite with the
-personal-data pack (``pii.yaml``: rules and spaCy NER) plus ``cost`` and ``latency``: CPU-bound Python scoring.
-The batches (at most ``SCORING_BATCH`` cases each, as many per worker) go through the production path, the
+personal-data pack (``pii.yaml``: rules and spaCy NER) plus ``cost`` and ``latency``:
+CPU-bound Python scoring. The batches (at most ``SCORING_BATCH`` cases each, as many per
+worker) go through the production path, ``flows.evaluate.submit_batches`` and the
 ``score-batch`` task over the engine's ``score_shard``, submitted all at once inside a
 Prefect flow to (a) Prefect's thread-pool runner in this process and (b) ``DaskTaskRunner``
-on a local cluster of 2 worker processes (1 thread each). Scorers and models are warmed up
-first in every process (as a long nightly run amortises them), and the cluster's start is
-timed separately. The median of three timed runs of each is reported.
+on a local cluster of 2 worker processes (1 thread each, configured as ``--task-runner
+dask`` does). Scorers and models are warmed up first in every process (as a long nightly run
+amortises them), each runner's first flow is not timed, and the cluster's start is timed
+separately. The median of ``--repeats`` timed runs of each is reported, with the CPU seconds
+each process spent (the flow's, the Prefect server's, each worker's): on a machine other work
+shares, CPU time says more than wall time about what each runner costs.
 """
 
 from __future__ import annotations
