@@ -270,12 +270,14 @@ CPU seconds a run (median), which other work on the machine changes much less th
 {cpu_rows}
 
 With both cores free, the thread pool is held to about one core by the GIL while the two
-workers score side by side: {thread_cpu:.2f} CPU s in process against the busier worker's
-{max(worker_cpu):.2f} s (and {dask_cpu:.2f} s over every process for two cores) puts the
-CPU-bound speed-up at **{projected:.2f}×**. The workers together spend
-{overhead_per_task * 1000:.0f} ms more CPU a task than the in-process scoring (Prefect's task
-engine in the worker, shipping the batch and its scores). Starting the cluster took
-{cluster_start:.1f} s and loading the scorers in both workers {warm_s:.1f} s, paid once per run;
+workers score side by side: {thread_cpu:.2f} CPU s for the thread pool (its process and the
+Prefect server) against the busier worker's {max(worker_cpu):.2f} s (and {dask_cpu:.2f} s over
+every process, for two cores) puts the speed-up on idle cores at about **{projected:.2f}×**
+(an estimate from CPU time, not a measurement). The workers together spend
+{overhead_per_task * 1000:.0f} ms more CPU a task than the in-process scoring: Prefect's task
+engine in the worker, the batch and its scores pickled both ways, and two processes sharing
+the cores' caches (docs/deploy.md). Starting the cluster took {cluster_start:.1f} s and loading
+the scorers in both workers {warm_s:.1f} s, paid once per run;
 afterwards each worker still holds {max(sets.values())} scorer set.
 """,
         )
