@@ -228,7 +228,7 @@ def main() -> None:
         "cases_per_s": rates,
         "speedup": speedup,
         "cpu_seconds_median": cpu_medians,
-        "cpu_bound_speedup": projected,
+        "idle_core_speedup_estimate": projected,
         "worker_cpu_over_in_process_per_task_s": overhead_per_task,
         "cluster_start_s": cluster_start,
         "load_average_1min": [load_before, load_after],
