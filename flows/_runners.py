@@ -26,8 +26,10 @@ from evals.errors import UserError
 __all__ = [
     "AGENTS_AT_ONCE_ENV",
     "RUNNER_ENV",
+    "WORKER_CONFIG",
     "RunnerFactory",
     "agents_at_once_limit",
+    "parallel_slots",
     "runner_spec",
     "shard_runner",
     "sharing",
@@ -37,6 +39,17 @@ __all__ = [
 RUNNER_ENV = "IMPACTGATE_TASK_RUNNER"
 AGENTS_AT_ONCE_ENV = "IMPACTGATE_AGENTS_AT_ONCE"
 WORKERS_ENV = "IMPACTGATE_DASK_WORKERS"
+
+WORKER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.disk": False,
+}
+"""Dask settings of the local cluster's workers: no sampling profiler, no disk counters.
+
+Both feed the dashboard, which a local cluster here does not serve. The profiler samples
+the task thread's stack every 10 ms and walks it: spaCy's deep stacks made that cost a
+worker about 6% of a core (``docs/deploy.md``).
+"""
 
 RunnerFactory = Callable[[], Any]
 """Makes a fresh Prefect task runner for one flow run (a runner serves one flow at a time)."""
@@ -106,17 +119,38 @@ def task_runners(spec: str) -> Iterator[RunnerFactory]:
         address = "tcp://" + spec.removeprefix("dask://") if spec.startswith("dask://") else spec
         yield lambda: DaskTaskRunner(address=address)
         return
+    import dask
     from distributed import LocalCluster
 
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=_workers(),
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-        env=_worker_env(),
-    ) as cluster:
+    with (
+        dask.config.set(WORKER_CONFIG),  # the workers (spawned by nannies) take this config
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=_workers(),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            env=_worker_env(),
+        ) as cluster,
+    ):
         yield lambda: DaskTaskRunner(address=cluster.scheduler_address)
+
+
+def parallel_slots(runner: Any) -> int:
+    """How many tasks ``runner`` runs truly side by side: the Dask cluster's worker threads.
+
+    A thread pool in the run's own process counts as one: CPU-bound Python scoring holds
+    the GIL whichever thread runs it.
+    """
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    if isinstance(runner, ThreadPoolTaskRunner):
+        return 1
+    from prefect_dask.task_runners import DaskTaskRunner
+
+    if isinstance(runner, DaskTaskRunner):
+        return max(1, sum(runner.client.nthreads().values()))  # type: ignore[no-untyped-call]
+    return 1
 
 
 _shared: RunnerFactory | None = None

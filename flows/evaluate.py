@@ -7,7 +7,9 @@ artifacts and the action subflows, so the whole chain shows as one tree in Prefe
 
 from __future__ import annotations
 
+import itertools
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -33,19 +35,28 @@ from evals.runs import (
 from evals.scorers import Score
 from evals.store import Decision, Source
 from evals.targets import AgentVersion, Output
-from flows._runners import shard_runner
+from flows._runners import parallel_slots, shard_runner
 from flows.actions import escalate_flow, recover_flow, rollback_flow
 
 __all__ = [
     "GENERATION_BATCH",
     "SCORING_BATCH",
+    "Batch",
     "ProgressFactory",
+    "batch_bounds",
     "evaluate_agent",
     "reporting_progress",
+    "submit_batches",
 ]
 
-SCORING_BATCH = 200
-"""Cases per scoring task: a few tasks per run, never one per case (ENV.md)."""
+SCORING_BATCH = 500
+"""Most cases in one scoring task: a few tasks per run, never one per case (ENV.md).
+
+Each task costs a Dask worker about 0.15 CPU s besides the scoring (Prefect's task engine
+rebuilds the run's settings and API clients in the worker, the batch and its scores are
+pickled both ways; ``docs/deploy.md``), about a sixth of what 200 cases cost to score; 500
+keeps that small and a 100,000-case run at 200 tasks.
+"""
 
 GENERATION_BATCH = 500
 """Cases per generation task on a Dask runner: a batch is journaled when it comes back, so
@@ -197,22 +208,83 @@ def _generate_sharded(session: RunSession, task_runner: str | None) -> list[Outp
             return session.generate(progress=progress, produce=produce)
 
 
+class Batch:
+    """One scoring task's cases and outputs, as a single value nobody walks.
+
+    Prefect walks every list, dict, dataclass and pydantic model among a task's arguments
+    looking for futures to wait for (in the flow's process, twice with Dask, and again in the
+    worker), and Dask walks lists and tuples; cases are pydantic models, so a bare list of
+    them cost each task several tenths of a second of CPU in all (``docs/deploy.md``). Prefect's
+    own ``quote``/``opaque`` do not survive pickling to a Dask worker.
+    """
+
+    __slots__ = ("_token", "cases", "outputs")
+
+    def __init__(self, cases: Sequence[Case], outputs: Sequence[Output]) -> None:
+        self.cases, self.outputs = list(cases), list(outputs)
+        self._token = uuid.uuid4().hex
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __dask_tokenize__(self) -> str:
+        """Dask's key for the task: unique per batch, without pickling the batch to hash it."""
+        return self._token
+
+
 @task(name="score-batch", cache_policy=NONE)
 def score_batch(
-    contract: str, cases: Sequence[Case], outputs: Sequence[Output]
+    contract: str, batch: Batch, support_threshold: float | None = None
 ) -> dict[str, list[Score]]:
     """Every scorer over one batch of cases, in whichever worker the task runner picks.
 
-    Only plain data travels: the worker builds the contract's scorers (and loads their
-    models) once and reuses them for every later batch.
+    Only plain data travels (the contract's path, the calibrated support threshold if the
+    run has one): the worker builds the contract's scorers (and loads their models) once and
+    reuses them for every later batch.
     """
-    return score_shard(contract, cases, outputs)
+    return score_shard(contract, batch.cases, batch.outputs, support_threshold)
 
 
 @task(name="score-in-session", cache_policy=NONE)
 def score_in_session(session: RunSession, outputs: list[Output]) -> dict[str, list[Score]]:
-    """Every case scored by the session itself (a production run, a calibrated judge)."""
+    """Every case scored by the session itself (a production run reuses stored scores)."""
     return session.score(session.cases, outputs)
+
+
+def batch_bounds(cases: int, slots: int = 1) -> list[tuple[int, int]]:
+    """Start and end of each scoring batch: as few as ``SCORING_BATCH`` allows, equal in size.
+
+    The number of batches is rounded up to a multiple of ``slots`` (a Dask cluster's worker
+    threads) so every worker gets the same share: 2,000 cases on 2 workers are 4 batches of
+    500, 1,200 cases 4 of 300 (not 500, 500, 200, which leaves a worker idle at the end).
+    """
+    if cases <= 0:
+        return []
+    count = -(-cases // SCORING_BATCH)
+    count = min(cases, -(-count // slots) * slots)
+    edges = [cases * i // count for i in range(count + 1)]
+    return list(itertools.pairwise(edges))
+
+
+def submit_batches(
+    runner: Any,
+    contract_file: str,
+    cases: Sequence[Case],
+    outputs: Sequence[Output],
+    support_threshold: float | None = None,
+) -> list[Any]:
+    """Submit every batch of cases to ``runner`` at once (:func:`batch_bounds`), futures in order."""
+    return [
+        runner.submit(
+            score_batch,
+            parameters={
+                "contract": contract_file,
+                "batch": Batch(cases[start:end], outputs[start:end]),
+                "support_threshold": support_threshold,
+            },
+        )
+        for start, end in batch_bounds(len(cases), parallel_slots(runner))
+    ]
 
 
 def _sharded(
@@ -227,17 +299,9 @@ def _sharded(
     The flow's task runner (threads here, or Dask worker processes) scores them in parallel.
     """
     with shard_runner(task_runner) as runner:
-        futures = [
-            runner.submit(
-                score_batch,
-                parameters={
-                    "contract": session.contract_file,
-                    "cases": cases[start : start + SCORING_BATCH],
-                    "outputs": outputs[start : start + SCORING_BATCH],
-                },
-            )
-            for start in range(0, len(cases), SCORING_BATCH)
-        ]
+        futures = submit_batches(
+            runner, session.contract_file, cases, outputs, session.support_threshold
+        )
         for future in futures:
             for name, values in future.result().items():
                 scores[name].extend(values)
@@ -360,7 +424,7 @@ def evaluate_agent(
         )
         cases = session.cases
         scores: dict[str, list[Score]] = {name: [] for name in session.plan.scorers}
-        if not session.shardable:  # scored as the session configured it, in this process
+        if not session.shardable:  # a production run reuses stored scores: in this process
             scores = score_in_session(session, outputs)
         else:
             scores = _sharded(session, cases, outputs, scores, task_runner)

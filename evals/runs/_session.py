@@ -61,6 +61,7 @@ from evals.runs._run import (
     scoring_fingerprint,
     summarize,
 )
+from evals.runs._shards import at_support_threshold
 from evals.scorecard import Scorecard, measure, refresh
 from evals.scorers import Score, build_masker, build_scorers
 from evals.store import (
@@ -119,13 +120,6 @@ def _check_policy(contract: Contract, results: str | None) -> MetricValue | None
         return None
     labels = ResultsStore(results).labels(contract.agent, "policy")
     return check_policy(labels, confidence=contract.autonomy.confidence) if labels else None
-
-
-def _at_threshold(contract: Contract, threshold: float) -> Contract:
-    """The contract with its grounding judge at a calibrated support threshold."""
-    grounding = contract.evals.grounding.model_copy(update={"support_threshold": threshold})
-    evals = contract.evals.model_copy(update={"grounding": grounding})
-    return contract.model_copy(update={"evals": evals})
 
 
 def _kept(journal: RunJournal | None) -> frozenset[str]:
@@ -258,7 +252,7 @@ class RunSession:
         if {"grounding", "hallucination"} & set(loaded.evals.suites):
             judge_check = _check_judge(loaded, results)
             if judge_check is not None and judge_check.calibration is not None:
-                loaded = _at_threshold(loaded, judge_check.calibration.threshold)
+                loaded = at_support_threshold(loaded, judge_check.calibration.threshold)
                 plan = replace(plan, contract=loaded, scorers=build_scorers(loaded))
         unfinished = open_unfinished_run(results, resume) if resume and results else None
         ledger = ledger_for(results) if results is not None and sync_ledger else None
@@ -400,7 +394,7 @@ class RunSession:
             # owner's labels, at the threshold fitted on them when the contract calibrates.
             judge_check = _check_judge(loaded, results)
             if judge_check is not None and judge_check.calibration is not None:
-                loaded = _at_threshold(loaded, judge_check.calibration.threshold)
+                loaded = at_support_threshold(loaded, judge_check.calibration.threshold)
         scorecard = None
         if loaded.telemetry is not None:
             # Fresh traces for the sample, and the measured workflow for the level's gates on
@@ -559,14 +553,24 @@ class RunSession:
 
     @property
     def shardable(self) -> bool:
-        """Whether :func:`evals.runs.score_shard` on the contract file scores like :meth:`score`.
+        """Whether :func:`evals.runs.score_shard` scores like :meth:`score`.
 
-        Not for a production run (its scores reuse earlier runs' and skip traces without
-        passages) nor for a grounding judge at a threshold calibrated on the owner's labels
-        (the file does not carry it): those score in the session's process.
+        Given the contract file and :attr:`support_threshold`, it does for a golden run. Not
+        for a production run (its scores reuse earlier runs' and skip traces without
+        passages): that scores in the session's process.
         """
-        calibrated = self.judge_check is not None and self.judge_check.calibration is not None
-        return self.production is None and not calibrated
+        return self.production is None
+
+    @property
+    def support_threshold(self) -> float | None:
+        """The grounding judge's threshold calibrated on the owner's labels, if it is.
+
+        The contract file does not carry it (the session fits it when it opens), so a shard
+        is given it: ``score_shard(contract_file, cases, outputs, support_threshold=...)``.
+        """
+        if self.judge_check is None or self.judge_check.calibration is None:
+            return None
+        return self.judge_check.calibration.threshold
 
     def score(self, cases: Sequence[Case], outputs: Sequence[Output]) -> dict[str, list[Score]]:
         """Every scorer over one batch of cases (a shard: any batch, in any order).

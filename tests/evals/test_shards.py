@@ -57,3 +57,25 @@ def test_a_shard_needs_one_output_per_case(tmp_path: Path) -> None:
     outputs = plan.target.generate(cases, None, None)
     with pytest.raises(ValueError, match="one output per case: 8 != 7"):
         score_shard(str(path), cases, outputs[:7])
+
+
+@pytest.mark.model
+def test_a_shard_given_the_calibrated_threshold_scores_like_the_session() -> None:
+    """returns-concierge fits its grounding judge's threshold on the owner's 60 labels."""
+    from evals.runs import RunSession
+
+    path = Path(__file__).resolve().parents[2] / "policies" / "returns-concierge.yaml"
+    with RunSession.open(path, None, sync_ledger=False, journal=False) as session:
+        threshold = session.support_threshold
+        assert threshold is not None, "the contract calibrates its judge on labels"
+        assert session.shardable, "a calibrated golden run shards too"
+        cases = session.cases[:6]
+        outputs = session.plan.target.generate(cases, None, None)
+        expected = session.score(cases, outputs)
+    before = loaded_scorer_sets()
+    scored = score_shard(str(path), cases, outputs, support_threshold=threshold)
+    assert scored == expected
+    assert "faithfulness" in scored, "the grounding judge scored"
+    # Without the threshold a shard would judge at the file's setting: other scorers.
+    score_shard(str(path), cases[:1], outputs[:1])
+    assert loaded_scorer_sets() == before + 2

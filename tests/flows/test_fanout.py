@@ -18,7 +18,8 @@ from evals.errors import UserError
 from evals.runs import loaded_scorer_sets
 from evals.store import ResultsStore
 from flows import nightly
-from flows._runners import _worker_env, runner_spec
+from flows._runners import _worker_env, parallel_slots, runner_spec
+from flows.evaluate import Batch, batch_bounds
 from tests.helpers import CONTRACT, make_project
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -34,6 +35,7 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from distributed import Client, LocalCluster
+    from prefect_dask import DaskTaskRunner
 
     data = copy.deepcopy(CONTRACT)
     data["evals"]["suites"] = ["policy", "cost", "latency"]
@@ -57,12 +59,64 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
             )
         )
         built = client.run(loaded_scorer_sets)
+        with DaskTaskRunner(address=cluster.scheduler_address) as runner:
+            assert parallel_slots(runner) == 2, "two workers of one thread"
     assert summary["verdict"] in ("pass", "fail")
     threads, dask = _samples(tmp_path / "threads"), _samples(tmp_path / "dask")
     assert len(dask) == 8 * 3
     assert dask == threads, "the same scores wherever the batches ran"
     # Four batches went to the workers; each worker built the scorers at most once.
     assert sorted(built.values()) in ([0, 1], [1, 1])
+
+
+@pytest.mark.parametrize(
+    ("cases", "slots", "sizes"),
+    [
+        (0, 2, []),
+        (3, 2, [1, 2]),
+        (500, 1, [500]),
+        (501, 1, [250, 251]),
+        (1200, 2, [300, 300, 300, 300]),  # not 500, 500, 200: no worker idles at the end
+        (2000, 2, [500, 500, 500, 500]),
+        (2000, 3, [333, 333, 334, 333, 333, 334]),
+        (1, 4, [1]),
+    ],
+)
+def test_batches_are_few_equal_and_a_multiple_of_the_workers(
+    cases: int, slots: int, sizes: list[int]
+) -> None:
+    bounds = batch_bounds(cases, slots)
+    assert [end - start for start, end in bounds] == sizes
+    assert [start for start, _ in bounds[1:]] == [end for _, end in bounds[:-1]], "contiguous"
+    assert all(size <= 500 for size in sizes)
+
+
+def test_a_thread_pool_counts_as_one_slot() -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    with ThreadPoolTaskRunner(max_workers=8) as runner:
+        assert parallel_slots(runner) == 1
+
+
+def test_a_batch_pickles_whole_and_prefect_does_not_walk_it(tmp_path: Path) -> None:
+    import pickle
+
+    from prefect.utilities.collections import visit_collection
+
+    from evals.contract import load_contract
+    from evals.runs import prepare
+
+    plan = prepare(load_contract(make_project(tmp_path)))
+    cases = list(plan.dataset.cases)
+    batch = Batch(cases, plan.target.generate(cases, None, None))
+    copy_ = pickle.loads(pickle.dumps(batch))
+    assert copy_.cases == batch.cases
+    assert copy_.outputs == batch.outputs
+    assert copy_.__dask_tokenize__() == batch.__dask_tokenize__()
+    assert Batch(cases, batch.outputs).__dask_tokenize__() != batch.__dask_tokenize__()
+    seen: list[object] = []
+    visit_collection({"batch": batch}, visit_fn=seen.append)
+    assert not any(isinstance(item, type(cases[0])) for item in seen), "no case visited"
 
 
 @pytest.mark.parametrize(
