@@ -7,6 +7,7 @@ than the contract's concurrency.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,8 +66,10 @@ def _outputs(results: Path) -> list[tuple[str, str | None]]:
 def test_the_runs_own_processes_generate_like_one(tmp_path: Path, server: FakeOpenAIServer) -> None:
     one = _project(tmp_path / "one", server, processes=1)
     two = _project(tmp_path / "two", server, processes=2)
-    [alone] = nightly(policies=one, results=str(tmp_path / "r1"), task_runner="thread")
-    [sharded] = nightly(policies=two, results=str(tmp_path / "r2"), task_runner="thread")
+    [alone] = asyncio.run(nightly(policies=one, results=str(tmp_path / "r1"), task_runner="thread"))
+    [sharded] = asyncio.run(
+        nightly(policies=two, results=str(tmp_path / "r2"), task_runner="thread")
+    )
     assert server.calls == 2 * N_CASES
     assert server.max_in_flight <= 4
     assert sharded["outputs"]["called"] == N_CASES
@@ -83,7 +86,7 @@ def test_dask_workers_generate_batches_and_build_the_target_once(
     one = _project(tmp_path / "one", server, processes=1)
     two = _project(tmp_path / "two", server, processes=2)
     monkeypatch.setattr("flows.evaluate.GENERATION_BATCH", 5)  # 24 cases: 5 batches
-    nightly(policies=one, results=str(tmp_path / "r1"), task_runner="thread")
+    asyncio.run(nightly(policies=one, results=str(tmp_path / "r1"), task_runner="thread"))
     here = loaded_targets()
     with (
         LocalCluster(
@@ -92,8 +95,10 @@ def test_dask_workers_generate_batches_and_build_the_target_once(
         ) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
-        [sharded] = nightly(
-            policies=two, results=str(tmp_path / "r2"), task_runner=cluster.scheduler_address
+        [sharded] = asyncio.run(
+            nightly(
+                policies=two, results=str(tmp_path / "r2"), task_runner=cluster.scheduler_address
+            )
         )
         built = client.run(loaded_targets)
     assert server.calls == 2 * N_CASES
