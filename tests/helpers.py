@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,9 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from evals.testing import FakeOpenAIServer
 
 CONTRACT: dict[str, Any] = {
     "agent": "tiny-agent",
@@ -322,3 +326,13 @@ def smtp_server() -> Iterator[Mailbox]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def settled_calls(server: FakeOpenAIServer, quiet_s: float) -> int:
+    """The server's call count once no call has arrived for ``quiet_s`` seconds."""
+    count, since = server.calls, time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        time.sleep(0.05)
+        if server.calls != count:
+            count, since = server.calls, time.monotonic()
+    return count

@@ -22,7 +22,7 @@ import pytest
 
 from evals.store import ResultsStore, RunJournal, journal_dir
 from evals.testing import FakeOpenAIServer
-from tests.helpers import CONTRACT, litellm_project, make_project, write_jsonl
+from tests.helpers import CONTRACT, litellm_project, make_project, settled_calls, write_jsonl
 
 pytestmark = pytest.mark.model  # the worker imports litellm
 
@@ -96,15 +96,6 @@ def _worker(path: Path, results: Path, *resume: str) -> subprocess.Popen[str]:
     )
 
 
-def _settled(server: FakeOpenAIServer, quiet_s: float = 1.0) -> int:
-    count, since = server.calls, time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        time.sleep(0.05)
-        if server.calls != count:
-            count, since = server.calls, time.monotonic()
-    return count
-
-
 @pytest.mark.parametrize("target", ["litellm", "http"])
 def test_a_killed_run_resumes_with_no_case_lost_or_repeated(tmp_path: Path, target: str) -> None:
     with FakeOpenAIServer(latency_s=0.05, faults=0.2, stall_s=1.2, seed=7) as server:
@@ -122,7 +113,7 @@ def test_a_killed_run_resumes_with_no_case_lost_or_repeated(tmp_path: Path, targ
             time.sleep(0.05)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
-        before_resume = _settled(server)
+        before_resume = settled_calls(server, 1.0)
         journal = RunJournal.open(journal_dir(results), run_id)
         kept = {k for k, (_, o) in journal.outputs().items() if not o.retryable}
         journal.close()

@@ -7,7 +7,6 @@ the real client stack (litellm + the OpenAI SDK, or httpx) and counts what reach
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,16 +28,10 @@ from evals.store import OutputCache
 from evals.targets import Output
 from evals.testing import FakeOpenAIServer
 from tests.evals.test_live_targets import KEY, http_project, litellm_project
-from tests.helpers import CONTEXT, write_jsonl
+from tests.helpers import CONTEXT, settled_calls, write_jsonl
 from tests.helpers import litellm_project as make_litellm_project
 
 N_CASES = 30
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)
@@ -190,15 +183,6 @@ class Killed(Exception):
     """Stands in for a process killed mid-run."""
 
 
-def _settled(server: FakeOpenAIServer, quiet_s: float = 0.4) -> int:
-    count, since = server.calls, time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        time.sleep(0.05)
-        if server.calls != count:
-            count, since = server.calls, time.monotonic()
-    return count
-
-
 @pytest.mark.model
 def test_outputs_are_journaled_as_they_arrive_and_a_killed_run_resumes(
     tmp_path: Path,
@@ -217,7 +201,7 @@ def test_outputs_are_journaled_as_they_arrive_and_a_killed_run_resumes(
         with pytest.raises(Killed):
             session.generate(progress=kill_after_five)
         session.close()
-        calls = _settled(server)
+        calls = settled_calls(server, 0.4)
         assert calls < N_CASES, "the workers were stopped with the run"
         run_id = session.header.run_id
         resumed = open_unfinished_run(results, run_id)

@@ -10,7 +10,6 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,19 +24,13 @@ from evals.store import OutputCache, ResultsStore, RunHeader, RunJournal, journa
 from evals.targets import HttpTarget, LiteLLMTarget, Redactor, build_target
 from evals.testing import FakeOpenAIServer, Reply
 from tests.helpers import ANSWER_PROMPT as PROMPT
-from tests.helpers import CASES, CONTRACT, make_project, write_jsonl
+from tests.helpers import CASES, CONTRACT, make_project, settled_calls, write_jsonl
 from tests.helpers import litellm_project as make_litellm_project
 
 pytestmark = pytest.mark.model
 
 KEY = "sk-live-test-0123456789abcdef"
 FAST_RETRY = {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 2, "timeout_s": 2}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)
@@ -394,16 +387,6 @@ def _header(contract: Any, plan: Any, run_id: str) -> RunHeader:
     )
 
 
-def _settled(server: FakeOpenAIServer, quiet_s: float = 0.3) -> int:
-    """The server's call count once no call has arrived for ``quiet_s`` seconds."""
-    count, since = server.calls, time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        time.sleep(0.05)
-        if server.calls != count:
-            count, since = server.calls, time.monotonic()
-    return count
-
-
 # litellm runs the sync half of a call in a thread and awaits the coroutine it returns; the
 # simulated kill cancels the run while such a thread is busy, so one coroutine is never awaited.
 @pytest.mark.filterwarnings(
@@ -425,7 +408,7 @@ def test_a_killed_run_resumes_calling_only_the_missing_cases(
     with pytest.raises(Killed):
         generate(plan.target, list(plan.dataset.cases), kill_after_three, journal=journal)
     journal.close()
-    calls_before = _settled(server)  # calls in flight at the kill may still land
+    calls_before = settled_calls(server, 0.3)  # calls in flight at the kill may still land
     journaled = len(journal.path.read_text().splitlines()) - 1
     assert journaled >= 3
 

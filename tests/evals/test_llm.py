@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,6 @@ pytestmark = pytest.mark.model
 
 FAST = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=5, timeout_s=2)
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)
