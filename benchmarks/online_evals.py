@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
@@ -96,12 +98,11 @@ def project(work: Path, judged: int) -> Path:
     policies = raw_policies(work / "policies")
     shutil.copytree(ROOT / "datasets", work / "datasets")
     contract = policies / f"{AGENT}.yaml"
-    text = contract.read_text(encoding="utf-8")
-    block = (
-        f"\n  production:\n    n: {judged}\n    window: 6h\n    coverage: false\n"
-        "  store_outputs: raw\n"
-    )
-    contract.write_text(text.replace("\n  store_outputs: raw\n", block, 1), encoding="utf-8")
+    data = yaml.safe_load(contract.read_text(encoding="utf-8"))
+    data["evals"]["production"] = {"n": judged, "window": "6h", "coverage": False}
+    for level in data["autonomy"]["levels"].values():  # coverage is timed on its own (step 3)
+        level.get("gates", {}).pop("golden_coverage", None)
+    contract.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return contract
 
 
