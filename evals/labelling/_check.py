@@ -118,30 +118,17 @@ class JudgeCheck:
 
     def metric(self) -> MetricValue:
         """``judge_agreement`` as a metric: balanced accuracy with its interval."""
-        estimate = self.agreement.balanced_accuracy
         how = (
             "cross-validated on the labels the threshold was fitted to"
             if self.calibration is not None
             else "at the judge's own threshold"
         )
-        if estimate is None:
-            return MetricValue(
-                AGREEMENT, None, None, None, self.agreement.n, 0, "bootstrap",
-                self.agreement.confidence, self.agreement.reason,
-            )  # fmt: skip
-        kappa = self.agreement.kappa
-        return MetricValue(
+        agreement = self.agreement
+        return agreement.metric(
             AGREEMENT,
-            estimate.value,
-            estimate.low,
-            estimate.high,
-            self.agreement.n,
-            0,
-            "bootstrap",
-            self.agreement.confidence,
-            f"{how}: of the {self.agreement.positives} answers you labelled unsupported it "
-            f"catches {round(self.agreement.tp)}, and of the {self.agreement.negatives} you "
-            f"labelled fine it flags {round(self.agreement.fp)}; Cohen's κ {kappa} (labels "
+            f"{how}: of the {agreement.positives} answers you labelled unsupported it "
+            f"catches {round(agreement.tp)}, and of the {agreement.negatives} you "
+            f"labelled fine it flags {round(agreement.fp)}; Cohen's κ {agreement.kappa} (labels "
             f"{self.provenance['labels_hash']})",
         )
 

@@ -14,6 +14,7 @@ label.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from evals.metrics import MetricValue, judge_agreement
 from evals.store import LabelRecord, labels_hash
@@ -44,23 +45,13 @@ def check_policy(labels: Sequence[LabelRecord], *, confidence: float) -> MetricV
     agreement = judge_agreement(
         [label for label, _ in kept], [flag for _, flag in kept], confidence=confidence
     )
-    estimate = agreement.balanced_accuracy
     source = f"labels {labels_hash(list(labels))}"
-    if estimate is None:
-        return MetricValue(
-            POLICY_AGREEMENT, None, None, None, agreement.n, len(labels) - len(kept),
-            "bootstrap", confidence, f"{agreement.reason} ({source})",
-        )  # fmt: skip
-    return MetricValue(
+    if not agreement.defined:
+        agreement = replace(agreement, reason=f"{agreement.reason} ({source})")
+    return agreement.metric(
         POLICY_AGREEMENT,
-        estimate.value,
-        estimate.low,
-        estimate.high,
-        agreement.n,
-        len(labels) - len(kept),
-        "bootstrap",
-        confidence,
         f"the rule packs as this run applies them; Cohen's κ {agreement.kappa}; "
         f"{agreement.positives} labelled real violations, {agreement.negatives} false alarms "
         f"or clean ({source})",
+        n_errors=len(labels) - len(kept),
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.metrics._aggregate import MetricValue
 from evals.metrics._power import _smallest
 
 __all__ = ["Agreement", "Estimate", "judge_agreement", "labels_needed"]
@@ -90,6 +91,29 @@ class Agreement:
             if fields.get(name) is not None:
                 fields[name] = Estimate(**fields[name])
         return cls(**fields)
+
+    def metric(self, name: str, note: str, n_errors: int = 0) -> MetricValue:
+        """Balanced accuracy as the metric ``name``; ``note`` says what it measured.
+
+        Without both classes among the labels there is no value, and the note is why.
+        """
+        estimate = self.balanced_accuracy
+        if estimate is None:
+            return MetricValue(
+                name, None, None, None, self.n, n_errors, "bootstrap", self.confidence,
+                self.reason,
+            )  # fmt: skip
+        return MetricValue(
+            name,
+            estimate.value,
+            estimate.low,
+            estimate.high,
+            self.n,
+            n_errors,
+            "bootstrap",
+            self.confidence,
+            note,
+        )
 
     def balanced_accuracy_draws(self) -> np.ndarray:
         """Simulated balanced accuracy: the draws behind its interval (to compare two)."""

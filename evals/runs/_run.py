@@ -511,12 +511,7 @@ def summarize(
         autonomy.min_samples,
         frozenset(autonomy.rollback.metrics),
     )
-    if judge_check is None:
-        gates = unchecked_judge_gates(gates, contract.agent)
-    else:
-        gates = checked_judge_gates(gates, judge_check, draft.level)
-    if policy_check is None:
-        gates = unchecked_policy_gates(gates, contract.agent)
+    gates = labelled_gates(gates, metrics.keys(), contract.agent, draft.level, judge_check)
     by_gate = {g.metric: g for g in gates}
     names = list(dict.fromkeys([*metrics, *by_gate]))
     record = replace(
@@ -586,15 +581,20 @@ def unchecked_policy_gates(gates: Sequence[GateResult], agent: str) -> list[Gate
 
 
 def labelled_gates(
-    gates: Sequence[GateResult], measured: Collection[str], agent: str, level: str
+    gates: Sequence[GateResult],
+    measured: Collection[str],
+    agent: str,
+    level: str,
+    check: JudgeCheck | None = None,
 ) -> list[GateResult]:
-    """A stored run's gates held again, with the rules a run applies for the owner's labels.
+    """A level's gates with the rules for the owner's labels (a run's, or a stored run's).
 
     ``measured``: the metrics the run measured (``judge_agreement`` and ``policy_agreement``
-    are measured exactly when the owner has labels of that kind).
+    are measured exactly when the owner has labels of that kind); ``check``: the run's check
+    of its judge, which words the agreement gate (a stored run's gate keeps its words).
     """
     gates = (
-        checked_judge_gates(gates, None, level)
+        checked_judge_gates(gates, check, level)
         if AGREEMENT in measured
         else unchecked_judge_gates(gates, agent)
     )

@@ -308,6 +308,22 @@ class Ledger:
         return change.entry
 
     @staticmethod
+    def _update_incident(conn: Connection, incident: Incident) -> None:
+        conn.execute(
+            sa.update(INCIDENTS)
+            .where(INCIDENTS.c.id == incident.id)
+            .values(**_incident_row(incident))
+        )
+
+    def _close_incidents(
+        self, conn: Connection, agent: str, closed: list[Incident], event: str, run_id: str | None
+    ) -> None:
+        """Store incidents a run closed, each with its ``event``."""
+        for incident in closed:
+            self._update_incident(conn, incident)
+            self._event(conn, agent, event, {"incident": incident.id, "run_id": run_id})
+
+    @staticmethod
     def _event(conn: Connection, agent: str, kind: str, detail: dict[str, Any]) -> None:
         conn.execute(
             sa.insert(EVENTS).values(
@@ -504,9 +520,7 @@ class Ledger:
                     },
                 )
                 return IncidentUpdate(incident, opened=True, worse=False)
-            conn.execute(
-                sa.update(INCIDENTS).where(INCIDENTS.c.id == update.incident.id).values(**values)
-            )
+            self._update_incident(conn, update.incident)
             return update
 
         return self._atomic(work)
@@ -533,15 +547,7 @@ class Ledger:
                 )
             )
             closed = rules.closing([_incident(r) for r in open_rows], level, run_id, _now(), judged)
-            for incident in closed:
-                conn.execute(
-                    sa.update(INCIDENTS)
-                    .where(INCIDENTS.c.id == incident.id)
-                    .values(**_incident_row(incident))
-                )
-                self._event(
-                    conn, agent, "incident_close", {"incident": incident.id, "run_id": run_id}
-                )
+            self._close_incidents(conn, agent, closed, "incident_close", run_id)
             return closed
 
         return self._atomic(work)
@@ -580,21 +586,9 @@ class Ledger:
                     )  # fmt: skip
                     stored.append(IncidentUpdate(incident, opened=True, worse=False))
                 else:
-                    conn.execute(
-                        sa.update(INCIDENTS)
-                        .where(INCIDENTS.c.id == update.incident.id)
-                        .values(**values)
-                    )
+                    self._update_incident(conn, update.incident)
                     stored.append(update)
-            for incident in closed:
-                conn.execute(
-                    sa.update(INCIDENTS)
-                    .where(INCIDENTS.c.id == incident.id)
-                    .values(**_incident_row(incident))
-                )
-                self._event(
-                    conn, agent, "red_flag_close", {"incident": incident.id, "run_id": run_id}
-                )
+            self._close_incidents(conn, agent, closed, "red_flag_close", run_id)
             return stored, closed
 
         return self._atomic(work)
