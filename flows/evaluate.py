@@ -11,7 +11,7 @@ import itertools
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from itertools import islice
@@ -22,12 +22,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from evals.actions import Action
-from evals.dataset import Case
+from evals.dataset import BATCH, Case
 from evals.report import run_summary_markdown
 from evals.runs import (
     GenerationShard,
+    Produce,
     RunResult,
     RunSession,
+    Submit,
     Trigger,
     generate_shard,
     score_shard,
@@ -154,58 +156,58 @@ def generate_batch(
     )
 
 
-def _generate_sharded(session: RunSession, task_runner: str | None) -> list[Output]:
-    """Generation spread over ``processes`` workers, for a live target that asks for it.
+def _producer(session: RunSession, runner: Any) -> Produce | None:
+    """How the cases are called: spread over ``processes`` workers when a live target asks.
 
     On a Dask task runner, batches of :data:`GENERATION_BATCH` cases go to the Dask workers
     as tasks, at most ``processes`` at a time, each with that share of the contract's
     concurrency, and each batch is journaled as it comes back. Threads would share one
     interpreter lock, so with the thread runner the session's own worker processes call
-    instead (the ``generate-outputs`` task).
+    instead (:meth:`RunSession.in_processes`). ``None``: the target calls in this process.
     """
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    with shard_runner(task_runner) as runner:
-        if isinstance(runner, ThreadPoolTaskRunner):
-            return generate_outputs(session)
-        version = session.target.version()
+    if session.processes <= 1:
+        return None
+    if isinstance(runner, ThreadPoolTaskRunner):
+        return session.in_processes
+    version = session.target.version()
 
-        def produce(
-            cases: Sequence[Case],
-            progress: Callable[[int], None] | None,
-            on_output: Callable[[Output], None] | None,
-        ) -> list[Output]:
-            shards = iter(session.shards(cases, GENERATION_BATCH))
+    def produce(
+        cases: Sequence[Case],
+        progress: Callable[[int], None] | None,
+        on_output: Callable[[Output], None] | None,
+    ) -> list[Output]:
+        shards = iter(session.shards(cases, GENERATION_BATCH))
 
-            def submit(shard: GenerationShard) -> Any:
-                return runner.submit(
-                    generate_batch,
-                    parameters={
-                        "contract": session.shard_contract,
-                        "version": version,
-                        "cases": list(shard.cases),
-                        "concurrency": shard.concurrency,
-                        "requests_per_minute": shard.requests_per_minute,
-                    },
-                )
+        def submit(shard: GenerationShard) -> Any:
+            return runner.submit(
+                generate_batch,
+                parameters={
+                    "contract": session.shard_contract,
+                    "version": version,
+                    "cases": list(shard.cases),
+                    "concurrency": shard.concurrency,
+                    "requests_per_minute": shard.requests_per_minute,
+                },
+            )
 
-            in_flight = deque(submit(shard) for shard in islice(shards, session.processes))
-            produced: dict[str, Output] = {}
-            while in_flight:
-                outputs: list[Output] = in_flight.popleft().result()
-                following = next(shards, None)
-                if following is not None:  # keep every worker busy while this batch is saved
-                    in_flight.append(submit(following))
-                for output in outputs:
-                    produced[output.case_id] = output
-                    if on_output is not None:
-                        on_output(output)
-                if progress is not None:
-                    progress(len(produced))
-            return [produced[case.id] for case in cases]
+        in_flight = deque(submit(shard) for shard in islice(shards, session.processes))
+        produced: dict[str, Output] = {}
+        while in_flight:
+            outputs: list[Output] = in_flight.popleft().result()
+            following = next(shards, None)
+            if following is not None:  # keep every worker busy while this batch is saved
+                in_flight.append(submit(following))
+            for output in outputs:
+                produced[output.case_id] = output
+                if on_output is not None:
+                    on_output(output)
+            if progress is not None:
+                progress(len(produced))
+        return [produced[case.id] for case in cases]
 
-        with _generation_progress(session) as progress:
-            return session.generate(progress=progress, produce=produce)
+    return produce
 
 
 class Batch:
@@ -266,6 +268,23 @@ def batch_bounds(cases: int, slots: int = 1) -> list[tuple[int, int]]:
     return list(itertools.pairwise(edges))
 
 
+def _batches(cases: Sequence[Case], outputs: Sequence[Output], slots: int) -> list[Batch]:
+    """The scoring tasks' batches of ``cases`` (:func:`batch_bounds`), in order."""
+    return [
+        Batch(cases[start:end], outputs[start:end])
+        for start, end in batch_bounds(len(cases), slots)
+    ]
+
+
+def _merged(parts: Iterable[dict[str, list[Score]]]) -> dict[str, list[Score]]:
+    """Batches' scores as one batch's, in case order."""
+    scores: dict[str, list[Score]] = {}
+    for part in parts:
+        for name, values in part.items():
+            scores.setdefault(name, []).extend(values)
+    return scores
+
+
 def submit_batches(
     runner: Any,
     contract_file: str,
@@ -279,33 +298,60 @@ def submit_batches(
             score_batch,
             parameters={
                 "contract": contract_file,
-                "batch": Batch(cases[start:end], outputs[start:end]),
+                "batch": batch,
                 "support_threshold": support_threshold,
             },
         )
-        for start, end in batch_bounds(len(cases), parallel_slots(runner))
+        for batch in _batches(cases, outputs, parallel_slots(runner))
     ]
 
 
-def _sharded(
-    session: RunSession,
-    cases: Sequence[Case],
-    outputs: list[Output],
-    scores: dict[str, list[Score]],
-    task_runner: str | None,
-) -> dict[str, list[Score]]:
-    """Every batch submitted at once to the task runner, gathered in case order.
+def _scorer(session: RunSession, runner: Any) -> Submit:
+    """Scoring of a batch as ``score-batch`` tasks on ``runner``, scores in case order.
 
-    The flow's task runner (threads here, or Dask worker processes) scores them in parallel.
+    On Dask every share is submitted at once and the workers score them in parallel while
+    the flow generates the next batch; what is returned waits for them. In this process (the
+    thread runner) the shares are scored as they are submitted, in the flow's thread.
     """
-    with shard_runner(task_runner) as runner:
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    def submit(
+        cases: Sequence[Case], outputs: Sequence[Output]
+    ) -> Callable[[], dict[str, list[Score]]]:
+        if isinstance(runner, ThreadPoolTaskRunner):
+            # In this process the tasks run one after another in the flow's own thread:
+            # CPU-bound scoring holds the GIL whichever thread runs it, and every thread
+            # that runs the models grows the process by native memory of its own.
+            done = _merged(
+                score_batch(session.contract_file, batch, session.support_threshold)
+                for batch in _batches(cases, outputs, 1)
+            )
+            return lambda: done
         futures = submit_batches(
             runner, session.contract_file, cases, outputs, session.support_threshold
         )
-        for future in futures:
-            for name, values in future.result().items():
-                scores[name].extend(values)
-    return scores
+
+        return lambda: _merged(future.result() for future in futures)
+
+    return submit
+
+
+def _streamed(session: RunSession, task_runner: str | None) -> RunResult:
+    """A golden run streamed through the task runner: batches generated, scored, stored.
+
+    Each batch of the dataset is scored as tasks (``score-batch``, at most
+    :data:`SCORING_BATCH` cases each, as many as the runner has workers) while the next
+    batch is generated, so the workers keep busy and the run's memory stays that of two
+    batches whatever the dataset's size (:meth:`RunSession.stream`).
+    """
+    with shard_runner(task_runner) as runner, _generation_progress(session) as progress:
+        return session.stream(
+            progress,
+            produce=_producer(session, runner),
+            submit=_scorer(session, runner),
+            ahead=1,
+            batch=max(BATCH, SCORING_BATCH * parallel_slots(runner)),
+        )
 
 
 @task(name="commit-run", cache_policy=NONE)
@@ -417,18 +463,11 @@ def evaluate_agent(
         for note in session.notes:
             logger.info("%s: %s", session.contract.agent, note)
         logger.info("%s", session.describe())
-        outputs = (
-            _generate_sharded(session, task_runner)
-            if session.processes > 1
-            else generate_outputs(session)
-        )
-        cases = session.cases
-        scores: dict[str, list[Score]] = {name: [] for name in session.plan.scorers}
-        if not session.shardable:  # a production run reuses stored scores: in this process
-            scores = score_in_session(session, outputs)
-        else:
-            scores = _sharded(session, cases, outputs, scores, task_runner)
-        result = commit_run(session, outputs, scores)
+        if session.production is None:
+            result = _streamed(session, task_runner)
+        else:  # a sample the contract bounds, scored reusing stored scores: in this process
+            outputs = generate_outputs(session)
+            result = commit_run(session, outputs, score_in_session(session, outputs))
         record = result.record
         _gate_artifact(result)
         logger.info("%s: run %s %s", record.agent, record.run_id, record.verdict)
@@ -438,7 +477,7 @@ def evaluate_agent(
             if act
             else session.outcome(result)
         )
-        for note in session.generation_notes(outputs):
+        for note in session.generation_notes(result):
             logger.info("%s: %s", record.agent, note)
         create_markdown_artifact(
             markdown=run_summary_markdown(results, record.run_id, contract=session.contract),

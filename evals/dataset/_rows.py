@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from evals._io import jsonl_lines
 from evals.errors import Problem, UserError, did_you_mean, display_path
 
-__all__ = ["SUPPORTED_SUFFIXES", "read_models"]
+__all__ = ["SUPPORTED_SUFFIXES", "iter_models", "read_models"]
 
 SUPPORTED_SUFFIXES = (".jsonl", ".csv", ".parquet")
 _MAX_PROBLEMS = 20
@@ -146,11 +146,14 @@ def _parquet(path: Path, shown: str) -> Iterator[tuple[str, dict[str, Any] | Pro
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        batches = pq.ParquetFile(path).iter_batches(batch_size=1024)
+        row = 0
+        for batch in batches:  # a row group at a time: a large file is never read whole
+            for record in batch.to_pylist():
+                row += 1
+                yield f"row {row}", {k: v for k, v in record.items() if v is not None}
     except Exception as exc:  # pyarrow raises several types for a broken file
         raise UserError.single(shown, "", f"cannot read Parquet: {exc}") from None
-    for row, record in enumerate(table.to_pylist(), start=1):
-        yield f"row {row}", {k: v for k, v in record.items() if v is not None}
 
 
 def _fold_usage(record: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +168,22 @@ def read_models(path: Path, model: type[M]) -> list[tuple[str, M]]:
     """Read every row of a JSONL, CSV or Parquet file as ``model``.
 
     Returns:
+        ``(where, instance)`` pairs, ``where`` naming the row for later messages.
+
+    Raises:
+        UserError: see :func:`iter_models`.
+    """
+    return list(iter_models(path, model))
+
+
+def iter_models(path: Path, model: type[M]) -> Iterator[tuple[str, M]]:
+    """The rows of a JSONL, CSV or Parquet file as ``model``, one at a time as they are read.
+
+    Valid rows are yielded as they come, so a large file is never held whole; a caller that
+    must not act on a file with bad rows reads it through once first (the error comes at the
+    end of the file, or at the twentieth problem).
+
+    Yields:
         ``(where, instance)`` pairs, ``where`` naming the row for later messages.
 
     Raises:
@@ -184,14 +203,13 @@ def read_models(path: Path, model: type[M]) -> list[tuple[str, M]]:
         set(_USAGE_COLUMNS) if "usage" in model.model_fields else set()
     )
     problems: list[Problem] = []
-    rows: list[tuple[str, M]] = []
     try:
         for where, record in reader(path, shown):
             if isinstance(record, Problem):
                 problems.append(record)
                 continue
             try:
-                rows.append((where, model.model_validate(_fold_usage(record))))
+                valid = model.model_validate(_fold_usage(record))
             except ValidationError as exc:
                 for error in exc.errors():
                     column = ".".join(str(p) for p in error["loc"]) or "(row)"
@@ -203,6 +221,9 @@ def read_models(path: Path, model: type[M]) -> list[tuple[str, M]]:
                         text = error["msg"].removeprefix("Value error, ")
                         message = f"{text} (got {error.get('input')!r:.60})"
                     problems.append(Problem(shown, f"{where}: column '{column}'", message))
+            else:
+                if not problems:
+                    yield where, valid
             if len(problems) >= _MAX_PROBLEMS:
                 break
     except OSError as exc:
@@ -211,4 +232,3 @@ def read_models(path: Path, model: type[M]) -> list[tuple[str, M]]:
         if len(problems) >= _MAX_PROBLEMS:
             problems.append(Problem(shown, "", "stopped after 20 problems; fix these first"))
         raise UserError(problems)
-    return rows

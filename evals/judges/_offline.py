@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,6 +47,9 @@ NEAR_COPY = 0.9
 then a contradiction, not a paraphrase."""
 HARD_CAP = 0.2
 """Support probability of a claim that hard evidence contradicts."""
+MEMO_SIZE = 10_000
+"""Verdicts a judge remembers (the latest): enough for the suites that share it to ask about
+the same batch, bounded so a long run's memory does not grow with its cases."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ class OfflineGroundingJudge:
         self._embedder = embedder
         self._sentence_cache = sentence_cache
         self._words: WordEncoder | None = None
-        self._memo: dict[str, GroundingVerdict] = {}
+        self._memo: OrderedDict[str, GroundingVerdict] = OrderedDict()
 
     @property
     def words(self) -> WordEncoder:
@@ -198,9 +202,16 @@ class OfflineGroundingJudge:
         """Judge ``(answer, contexts)`` pairs; answers and contexts are encoded in one batch."""
         keys = [_key(answer, contexts) for answer, contexts in items]
         todo = {k: item for k, item in zip(keys, items, strict=True) if k not in self._memo}
-        if todo:
-            self._memo.update(zip(todo, self._judge_batch(list(todo.values())), strict=True))
-        return [self._memo[k] for k in keys]
+        fresh = dict(zip(todo, self._judge_batch(list(todo.values())), strict=True))
+        verdicts = [fresh[k] if k in fresh else self._memo[k] for k in keys]
+        # The suites that share the judge (faithfulness, hallucination) ask about the same
+        # batch: remember the latest verdicts, never a whole run's (its memory stays flat).
+        for key, verdict in zip(keys, verdicts, strict=True):
+            self._memo[key] = verdict
+            self._memo.move_to_end(key)
+        while len(self._memo) > MEMO_SIZE:
+            self._memo.popitem(last=False)
+        return verdicts
 
     def _judge_batch(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[GroundingVerdict]:
         verdicts = []

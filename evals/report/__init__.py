@@ -13,6 +13,7 @@ from evals.report._data import (
     MetricComparison,
     compare_runs,
     failing_cases,
+    first_failing_cases,
     load_agents,
 )
 from evals.report._markdown import run_summary_markdown, run_summary_table
@@ -45,6 +46,7 @@ __all__ = [
     "build_report",
     "compare_runs",
     "failing_cases",
+    "first_failing_cases",
     "load_agents",
     "render",
     "run_summary_markdown",

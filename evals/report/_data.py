@@ -46,6 +46,7 @@ __all__ = [
     "case_masks",
     "compare_runs",
     "failing_cases",
+    "first_failing_cases",
     "ledger_state",
     "level_rank",
     "load_agents",
@@ -298,40 +299,93 @@ def failing_cases(run: RunRecord, samples: Sequence[SampleRecord]) -> list[CaseF
     Scorers that judge each case (grounding, hallucination, policy) say ``passed``; for those
     that only measure (latency, cost, the rag scores) a case counts when the run failed or
     could not pass that metric's gate and the case's own value is on the wrong side of it.
+    Most failures first, then by case id.
     """
+    not_passing = _not_passing(run)
+    by_case: dict[str, dict[str, SampleRecord]] = {}
+    for sample in samples:
+        by_case.setdefault(sample.case_id, {})[sample.metric] = sample
+    failures = [
+        found
+        for case_id, scored in by_case.items()
+        if (found := _case_failure(case_id, scored, not_passing)) is not None
+    ]
+    failures.sort(key=_failure_order)
+    return failures
+
+
+def first_failing_cases(
+    run: RunRecord, batches: Iterable[Sequence[SampleRecord]], limit: int
+) -> tuple[int, list[CaseFailure]]:
+    """How many cases fail (as :func:`failing_cases` says), and the first ``limit`` of them.
+
+    Reads the run's samples batch by batch (``ResultsStore.iter_samples``), each case's
+    together as the store keeps them, and keeps ``limit`` cases at most: a summary of a
+    100,000-case run costs what ten cases cost.
+    """
+    not_passing = _not_passing(run)
+    count = 0
+    kept: list[CaseFailure] = []
+    case_id: str | None = None
+    scored: dict[str, SampleRecord] = {}
+
+    def close() -> None:
+        nonlocal count, kept
+        found = _case_failure(case_id, scored, not_passing) if case_id is not None else None
+        if found is not None:
+            count += 1
+            kept.append(found)
+            if len(kept) > 2 * limit:
+                kept = sorted(kept, key=_failure_order)[:limit]
+
+    for batch in batches:
+        for sample in batch:
+            if sample.case_id != case_id:
+                close()
+                case_id, scored = sample.case_id, {}
+            scored[sample.metric] = sample
+    close()
+    return count, sorted(kept, key=_failure_order)[:limit]
+
+
+def _failure_order(failure: CaseFailure) -> tuple[int, str]:
+    return -len(failure.failures), failure.case_id
+
+
+def _not_passing(run: RunRecord) -> dict[str, list[MetricRecord]]:
+    """Scorer → the gated metrics on it the run did not pass."""
     not_passing: dict[str, list[MetricRecord]] = {}
     for row in run.gated:
         spec = METRICS.get(row.metric)
         if row.verdict != "pass" and spec and spec.scorer and row.threshold is not None:
             not_passing.setdefault(spec.scorer, []).append(row)
-    by_case: dict[str, dict[str, SampleRecord]] = {}
-    for sample in samples:
-        by_case.setdefault(sample.case_id, {})[sample.metric] = sample
-    failures = []
-    for case_id, scored in by_case.items():
-        found = []
-        for sample in scored.values():
-            if sample.error:
-                found.append(Failure(sample, f"could not be scored: {sample.error}"))
-            elif sample.passed is False:
-                found.append(Failure(sample, sample.explanation))
-            elif sample.passed is None and sample.value is not None:
-                beyond = [
-                    r for r in not_passing.get(sample.metric, []) if _wrong_side(sample.value, r)
-                ]
-                if beyond:
-                    gates = ", ".join(f"{r.metric} {r.threshold_text}" for r in beyond)
-                    found.append(
-                        Failure(
-                            sample,
-                            f"{sample.explanation}: beyond the {gates} gate ({beyond[0].verdict})",
-                        )
+    return not_passing
+
+
+def _case_failure(
+    case_id: str, scored: dict[str, SampleRecord], not_passing: dict[str, list[MetricRecord]]
+) -> CaseFailure | None:
+    """What one case failed, or ``None``."""
+    found = []
+    for sample in scored.values():
+        if sample.error:
+            found.append(Failure(sample, f"could not be scored: {sample.error}"))
+        elif sample.passed is False:
+            found.append(Failure(sample, sample.explanation))
+        elif sample.passed is None and sample.value is not None:
+            beyond = [r for r in not_passing.get(sample.metric, []) if _wrong_side(sample.value, r)]
+            if beyond:
+                gates = ", ".join(f"{r.metric} {r.threshold_text}" for r in beyond)
+                found.append(
+                    Failure(
+                        sample,
+                        f"{sample.explanation}: beyond the {gates} gate ({beyond[0].verdict})",
                     )
-        if found:
-            first = next(iter(scored.values()))
-            failures.append(CaseFailure(case_id, first.tags, first.output, found, scored))
-    failures.sort(key=lambda f: (-len(f.failures), f.case_id))
-    return failures
+                )
+    if not found:
+        return None
+    first = next(iter(scored.values()))
+    return CaseFailure(case_id, first.tags, first.output, found, scored)
 
 
 # --- candidate vs baseline ---------------------------------------------------------------------

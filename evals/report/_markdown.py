@@ -24,7 +24,13 @@ from evals.contract import Contract, load_contract
 from evals.errors import UserError
 from evals.metrics import fmt_time
 from evals.readiness import AgentState, incident_line, readiness
-from evals.report._data import CaseFailure, failing_cases, ledger_state, mask_spans, masked_words
+from evals.report._data import (
+    CaseFailure,
+    first_failing_cases,
+    ledger_state,
+    mask_spans,
+    masked_words,
+)
 from evals.store import ResultsStore, RunRecord
 
 __all__ = ["run_summary_markdown", "run_summary_table"]
@@ -45,11 +51,18 @@ def md(text: object) -> str:
 class _Loaded:
     agent: AgentState
     run: RunRecord
+    failing: int
+    """How many cases fail."""
     failures: list[CaseFailure]
+    """The first of them (most failures first)."""
 
 
 def _load(
-    results: str | Path, run_id: str, contract: Contract | None, policies: str | Path
+    results: str | Path,
+    run_id: str,
+    contract: Contract | None,
+    policies: str | Path,
+    max_cases: int = 0,
 ) -> _Loaded:
     store = ResultsStore(str(results))
     run = store.run(run_id, contract.agent if contract is not None else None)
@@ -66,7 +79,8 @@ def _load(
         store.runs(run.agent),
         incidents.get(run.agent, []),
     )
-    return _Loaded(agent, run, failing_cases(run, store.samples(run)))
+    failing, failures = first_failing_cases(run, store.iter_samples(run), max_cases)
+    return _Loaded(agent, run, failing, failures)
 
 
 def run_summary_table(
@@ -131,7 +145,7 @@ def run_summary_markdown(
     Raises:
         UserError: the run is not in the store.
     """
-    loaded = _load(results, run_id, contract, policies)
+    loaded = _load(results, run_id, contract, policies, max_cases)
     agent, run, failures = loaded.agent, loaded.run, loaded.failures
     lines = [
         f"## {md(agent.agent)} · run `{md(run.run_id)}`",
@@ -170,15 +184,15 @@ def run_summary_markdown(
         for incident in open_incidents:
             lines.append(f"- {md(incident_line(incident))}")
         lines.append("")
-    if failures:
-        lines.append(f"**Failing cases ({len(failures)}):**")
-        for failure in failures[:max_cases]:
+    if loaded.failing:
+        lines.append(f"**Failing cases ({loaded.failing}):**")
+        for failure in failures:
             why = masked_words(failure.failures[0].why, mask_spans(failure.samples))
             if len(why) > 160:
                 why = why[:157] + "…"
             lines.append(f"- {md(failure.case_id)} ({md(', '.join(failure.metrics))}): {md(why)}")
-        if len(failures) > max_cases:
-            lines.append(f"- … and {len(failures) - max_cases} more in the report")
+        if loaded.failing > len(failures):
+            lines.append(f"- … and {loaded.failing - len(failures)} more in the report")
         lines.append("")
     if report_url:
         # Percent-encode what could end or break the link; the URL is ours, not the agent's.

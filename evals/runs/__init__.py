@@ -14,8 +14,11 @@ from evals.runs._run import (
     EvalPlan,
     Produce,
     RunResult,
+    RunTally,
     Trigger,
+    case_results,
     code_version,
+    conclude,
     generate,
     generation_notes,
     labelled_gates,
@@ -26,7 +29,7 @@ from evals.runs._run import (
     scoring_fingerprint,
     summarize,
 )
-from evals.runs._session import Perform, RunOutcome, RunSession, evaluate
+from evals.runs._session import Perform, RunOutcome, RunSession, Submit, evaluate
 from evals.runs._shards import loaded_scorer_sets, score_shard
 
 __all__ = [
@@ -39,9 +42,13 @@ __all__ = [
     "RunOutcome",
     "RunResult",
     "RunSession",
+    "RunTally",
+    "Submit",
     "Trigger",
+    "case_results",
     "check_resumable",
     "code_version",
+    "conclude",
     "evaluate",
     "generate",
     "generate_in_processes",

@@ -24,6 +24,7 @@ from evals.gates import GateResult, Verdict, evaluate_gates, overall_verdict
 from evals.labelling import AGREEMENT, POLICY_AGREEMENT, JudgeCheck, unlabelled_policy_note
 from evals.metrics import METRICS, PRODUCTION_METRICS, MetricValue, aggregate
 from evals.policy import Masked, Masker
+from evals.runs._tally import TALLIED, RunTally
 from evals.scorers import BatchScorer, Score, build_masker, build_scorers, run_scorer
 from evals.store import MetricRecord, OutputCache, RunJournal, RunRecord, SampleRecord
 from evals.targets import (
@@ -43,8 +44,11 @@ __all__ = [
     "EvalPlan",
     "Produce",
     "RunResult",
+    "RunTally",
     "Trigger",
+    "case_results",
     "code_version",
+    "conclude",
     "generate",
     "generation_notes",
     "new_run_id",
@@ -155,8 +159,11 @@ class RunResult:
     record: RunRecord
     """What the store keeps of the run (header, counts, metrics with their gates, verdict)."""
     cases: list[CaseResult]
+    """Every case, for a run summarized in memory; empty for a run streamed to the store."""
     metrics: dict[str, MetricValue]
     gates: list[GateResult] = field(default_factory=list)
+    tally: RunTally = field(default_factory=lambda: RunTally(()))
+    """What the cases add up to (counts, and each metric's values)."""
 
     @property
     def verdict(self) -> Verdict:
@@ -223,20 +230,23 @@ def prepare(contract: Contract, version: str | None = None) -> EvalPlan:
         UserError: anything the contract points at is missing or invalid.
     """
     dataset = load_dataset(contract.resolve(contract.evals.dataset))
-    if "rag" in contract.evals.suites:
-        lacking = [c.id for c in dataset.cases if not c.reference]
-        if lacking:
-            raise UserError.single(
-                display_path(contract.source),
-                "evals.suites",
-                f"suite 'rag' needs a 'reference' on every case; {len(lacking)} of {len(dataset)} "
-                f"cases in {display_path(dataset.path)} lack one (first: {lacking[0]}). Add "
-                "references or drop 'rag'",
-            )
     target = build_target(contract, dataset)
     if version is not None and version != target.version().label:
         target = target.at_version(version)
-    target.check(dataset.cases)
+    lacking, first = 0, ""
+    for batch in dataset.batches():  # a large dataset is read in batches, never held whole
+        target.check(batch)
+        if "rag" in contract.evals.suites:
+            ids = [c.id for c in batch if not c.reference]
+            lacking, first = lacking + len(ids), first or (ids[0] if ids else "")
+    if lacking:
+        raise UserError.single(
+            display_path(contract.source),
+            "evals.suites",
+            f"suite 'rag' needs a 'reference' on every case; {lacking} of {len(dataset)} "
+            f"cases in {display_path(dataset.path)} lack one (first: {first}). Add "
+            "references or drop 'rag'",
+        )
     return EvalPlan(contract, dataset, target, build_scorers(contract), build_masker(contract))
 
 
@@ -313,29 +323,9 @@ def generate(
 
 def generation_notes(outputs: Sequence[Output], resumed: int = 0) -> list[str]:
     """What a reader of the run should know about where its outputs came from."""
-    n = len(outputs)
-    notes = []
-    cached = sum(o.cached for o in outputs)
-    if cached:
-        notes.append(
-            f"{cached} of {n} outputs came from the output cache; their latency, usage and "
-            "cost are those measured by the run that produced them"
-        )
-    if resumed:
-        notes.append(f"resumed: {resumed} of {n} outputs were produced before the interruption")
-    counted = sum(o.usage_counted for o in outputs)
-    if counted:
-        notes.append(
-            f"{counted} of {n} outputs: the provider reported no token usage, so tokens were "
-            "counted locally with litellm's tokenizer and cost is priced from that count"
-        )
-    failed = [o for o in outputs if o.error is not None]
-    if failed:
-        notes.append(
-            f"{len(failed)} of {n} cases got no output (they count against the error budget); "
-            f"first: {failed[0].case_id}: {failed[0].error}"
-        )
-    return notes
+    tally = RunTally(())
+    tally.count(outputs)
+    return tally.notes(resumed)
 
 
 def redact_score(score: Score, redactor: Redactor) -> Score:
@@ -355,24 +345,6 @@ def score(
 ) -> dict[str, list[Score]]:
     """Run every scorer over the batch; crashes become recorded errors."""
     return {name: run_scorer(name, fn, cases, outputs) for name, fn in scorers.items()}
-
-
-def _metric_values(
-    name: str, cases: Sequence[CaseResult], suites: Sequence[str]
-) -> list[float | None] | None:
-    """One value per case for a metric (``None``: errored); cases it was skipped on left out."""
-    spec = METRICS[name]
-    if spec.kind == "count_rate":
-        return [1.0 if c.errored else 0.0 for c in cases]
-    if spec.suite not in suites:
-        return None
-    assert spec.scorer is not None
-    values: list[float | None] = []
-    for case in cases:
-        found = case.scores[spec.scorer]
-        if not found.is_skipped:
-            values.append(found.value if found.error is None else None)
-    return values
 
 
 def _moved(violation: Any, masked: Masked) -> Any:
@@ -436,6 +408,7 @@ def summarize(
     policy_check: MetricValue | None = None,
     estimate: Sequence[bool] | None = None,
     population: Mapping[str, MetricValue] | None = None,
+    resumed: Collection[str] = (),
 ) -> RunResult:
     """Aggregate scores into metrics with intervals and hold them against the level's gates.
 
@@ -463,6 +436,35 @@ def summarize(
         population: metrics measured on the whole population rather than on these cases
             (a production window's error rate, cost and latency); they replace the
             sample's.
+        resumed: ids of the cases a resumed run took from its journal (not called now).
+    """
+    results = case_results(contract, cases, outputs, scores, redactor, masker)
+    tally = RunTally(tuple(contract.evals.suites))
+    tally.add(results, estimate=estimate, resumed=resumed)
+    result = conclude(
+        contract,
+        draft,
+        tally,
+        telemetry,
+        judge_check=judge_check,
+        policy_check=policy_check,
+        population=population,
+    )
+    return replace(result, cases=results)
+
+
+def case_results(
+    contract: Contract,
+    cases: Sequence[Case],
+    outputs: Sequence[Output],
+    scores: Mapping[str, Sequence[Score]],
+    redactor: Redactor | None = None,
+    masker: Masker | None = None,
+) -> list[CaseResult]:
+    """A batch of scored cases as the store keeps them: secrets removed, personal data masked.
+
+    ``cases``, ``outputs`` and each scorer's scores are in the same order; see
+    :func:`summarize` for ``redactor`` and ``masker``.
     """
     if redactor:
         outputs = [redactor.output(o) for o in outputs]
@@ -476,17 +478,28 @@ def summarize(
             masker,
         )
         results.append(CaseResult(case, kept, case_scores))
+    return results
+
+
+def conclude(
+    contract: Contract,
+    draft: RunRecord,
+    tally: RunTally,
+    telemetry: Mapping[str, MetricValue] | None = None,
+    *,
+    judge_check: JudgeCheck | None = None,
+    policy_check: MetricValue | None = None,
+    population: Mapping[str, MetricValue] | None = None,
+) -> RunResult:
+    """The run's metrics with their intervals, held against the level's gates.
+
+    From the tally of every case (:func:`summarize` for the arguments); the result holds no
+    case (``cases`` is empty): a streamed run wrote them to the store batch by batch.
+    """
     autonomy = contract.autonomy
     metrics: dict[str, MetricValue] = {}
-    counted = (
-        results
-        if estimate is None
-        else [r for r, kept in zip(results, estimate, strict=True) if kept]
-    )
-    for name in METRICS:
-        if name in (AGREEMENT, POLICY_AGREEMENT):
-            continue  # measured against the owner's labels, not aggregated from the cases
-        values = _metric_values(name, counted, contract.evals.suites)
+    for name in TALLIED:
+        values = tally.metric_values(name)
         if values is not None:
             metrics[name] = aggregate(METRICS[name], values, autonomy.confidence)
     metrics.update(population or {})
@@ -516,14 +529,15 @@ def summarize(
     names = list(dict.fromkeys([*metrics, *by_gate]))
     record = replace(
         draft,
-        n_cases=len(results),
+        n_cases=tally.cases,
+        n_cached=tally.cached,
         verdict=str(overall_verdict(gates)),
         metrics={
             name: MetricRecord.of(name, metrics.get(name), by_gate.get(name)) for name in names
         },
         calibration=judge_check.provenance if judge_check is not None else None,
     )
-    return RunResult(record, results, metrics, gates)
+    return RunResult(record, [], metrics, gates, tally)
 
 
 JUDGED = frozenset(

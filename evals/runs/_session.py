@@ -4,10 +4,16 @@ The engine decides everything a run involves (which version, which level, the jo
 cache, the record, the verdict, the action); an orchestrator only wraps the pieces::
 
     with RunSession.open("policies/billing-assistant.yaml", "results") as session:
-        outputs = session.generate()                 # a task, or shards of tasks
-        scores = session.score(session.cases, outputs)
-        result = session.commit(outputs, scores)     # written; the journal is gone
+        result = session.stream(progress, submit=...)  # batches generated, scored, stored
         decision = session.act(result)               # escalate, roll back, recover or none
+
+``stream`` walks the dataset a batch at a time, so a run's memory does not grow with its
+dataset; ``submit`` hands each batch's scoring to an orchestrator (a flow's task runner). A
+production run, whose sample the contract bounds, goes piece by piece in memory instead::
+
+    outputs = session.generate()                     # a task
+    scores = session.score(session.cases, outputs)
+    result = session.commit(outputs, scores)         # written
 
 or ``session.run()`` for all of it. With ``results=None`` nothing is stored and the ledger is
 not touched: ``evaluate`` is such a session.
@@ -15,6 +21,7 @@ not touched: ``evaluate`` is such a session.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,7 +31,7 @@ from typing import Any
 
 from evals.actions import Action, choose_action, perform
 from evals.contract import Contract, Level, load_contract
-from evals.dataset import Case, Dataset
+from evals.dataset import BATCH, Case, Dataset
 from evals.errors import display_path
 from evals.gates import Verdict, overall_verdict
 from evals.labelling import POLICY_AGREEMENT, JudgeCheck, check_policy
@@ -51,10 +58,12 @@ from evals.runs._run import (
     EvalPlan,
     Produce,
     RunResult,
+    RunTally,
     Trigger,
+    case_results,
     code_version,
+    conclude,
     generate,
-    generation_notes,
     new_run_id,
     prepare,
     score,
@@ -79,10 +88,13 @@ from evals.store import (
 )
 from evals.targets import LiveTarget, OnOutput, Output, Progress, Redactor, Target
 
-__all__ = ["Perform", "RunOutcome", "RunSession", "evaluate"]
+__all__ = ["Perform", "RunOutcome", "RunSession", "Submit", "evaluate"]
 
 Perform = Callable[[Action], Decision | None]
 """Carries out an action and returns the decision to record (a flow runs a subflow)."""
+
+Submit = Callable[[Sequence[Case], Sequence[Output]], Callable[[], dict[str, list[Score]]]]
+"""Starts scoring a batch (cases, their outputs) and returns what waits for its scores."""
 
 
 def _check_judge(contract: Contract, results: str | None) -> JudgeCheck | None:
@@ -147,7 +159,6 @@ class RunOutcome:
     def summary(self) -> dict[str, Any]:
         """Plain data for flows' results, ``--json`` and the CLI table (secrets removed)."""
         record = self.result.record
-        outputs = [c.output for c in self.result.cases]
         return {
             **record.to_dict(),
             "level_after": self.level_after,
@@ -158,7 +169,7 @@ class RunOutcome:
                 "called": self.called,
                 "cached": record.n_cached,
                 "resumed": record.n_resumed,
-                "errors": sum(o.error is not None for o in outputs),
+                "errors": self.result.tally.failed,
             },
             "resumed": self.resumed,
             "scorecard": self.scorecard.to_dict() if self.scorecard is not None else None,
@@ -641,20 +652,23 @@ class RunSession:
         finished_at: datetime | None = None,
     ) -> RunResult:
         """The run's result, held against its level's gates; nothing is written."""
+        draft = self._draft(finished_at)
+        if self.production is None:
+            return self._summarize(draft, outputs, scores)
+        return self._summarize_production(draft, outputs, scores)
+
+    def _draft(self, finished_at: datetime | None) -> RunRecord:
+        """The run's record before its metrics: header, times, fingerprints."""
         header = self.header
-        draft = RunRecord(
+        return RunRecord(
             **{name: getattr(header, name) for name in RunHeader.__dataclass_fields__},
             finished_at=finished_at or datetime.now(UTC),
             code_version=code_version(self.contract.root),
-            n_cases=len(outputs),
-            n_cached=sum(o.cached for o in outputs),
+            n_cases=0,  # counted by the tally (conclude)
             n_resumed=len(self.resumed_ids),
             scoring_hash=scoring_fingerprint(self.contract),
             baseline_run_id=self.baseline_run_id,
         )
-        if self.production is None:
-            return self._summarize(draft, outputs, scores)
-        return self._summarize_production(draft, outputs, scores)
 
     def _summarize(
         self,
@@ -675,6 +689,7 @@ class RunSession:
             telemetry=self.scorecard.metrics() if self.scorecard is not None else None,
             judge_check=self.judge_check,
             policy_check=self.policy_check,
+            resumed=self.resumed_ids,
             **production,
         )
 
@@ -778,9 +793,9 @@ class RunSession:
             self.journal.discard()
         return result
 
-    def generation_notes(self, outputs: Sequence[Output]) -> list[str]:
-        """Where the outputs came from (cache, journal, local token counts, failures)."""
-        return generation_notes(outputs, len(self.resumed_ids))
+    def generation_notes(self, result: RunResult) -> list[str]:
+        """Where the run's outputs came from (cache, journal, local token counts, failures)."""
+        return result.tally.notes(len(self.resumed_ids))
 
     def choose_action(self, result: RunResult) -> Action:
         """What the run's verdict calls for (see ``evals.actions.choose_action``)."""
@@ -856,12 +871,11 @@ class RunSession:
         if self.ledger is not None:
             after = self.ledger.get(self.contract.agent)
             level = after.level if after else level
-        called = sum(
-            not c.output.cached and c.case.id not in self.resumed_ids for c in result.cases
-        )
-        notes = [*self.notes, *self.generation_notes([c.output for c in result.cases])]
+        notes = [*self.notes, *self.generation_notes(result)]
         scorecard = self.scorecard if self.production is None else None  # shown once, golden
-        return RunOutcome(result, decision, notes, level, called, bool(self.resumed_ids), scorecard)
+        return RunOutcome(
+            result, decision, notes, level, result.tally.called, bool(self.resumed_ids), scorecard
+        )
 
     def _perform(self, action: Action, actor: str) -> Decision | None:
         assert self.ledger is not None
@@ -872,10 +886,113 @@ class RunSession:
         return decision
 
     def run(self, progress: Progress | None = None, *, act: bool = True) -> RunOutcome:
-        """Everything in this process: generate, score, commit, and act (when asked)."""
-        outputs = self.generate(progress=progress)
-        result = self.commit(outputs, self.score(self.cases, outputs))
+        """Everything in this process: generate, score, commit, and act (when asked).
+
+        A golden run streams (:meth:`stream`); a production run, whose sample the contract
+        bounds, is summarized in memory.
+        """
+        if self.production is not None:
+            outputs = self.generate(progress=progress)
+            result = self.commit(outputs, self.score(self.cases, outputs))
+        else:
+            result = self.stream(progress)
         return self.act(result) if act else self.outcome(result)
+
+    def stream(
+        self,
+        progress: Progress | None = None,
+        *,
+        produce: Produce | None = None,
+        submit: Submit | None = None,
+        ahead: int = 0,
+        batch: int = BATCH,
+        finished_at: datetime | None = None,
+    ) -> RunResult:
+        """Generate, score and store the run batch by batch, then commit it.
+
+        The dataset is walked ``batch`` cases at a time: each batch is generated
+        (:meth:`generate`), scored, written to the store as a row group of the run's samples
+        file and added to the run's tally, then dropped, so memory does not grow with the
+        dataset. The metrics, intervals and gates come from the tally at the end, and the run
+        commits as a whole: its samples file appears, then its ``runs`` rows. A run that
+        stops half way leaves no trace in the store (its journal keeps its outputs, so
+        ``--resume`` calls only the cases it lacks).
+
+        Args:
+            progress: called with the number of cases answered so far.
+            produce: calls the cases, like :meth:`generate`'s.
+            submit: starts scoring a batch and returns what waits for its scores (a flow's
+                task runner); default: :meth:`score`, here and now.
+            ahead: batches submitted before the oldest one's scores are taken: an
+                orchestrator's workers keep busy while the next batch is generated.
+            batch: cases per batch.
+            finished_at: when the run finished (default: when the last batch is stored).
+        """
+        if self.production is not None:
+            raise ValueError("a production run is summarized in memory (commit)")
+        header = self.header
+        store = ResultsStore(self.results) if self.results is not None else None
+        writer = (
+            store.open_samples(header.agent, header.started_at.strftime("%Y-%m-%d"), header.run_id)
+            if store is not None
+            else None
+        )
+        tally = RunTally(tuple(self.contract.evals.suites))
+        pending: deque[tuple[list[Case], list[Output], Callable[[], dict[str, list[Score]]]]]
+        pending = deque()
+        done = 0
+
+        def absorb(
+            cases: list[Case], outputs: list[Output], scores: dict[str, list[Score]]
+        ) -> None:
+            results = case_results(
+                self.contract, cases, outputs, scores, self.redactor, self.plan.masker
+            )
+            tally.add(results, resumed=self.resumed_ids)
+            if writer is not None:
+                writer.write(
+                    [
+                        sample.to_row()
+                        for r in results
+                        for sample in r.samples(header.run_id, header.version)
+                    ]
+                )
+
+        try:
+            for cases in self.plan.dataset.batches(batch):
+                outputs = self.generate(cases, _offset(progress, done), produce=produce)
+                done += len(cases)
+                pending.append((cases, outputs, (submit or self._score_now)(cases, outputs)))
+                while len(pending) > ahead:
+                    cases, outputs, scores = pending.popleft()
+                    absorb(cases, outputs, scores())
+            while pending:
+                cases, outputs, scores = pending.popleft()
+                absorb(cases, outputs, scores())
+            result = conclude(
+                self.contract,
+                self._draft(finished_at),
+                tally,
+                self.scorecard.metrics() if self.scorecard is not None else None,
+                judge_check=self.judge_check,
+                policy_check=self.policy_check,
+            )
+            if writer is not None and store is not None:
+                writer.commit()
+                store.commit_run(result.record)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        if self.journal is not None and self.results is not None:
+            self.journal.discard()  # committed: a later --resume must not find it unfinished
+        return result
+
+    def _score_now(
+        self, cases: Sequence[Case], outputs: Sequence[Output]
+    ) -> Callable[[], dict[str, list[Score]]]:
+        scores = self.score(cases, outputs)
+        return lambda: scores
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -896,6 +1013,13 @@ class RunSession:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _offset(progress: Progress | None, offset: int) -> Progress | None:
+    """A batch's progress as the run's: ``offset`` cases were done before it."""
+    if progress is None:
+        return None
+    return lambda done: progress(offset + done)
 
 
 def _telemetry(

@@ -32,6 +32,7 @@ from evals.store._parquet import (
     TELEMETRY_KEYS,
     WORK_ITEMS_SCHEMA,
     ResultsStore,
+    TableWriter,
 )
 from evals.store._records import (
     Decision,
@@ -87,6 +88,7 @@ __all__ = [
     "Source",
     "SpanRecord",
     "SpanStatus",
+    "TableWriter",
     "WorkItemRecord",
     "connect_agent",
     "connect_telemetry",

@@ -115,7 +115,12 @@ class RunJournal:
         return headers
 
     def outputs(self) -> dict[str, tuple[str, Output]]:
-        """Journaled outputs by case id, with the fingerprint of the case they answer."""
+        """Outputs journaled before this journal was opened, by case id, with their case's hash.
+
+        These are what a resumed run reuses. Outputs recorded since are on disk only: a run
+        never asks for them again, and a large run's journal is never held in memory (a later
+        :meth:`open` reads them all).
+        """
         with self._lock:
             return dict(self._outputs)
 
@@ -127,7 +132,6 @@ class RunJournal:
                 self._file = self.path.open("a", encoding="utf-8")
             self._file.write(line + "\n")
             self._file.flush()
-            self._outputs[output.case_id] = (case_hash, output)
 
     def close(self) -> None:
         """Stop appending (the journal stays, so the run can be resumed)."""

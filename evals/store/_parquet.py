@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +63,7 @@ __all__ = [
     "TABLES",
     "WORK_ITEMS_SCHEMA",
     "ResultsStore",
+    "TableWriter",
 ]
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -360,6 +361,63 @@ def _runs_from_rows(rows: Iterable[dict[str, Any]]) -> list[RunRecord]:
     return records
 
 
+class TableWriter:
+    """Rows appended to one new file of a table in row groups, visible only once committed.
+
+    The file is written under a dot-prefixed temporary name, which readers ignore, then moved
+    into place: a rename on a local disk; on an object store (no rename) a server-side copy,
+    which makes the object appear whole, and a delete of the temporary one. A writer that is
+    aborted, or a process that dies, leaves nothing a reader sees.
+    """
+
+    def __init__(
+        self, fs: pafs.FileSystem, folder: str, name: str, schema: pa.Schema, *, local: bool
+    ) -> None:
+        self.fs, self.schema = fs, schema
+        self.final = f"{folder}/{name}.parquet"
+        self._temporary = f"{folder}/.{name}.{secrets.token_hex(4)}.tmp"
+        if local:
+            fs.create_dir(folder, recursive=True)
+        self._stream = fs.open_output_stream(self._temporary)
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self._stream, schema)
+        self.rows = 0
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append rows (one row group, unless they are none)."""
+        if self._writer is None:
+            raise RuntimeError("the writer was committed or aborted")
+        if rows:
+            self._writer.write_table(pa.Table.from_pylist(list(rows), schema=self.schema))
+            self.rows += len(rows)
+
+    def commit(self) -> str:
+        """Finish the file and move it into place; returns its path."""
+        if self._writer is None:
+            raise RuntimeError("the writer was committed or aborted")
+        writer, self._writer = self._writer, None
+        try:
+            writer.close()
+            self._stream.close()
+            self.fs.move(self._temporary, self.final)
+        except BaseException:
+            self._discard()
+            raise
+        return self.final
+
+    def abort(self) -> None:
+        """Drop what was written (nothing becomes visible)."""
+        writer, self._writer = self._writer, None
+        with contextlib.suppress(Exception):
+            if writer is not None:
+                writer.close()
+            self._stream.close()
+        self._discard()
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError, FileNotFoundError):
+            self.fs.delete_file(self._temporary)
+
+
 class ResultsStore:
     """Read and write the tables under one results root, as typed records.
 
@@ -415,6 +473,21 @@ class ResultsStore:
     def write_run(self, run: RunRecord, samples: Sequence[SampleRecord]) -> None:
         """Write a run's samples, then its ``runs`` rows (the commit point)."""
         self._write("samples", run.agent, run.date, run.run_id, [s.to_row() for s in samples])
+        self.commit_run(run)
+
+    def open_samples(self, agent: str, date: str, run_id: str) -> TableWriter:
+        """A writer that appends a run's samples batch by batch (a streamed run).
+
+        Its file is only visible once :meth:`TableWriter.commit` is called; the run itself
+        commits after that, with :meth:`commit_run`.
+        """
+        folder = f"{self.base}/samples/agent={agent}/date={date}"
+        return TableWriter(
+            self.fs, folder, run_id, SAMPLES_SCHEMA, local=self.local_root is not None
+        )
+
+    def commit_run(self, run: RunRecord) -> None:
+        """Write a run's ``runs`` rows: the commit point, once its samples are written."""
         self._write("runs", run.agent, run.date, run.run_id, _runs_rows(run))
 
     def write_decisions(self, decisions: Sequence[Decision]) -> None:
@@ -597,11 +670,20 @@ class ResultsStore:
         Reads only the partitions (agent, date) those runs live in and filters on ``run_id``,
         so a year of nightly runs costs what the few runs asked for cost.
         """
+        return [sample for batch in self.iter_samples(runs) for sample in batch]
+
+    def iter_samples(
+        self, runs: RunRecord | Iterable[RunRecord], batch_size: int = 10_000
+    ) -> Iterator[list[SampleRecord]]:
+        """:meth:`samples`, at most ``batch_size`` at a time (a large run is never held whole).
+
+        A run's samples are stored case by case, each case's together, in dataset order.
+        """
         asked = [runs] if isinstance(runs, RunRecord) else list(runs)
         # Only committed runs have samples: a run's ``runs`` file is its commit point.
         wanted = {r.run_id: r for r in asked if self._committed(r)}
         if not wanted:
-            return []
+            return
         folder = f"{self.base}/samples"
         files: list[str] = []
         for agent, date in sorted({(r.agent, r.date) for r in wanted.values()}):
@@ -617,9 +699,12 @@ class ResultsStore:
             )
         dataset = self._dataset("samples", files)
         if dataset is None:
-            return []
-        table = dataset.to_table(filter=pc.field("run_id").isin(list(wanted)))
-        return [SampleRecord.from_row(row) for row in table.to_pylist()]
+            return
+        for batch in dataset.to_batches(
+            filter=pc.field("run_id").isin(list(wanted)), batch_size=batch_size
+        ):
+            if batch.num_rows:
+                yield [SampleRecord.from_row(row) for row in batch.to_pylist()]
 
     def _committed(self, run: RunRecord) -> bool:
         path = f"{self.base}/runs/agent={run.agent}/date={run.date}/{run.run_id}.parquet"

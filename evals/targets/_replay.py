@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from evals.contract import Contract, ReplayTargetSpec
@@ -10,6 +11,8 @@ from evals.errors import UserError, did_you_mean, display_path
 from evals.targets._base import AgentVersion, OnOutput, Output, Progress, Target, config_hash
 
 __all__ = ["ReplayTarget"]
+
+_MODULUS = 1 << 256
 
 
 class ReplayTarget(Target):
@@ -30,6 +33,7 @@ class ReplayTarget(Target):
             recordings = load_recordings(contract.resolve(spec.outputs), dataset)
         self._recordings = recordings
         self._label = label or spec.version
+        self._version: AgentVersion | None = None
         if self._label not in self.available_versions():
             where = display_path(recordings.path) if recordings else "the dataset's 'output' column"
             raise UserError.single(
@@ -49,32 +53,42 @@ class ReplayTarget(Target):
         """The recorded outputs of another version."""
         return ReplayTarget(self._contract, self._spec, self._dataset, self._recordings, label)
 
-    def _recorded(self) -> dict[str, RecordedOutput]:
+    def _recorded(self, case: Case) -> RecordedOutput | None:
+        """The recording of ``case`` at this version (``None``: there is none)."""
         if self._recordings is not None:
-            return self._recordings.by_version[self._label]
-        return {
-            case.id: RecordedOutput(
-                case_id=case.id,
-                version=self._label,
-                output=case.output,
-                usage=case.usage,
-                latency_s=case.latency_s,
-                cost_usd=case.cost_usd,
-                model=case.model,
-                error=None if case.output is not None else "the case has no recorded 'output'",
-            )
-            for case in self._dataset.cases
-        }
+            return self._recordings.by_version[self._label].get(case.id)
+        return RecordedOutput(
+            case_id=case.id,
+            version=self._label,
+            output=case.output,
+            usage=case.usage,
+            latency_s=case.latency_s,
+            cost_usd=case.cost_usd,
+            model=case.model,
+            error=None if case.output is not None else "the case has no recorded 'output'",
+        )
 
     def version(self) -> AgentVersion:
-        """The recorded version, hashed over its recordings."""
-        recorded = self._recorded()
-        content = [recorded[k].model_dump(mode="json") for k in sorted(recorded)]
-        return AgentVersion(
-            self._contract.agent,
-            self._label,
-            config_hash({"kind": self.kind, "version": self._label, "outputs": content}),
-        )
+        """The recorded version, hashed over its recordings (computed once)."""
+        if self._version is None:
+            self._version = AgentVersion(self._contract.agent, self._label, self._hash())
+        return self._version
+
+    def _hash(self) -> str:
+        if self._recordings is not None:
+            recorded = self._recordings.by_version[self._label]
+            content = [recorded[k].model_dump(mode="json") for k in sorted(recorded)]
+            return config_hash({"kind": self.kind, "version": self._label, "outputs": content})
+        # The dataset's own outputs: a hash of the set of recordings, whatever their order,
+        # summed record by record so that a dataset read in batches is never held whole.
+        total = 0
+        for batch in self._dataset.batches():
+            for case in batch:
+                record = self._recorded(case)
+                assert record is not None
+                digest = hashlib.sha256(record.model_dump_json().encode()).digest()
+                total = (total + int.from_bytes(digest, "big")) % _MODULUS
+        return config_hash({"kind": self.kind, "version": self._label, "outputs": f"{total:064x}"})
 
     def generate(
         self,
@@ -83,10 +97,9 @@ class ReplayTarget(Target):
         on_output: OnOutput | None = None,
     ) -> list[Output]:
         """Look up each case's recording; a case without one is a recorded error."""
-        recorded = self._recorded()
         outputs = []
         for done, case in enumerate(cases, start=1):
-            record = recorded.get(case.id)
+            record = self._recorded(case)
             if record is None:
                 outputs.append(
                     Output(case.id, None, error=f"no output recorded for version '{self._label}'")

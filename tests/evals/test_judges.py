@@ -80,3 +80,16 @@ def test_an_unrelated_claim_is_unsupported(judge: OfflineGroundingJudge) -> None
         [("Our warehouse robots are powered by solar panels on the roof.", CONTEXTS)]
     )
     assert verdict.support_share == 0.0
+
+
+def test_a_judge_remembers_only_its_latest_verdicts(
+    judge: OfflineGroundingJudge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evals.judges._offline as offline
+
+    monkeypatch.setattr(offline, "MEMO_SIZE", 2)
+    items = [(f"Returns of unused items are accepted, order {i}.", CONTEXTS) for i in range(3)]
+    first = judge.judge(items)
+    assert len(judge._memo) == 2, "a long run's verdicts are not all kept"
+    assert judge.judge(items[1:]) == first[1:], "the latest are answered from memory"
+    assert judge.judge(items[:1]) == first[:1], "an evicted one is judged again, the same way"
