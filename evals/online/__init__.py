@@ -22,7 +22,12 @@ from evals.online._coverage import (
     suggest_cases,
 )
 from evals.online._drift import DriftRow, drift, drift_gates
-from evals.online._monitor import monitored, monitored_gates, night_log_evalue
+from evals.online._monitor import (
+    earlier_nights,
+    monitored,
+    monitored_gates,
+    night_log_evalue,
+)
 from evals.online._production import (
     GROUNDING_SUITES,
     REFERENCE_SCORERS,
@@ -65,6 +70,7 @@ __all__ = [
     "draw_sample",
     "drift",
     "drift_gates",
+    "earlier_nights",
     "golden_coverage",
     "measure_coverage",
     "monitored",

@@ -21,13 +21,46 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import date, datetime
 
 from evals.contract import Monitoring
 from evals.gates import GateResult, Verdict
 from evals.metrics import METRICS, mean_log_evalue, monitor, rate_log_evalue
 from evals.store import RunRecord
 
-__all__ = ["monitored", "monitored_gates", "night_log_evalue"]
+__all__ = ["earlier_nights", "monitored", "monitored_gates", "night_log_evalue"]
+
+
+def _window_end(run: RunRecord) -> datetime:
+    until = (run.production or {}).get("until")
+    return datetime.fromisoformat(until) if isinstance(until, str) else run.started_at
+
+
+def earlier_nights(runs: Sequence[RunRecord], until: datetime, horizon: int) -> list[RunRecord]:
+    """The earlier nights of tonight's monitoring period, oldest first.
+
+    A night is a UTC day of the window's end: of several production runs whose windows end on
+    the same day (a rerun, a run started by hand after the nightly) only the last counts, and
+    tonight replaces every run of its own day, so judging the same traffic again never adds
+    evidence. Runs of windows ending after tonight's (a backfill judged later) do not count.
+
+    Args:
+        runs: the agent's stored runs (any source, any order).
+        until: the end of tonight's window.
+        horizon: the monitoring period in nights, tonight included.
+    """
+    if horizon <= 1:
+        return []
+    tonight = until.date()
+    by_day: dict[date, RunRecord] = {}
+    for run in sorted(
+        (r for r in runs if r.source == "production"),
+        key=lambda r: (_window_end(r), r.started_at),
+    ):
+        end = _window_end(run)
+        if end < until and end.date() < tonight:
+            by_day[end.date()] = run
+    return [by_day[day] for day in sorted(by_day)][-(horizon - 1) :]
 
 
 def night_log_evalue(

@@ -44,6 +44,7 @@ from evals.online import (
     cached_scores,
     drift,
     drift_gates,
+    earlier_nights,
     monitored,
     monitored_gates,
     plan_production,
@@ -711,10 +712,7 @@ class RunSession:
             for r in stored
             if r.source == "golden" and r.trigger != "ci" and r.version == draft.version
         ]
-        earlier = [
-            r for r in stored if r.source == "production" and r.started_at < draft.started_at
-        ]
-        earlier = earlier[-(monitoring.horizon - 1) :] if monitoring.horizon > 1 else []
+        earlier = earlier_nights(stored, production.until, monitoring.horizon)
         means = [
             name
             for name in dict.fromkeys(

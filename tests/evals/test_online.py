@@ -372,16 +372,21 @@ def _verdicts(contract: Path, results: Path, nights: int) -> list[tuple[str, str
     return seen
 
 
-def test_a_nightly_production_gate_fails_only_on_evidence_accumulated_over_nights(
-    tmp_path: Path,
-) -> None:
+def _leaking_nights(tmp: Path) -> tuple[Path, Path]:
+    """A contract gating policy violations at 10%, and four days leaking on half the traces."""
     contract = _production_project(
-        tmp_path, n=10, monitoring={"alpha": 0.05, "horizon": 30, "breach": 0.1}
+        tmp, n=10, monitoring={"alpha": 0.05, "horizon": 30, "breach": 0.1}
     )
     data = yaml.safe_load(contract.read_text(encoding="utf-8"))
     data["autonomy"]["levels"]["approval"]["gates"]["policy_violation_rate"] = {"max": 0.1}
     contract.write_text(yaml.safe_dump(data), encoding="utf-8")
-    results = _nights(tmp_path, [5, 5, 5, 5])
+    return contract, _nights(tmp, [5, 5, 5, 5])
+
+
+def test_a_nightly_production_gate_fails_only_on_evidence_accumulated_over_nights(
+    tmp_path: Path,
+) -> None:
+    contract, results = _leaking_nights(tmp_path)
     verdicts = _verdicts(contract, results, 4)
     # One night at 50% violations is below the bound on its interval, but not yet evidence of
     # a breach over the period: inconclusive, not an escalation.
@@ -395,6 +400,29 @@ def test_a_nightly_production_gate_fails_only_on_evidence_accumulated_over_night
     assert stored[-1].production is not None
     assert stored[-1].production["monitoring"]["policy_violation_rate"]["alarm"] is True
     assert stored[-1].production["monitoring"]["policy_violation_rate"]["nights"] == 4
+
+
+def test_judging_the_same_night_again_adds_no_evidence(tmp_path: Path) -> None:
+    contract, results = _leaking_nights(tmp_path)
+    # The nightly, then three reruns of the same window and one later that day: one night.
+    for until in [UNTIL] * 4 + [UNTIL + timedelta(hours=5)]:
+        with RunSession.open_production(contract, str(results), until=until) as session:
+            metric = session.run(act=False).result.record.metrics["policy_violation_rate"]
+        assert metric.verdict == "inconclusive", metric.reason
+        assert "after 1 night(s)" in (metric.reason or "")
+    # A window ending earlier that day, judged after the later ones, is not a later night.
+    with RunSession.open_production(
+        contract, str(results), until=UNTIL + timedelta(hours=2)
+    ) as session:
+        metric = session.run(act=False).result.record.metrics["policy_violation_rate"]
+    assert "after 1 night(s)" in (metric.reason or "")
+    # The next days are new nights, and the evidence adds up as before.
+    verdicts = _verdicts(contract, results, 4)
+    assert "after 2 night(s)" in verdicts[1][1] or verdicts[1][0] == "fail"
+    assert verdicts[-1][0] == "fail"
+    stored = ResultsStore(results).runs(AGENT)[-1]
+    assert stored.production is not None
+    assert stored.production["monitoring"]["policy_violation_rate"]["nights"] == 4
 
 
 def test_a_clean_agent_passes_its_monitored_gate_every_night(tmp_path: Path) -> None:
