@@ -269,8 +269,11 @@ class WordEncoder:
                 self.store.flush()
         with self._lock:
             for text in wanted:
-                words, vectors = found[text]
-                self._cache[text] = (words, vectors.astype(np.float16))  # exact: see _words_of
+                words, found_vectors = found[text]
+                self._cache[text] = (
+                    words,
+                    found_vectors.astype(np.float16),
+                )  # exact: see _words_of
                 self._cache.move_to_end(text)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

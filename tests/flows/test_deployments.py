@@ -307,13 +307,28 @@ def test_the_nightly_deployment_escalates_and_rolls_back(stack: Stack) -> None:
     assert sorted(b["kind"] for b in bodies) == ["escalate", "rollback"]
 
     results = stack.work / "results"
-    decisions = ResultsStore(results).decisions()
-    assert sorted((d.agent, d.kind) for d in decisions) == [
+    store = ResultsStore(results)
+    decisions = store.decisions()
+    expected = [
         ("account-support", "escalate"),  # v1 restored, still breaches 'approval'
         ("account-support", "rollback"),
         ("billing-assistant", "escalate"),  # production traffic its golden set misses
         ("returns-concierge", "escalate"),
     ]
+    found = sorted((d.agent, d.kind) for d in decisions)
+    for item in expected:
+        found.remove(item)
+    # returns-concierge really hallucinates in production, so on some window ends its first
+    # sampled night already holds enough evidence to alarm: that may add one escalation,
+    # recorded on its open incident without paging again (the webhook count above holds).
+    sources = {r.run_id: r.source for r in store.runs()}
+    extra = [
+        d
+        for d in decisions
+        if d.agent == "returns-concierge" and sources.get(d.run_id or "") == "production"
+    ]
+    assert found == [(d.agent, d.kind) for d in extra], found
+    assert all(d.kind == "escalate" and "not paged" in " ".join(d.notifications) for d in extra)
     entry = ledger_for(str(results)).get("account-support")
     assert entry is not None
     assert (entry.active_version, entry.level) == ("v1", "approval")
@@ -335,7 +350,7 @@ def test_the_nightly_deployment_escalates_and_rolls_back(stack: Stack) -> None:
             parents = [c.id for c in children]
     assert {name: len(runs) for name, runs in tree.items()} == {
         "evaluate-agent": 6,
-        "escalate": 3,
+        "escalate": 3 + len(extra),
         "rollback": 1,
     }, "one tree: golden and production runs of three agents, their breaches, no empty recovery"
     assert all(r.state.is_completed() for runs in tree.values() for r in runs)
