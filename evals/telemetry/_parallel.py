@@ -152,9 +152,10 @@ class WorkerPool:
             workers,
             mp_context=get_context("spawn"),
             initializer=_start_worker,
-            initargs=(
-                str(masking.policies) if masking.policies is not None else None,
-                [str(p) for p in masking.default_packs],
+            initargs=(  # absolute: the packs are resolved already, and a worker must not
+                # resolve a relative one against the policies folder a second time
+                str(masking.policies.resolve()) if masking.policies is not None else None,
+                [str(p.resolve()) for p in masking.default_packs],
                 masking.cache_size,
             ),
         )

@@ -658,3 +658,20 @@ def test_worker_processes_read_a_large_file_as_one_process_would(
         ingest([path], tmp_path / "two", masking=masking, workers=2).files[0].status
         == "already ingested"
     )
+
+
+def test_worker_processes_mask_an_agent_without_a_contract_from_a_relative_policies_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the CLI calls it: ``--policies policies`` relative to the working directory, and an
+    # agent with no contract there, masked with the default packs in every worker.
+    from evals.telemetry import _ingest
+
+    path = agent_file(tmp_path, n=2)
+    path.write_text(path.read_text().replace(AGENT, "no-contract-here"))
+    monkeypatch.setattr(_ingest, "PARALLEL_BYTES", 1)
+    monkeypatch.chdir(POLICIES.parent)
+    masking = TelemetryMasker("policies", default_packs=["rules/default.yaml"])
+    report = ingest([path], tmp_path / "results", masking=masking, workers=2)
+    assert report.ok, report.to_dict()
+    assert report.files[0].agents == {"no-contract-here": 10}
