@@ -337,7 +337,7 @@ class SpanTable:
             groups.setdefault(id(slot), (slot, []))[1].append(i)
 
         dumps = orjson.dumps
-        contents: list[Content] = cols[_CONTENT]
+        contents: tuple[Content, ...] = cols[_CONTENT]
         names: list[str | None] = list(cols[_NAME])
         status_messages: list[str | None] = list(cols[_MESSAGE])
         inputs: list[str | None] = [c.input_text for c in contents]
@@ -352,7 +352,7 @@ class SpanTable:
             dumps(_events(e, None), default=str) if e else None for e in cols[_EVENTS]
         ]
         resources: list[bytes | None] = [None] * n
-        resource_col: list[Resource] = cols[_RESOURCE]
+        resource_col: tuple[Resource, ...] = cols[_RESOURCE]
         for slot, members in groups.values():
             keep = slot.mode != "none"
             if not keep:
