@@ -18,7 +18,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evals.store import SPANS_SCHEMA
 from evals.telemetry._content import Content, Event, extract_content
 from evals.telemetry._mask import MaskSlot, TelemetryMasker
 from evals.telemetry._names import (
@@ -434,8 +433,10 @@ class SpanTable:
             "agent": pa.array(agents, string),
             "date": pa.array(dates, string),
         }
-        order = [f.name for f in SPANS_SCHEMA if f.name in arrays] + ["agent", "date"]
-        return pa.table([arrays[name] for name in order], names=order)
+        # The ``spans`` columns in the store's order (SPANS_SCHEMA; the store stamps
+        # ``batch_id`` and ``ingested_at``), then the partition. The store is not imported
+        # here: a worker process that decodes spans does not need its query engine.
+        return pa.table(arrays)
 
     def clear(self) -> None:
         """Forget the spans collected (after they were stored)."""
