@@ -90,6 +90,10 @@ def _start_worker(policies: str | None, default_packs: list[str], cache_size: in
     _MASKING = TelemetryMasker(policies, default_packs, cache_size)
 
 
+def _ready() -> None:
+    """Nothing: submitted once per worker so that each starts before the first block."""
+
+
 def read_block(block: Block, masking: TelemetryMasker | None = None) -> BlockResult:
     """Decode, map and mask one block of lines (in a worker, or here with ``masking``)."""
     masking = masking or _MASKING
@@ -159,6 +163,8 @@ class WorkerPool:
                 masking.cache_size,
             ),
         )
+        for _ in range(workers):  # start (import) every worker now, while the file is hashed
+            self._pool.submit(_ready)
 
     def map(self, blocks: Iterator[Block]) -> Iterator[BlockResult]:
         """Each block's result, in order; at most two blocks per worker in flight."""
