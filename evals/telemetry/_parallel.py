@@ -1,12 +1,12 @@
 """Reading a large OTLP JSON file on every core: blocks of lines, each decoded in a worker.
 
 Decoding, mapping and masking are Python and hold the interpreter lock, so one process reads
-about 25,000 spans a second (benchmarks/RESULTS.md). For a large file the reading process
-splits the lines into blocks of about ``block_bytes`` and worker processes turn each block into
-a masked Arrow table, with the same code as the single process (``SpanTable``, the agent's
-``TelemetryMasker``); the reading process writes the tables in file order, so the last batch
-is the one marked complete. Workers are started with ``spawn`` (no inherited threads or
-locks).
+about 30,000 spans a second on a 2-core machine (benchmarks/RESULTS.md). For a large file the
+reading process splits the lines into blocks of about ``block_bytes`` and worker processes turn
+each block into a masked Arrow table, with the same code as the single process (``SpanTable``,
+the agent's ``TelemetryMasker``); the reading process writes the tables in file order, so the
+last batch is the one marked complete. Workers are started with ``spawn`` (no inherited
+threads or locks) when the pool is made, and import only the decoder and the masking.
 """
 
 from __future__ import annotations
