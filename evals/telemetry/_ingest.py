@@ -273,7 +273,8 @@ class _Reader:
         if report.kind == "work_items":
             rows = read_work_items(path, fmt, self.mapping, log)  # type: ignore[arg-type]
             report.rejected = rows.rejected
-            _write(self.store, report, rows.to_arrow(self.masking), complete=True)
+            with _BatchWriter(self.store, report) as writer:
+                writer.write(rows.to_arrow(self.masking), complete=True)
         elif self.pool is not None and _one_request_a_line(path):
             self._parallel(path, report, log)
         else:
@@ -427,19 +428,6 @@ def _take(table: SpanTable, report: FileReport, masking: TelemetryMasker) -> pa.
     arrow = table.to_arrow(masking)
     table.clear()
     return arrow
-
-
-def _write(store: ResultsStore, report: FileReport, table: pa.Table, *, complete: bool) -> None:
-    records = store.write_telemetry(
-        report.kind or "spans",
-        table,
-        source=report.path,
-        format=report.format,
-        sha256=report.sha256,
-        complete=complete,
-        rejected=report.rejected,
-    )
-    _count(report, records)
 
 
 def _count(report: FileReport, records: list[IngestRecord]) -> None:
