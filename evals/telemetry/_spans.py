@@ -130,7 +130,8 @@ _TRACE, _SPAN, _PARENT, _NAME, _KIND, _START, _END, _STATUS, _MESSAGE = range(9)
 _ERROR_TYPE, _OPERATION_COL, _OI_KIND_COL, _MODEL_COL, _PROVIDER_COL = range(9, 14)
 _INPUT_TOKENS, _OUTPUT_TOKENS, _CONVERSATION_COL, _TOOL_COL, _CONTENT = range(14, 19)
 _WORK_ITEM_COL, _ATTRS, _EVENTS, _RESOURCE, _EXPLICIT_AGENT = range(19, 24)
-_COLUMNS = 24
+_MESSAGES_JSON, _ATTRS_JSON, _EVENTS_JSON, _HEAD_TEXTS, _CONTENT_TEXTS, _TAIL_TEXTS = range(24, 30)
+_COLUMNS = 30
 
 
 class SpanTable:
@@ -249,12 +250,31 @@ class SpanTable:
                         status_message = str(event_attrs["exception.message"])
                     break
         self._seen.add(key)
+        status_message = status_message or None
+        # The span as JSON and the texts masking reads are taken now, while the decoded values
+        # are fresh in memory: to_arrow revisits only the spans that masking changes.
+        dumps = orjson.dumps
+        head = [name, status_message] if status_message else [name]
+        tail: list[str] = []
+        for attribute, value in attrs.items():
+            if attribute in NOT_PERSONAL:
+                continue
+            if type(value) is str:
+                tail.append(value)
+            elif type(value) is list or type(value) is dict:
+                _collect(value, tail)
+        for event in events:
+            _collect(event[2], tail)
         self._rows.append(
             (
                 trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
-                status_message or None, error_type, operation, oi_kind, model, provider,
+                status_message, error_type, operation, oi_kind, model, provider,
                 input_tokens, output_tokens, conversation, tool_name, content,
                 work_item or resource.work_item, attrs, events, resource, explicit,
+                dumps(content.messages) if content.messages else None,
+                dumps(attrs, default=str) if attrs else None,
+                dumps(_events(events, None), default=str) if events else None,
+                head, _content_texts(content), tail,
             )
         )  # fmt: skip
 
@@ -342,14 +362,10 @@ class SpanTable:
         inputs: list[str | None] = [c.input_text for c in contents]
         outputs: list[str | None] = [c.output_text for c in contents]
         arguments: list[str | None] = [c.tool_arguments for c in contents]
-        messages: list[bytes | None] = [dumps(c.messages) if c.messages else None for c in contents]
+        messages: list[bytes | None] = list(cols[_MESSAGES_JSON])
         documents: list[list[str] | None] = [c.documents for c in contents]
-        attributes: list[bytes | None] = [
-            dumps(a, default=str) if a else None for a in cols[_ATTRS]
-        ]
-        events: list[bytes | None] = [
-            dumps(_events(e, None), default=str) if e else None for e in cols[_EVENTS]
-        ]
+        attributes: list[bytes | None] = list(cols[_ATTRS_JSON])
+        events: list[bytes | None] = list(cols[_EVENTS_JSON])
         resources: list[bytes | None] = [None] * n
         resource_col: tuple[Resource, ...] = cols[_RESOURCE]
         for slot, members in groups.values():
@@ -359,7 +375,14 @@ class SpanTable:
                     inputs[i] = outputs[i] = arguments[i] = None
                     messages[i] = None
                     documents[i] = None
-            texts = [_span_texts(cols, i, keep) for i in members] if slot.active else []
+            heads, tails = cols[_HEAD_TEXTS], cols[_TAIL_TEXTS]
+            if not slot.active:
+                texts = []
+            elif keep:
+                bodies = cols[_CONTENT_TEXTS]
+                texts = [heads[i] + bodies[i] + tails[i] for i in members]
+            else:
+                texts = [heads[i] + tails[i] for i in members]
             table = slot.mask(t for span_texts in texts for t in span_texts) if texts else {}
             get = table.get
             keys = table.keys()
@@ -461,36 +484,23 @@ def _collect(value: Any, into: list[str]) -> None:
             _collect(item, into)
 
 
-def _span_texts(cols: list[tuple[Any, ...]], i: int, keep: bool) -> list[str]:
-    """Every text of one span that can hold personal data (what masking reads)."""
-    texts = [cols[_NAME][i]]
+def _content_texts(content: Content) -> list[str]:
+    """The texts of a span's content that can hold personal data (what masking reads)."""
+    texts: list[str] = []
     append = texts.append
-    if cols[_MESSAGE][i]:
-        append(cols[_MESSAGE][i])
-    if keep:
-        content: Content = cols[_CONTENT][i]
-        if content.input_text:
-            append(content.input_text)
-        if content.output_text:
-            append(content.output_text)
-        if content.tool_arguments:
-            append(content.tool_arguments)
-        texts.extend(content.documents)
-        for message in content.messages:
-            if message.get("content"):
-                append(message["content"])
-            for call in message.get("tool_calls") or ():
-                if call.get("arguments"):
-                    append(call["arguments"])
-    for key, value in cols[_ATTRS][i].items():
-        if key in NOT_PERSONAL:
-            continue
-        if type(value) is str:
-            append(value)
-        elif type(value) is list or type(value) is dict:
-            _collect(value, texts)
-    for event in cols[_EVENTS][i]:
-        _collect(event[2], texts)
+    if content.input_text:
+        append(content.input_text)
+    if content.output_text:
+        append(content.output_text)
+    if content.tool_arguments:
+        append(content.tool_arguments)
+    texts.extend(content.documents)
+    for message in content.messages:
+        if message.get("content"):
+            append(message["content"])
+        for call in message.get("tool_calls") or ():
+            if call.get("arguments"):
+                append(call["arguments"])
     return texts
 
 
