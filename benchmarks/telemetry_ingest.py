@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from results_file import code_commit, write_section  # noqa: E402
 from telemetry_data import write_file  # noqa: E402
 
-from evals.store import connect_telemetry  # noqa: E402
-from evals.telemetry import TelemetryMasker, ingest  # noqa: E402
+# The engine is imported inside the functions: worker processes are spawned and import this
+# script again as their main module, and the CLI's main module imports no engine either.
 
 TARGET = 50_000
 
@@ -61,6 +61,8 @@ def timed_ingest(
     path: Path, policies: Path, workers: int, repeat: int
 ) -> tuple[float, int, list[float], Path]:
     """Median seconds, spans stored, every run's seconds, and the last run's results root."""
+    from evals.telemetry import TelemetryMasker, ingest
+
     runs: list[float] = []
     records = 0
     results = Path()
@@ -79,6 +81,8 @@ def timed_ingest(
 
 
 def view_seconds(results: Path) -> tuple[float, int]:
+    from evals.store import connect_telemetry
+
     start = time.perf_counter()
     with connect_telemetry(results) as db:
         (count,) = db.sql("SELECT count(*) FROM spans").fetchall()[0]

@@ -10,8 +10,9 @@ A plain library with no Prefect import, usable from a notebook, pytest or any or
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evals._lazy import lazy_names
 
 if TYPE_CHECKING:
     from evals.actions import Breach, breaches_from, escalate, incident_markdown, rollback
@@ -133,13 +134,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'evals' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)

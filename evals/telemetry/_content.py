@@ -272,6 +272,8 @@ def extract_content(
     """
     single = {key: attrs.pop(key) for key in _SINGLE_SET.intersection(attrs)}
     flat = {key: attrs.pop(key) for key in [k for k in attrs if k.startswith(CONTENT_PREFIXES)]}
+    if not single and not flat and not events:
+        return Content(), []
     prefixes = {_prefix(k) for k in flat} if flat else set()
     kept: list[Event] = []
     event_inputs: list[dict[str, Any]] = []

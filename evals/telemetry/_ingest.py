@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -19,7 +20,7 @@ from typing import Any, Literal, get_args
 import pyarrow as pa
 
 from evals.errors import Problem, UserError, display_path
-from evals.store import IngestKind, ResultsStore
+from evals.store import IngestKind, IngestRecord, ResultsStore
 from evals.telemetry._mask import TelemetryMasker
 from evals.telemetry._names import WORK_ITEM_ATTRIBUTE
 from evals.telemetry._otlp import (
@@ -272,7 +273,8 @@ class _Reader:
         if report.kind == "work_items":
             rows = read_work_items(path, fmt, self.mapping, log)  # type: ignore[arg-type]
             report.rejected = rows.rejected
-            _write(self.store, report, rows.to_arrow(self.masking), complete=True)
+            with _BatchWriter(self.store, report) as writer:
+                writer.write(rows.to_arrow(self.masking), complete=True)
         elif self.pool is not None and _one_request_a_line(path):
             self._parallel(path, report, log)
         else:
@@ -288,30 +290,79 @@ class _Reader:
         # batch is the one marked complete, even when the file ends on a chunk boundary.
         table = SpanTable(self.work_item_attribute)
         pending: pa.Table | None = None
-        for _ in _span_chunks(path, fmt, table, log, report, self.chunk_size):
-            if pending is not None:
-                _write(self.store, report, pending, complete=False)
-            pending = _take(table, report, self.masking)
-        if len(table) or pending is None:
-            if pending is not None:
-                _write(self.store, report, pending, complete=False)
-            pending = _take(table, report, self.masking)
-        _write(self.store, report, pending, complete=True)
+        with _BatchWriter(self.store, report) as writer:
+            for _ in _span_chunks(path, fmt, table, log, report, self.chunk_size):
+                if pending is not None:
+                    writer.write(pending, complete=False)
+                pending = _take(table, report, self.masking)
+            if len(table) or pending is None:
+                if pending is not None:
+                    writer.write(pending, complete=False)
+                pending = _take(table, report, self.masking)
+            writer.write(pending, complete=True)
 
     def _parallel(self, path: Path, report: FileReport, log: ProblemLog) -> None:
         assert self.pool is not None
         blocks = json_blocks(path, report.path, self.work_item_attribute, BLOCK_BYTES)
         pending: pa.Table | None = None
-        for result in self.pool.map(blocks):
-            report.rejected += result.rejected
-            report.duplicates += result.duplicates
-            log.extend(result.problems, result.problem_count)
-            self.warnings.extend(w for w in result.warnings if w not in self.warnings)
+        with _BatchWriter(self.store, report) as writer:
+            for result in self.pool.map(blocks):
+                report.rejected += result.rejected
+                report.duplicates += result.duplicates
+                log.extend(result.problems, result.problem_count)
+                self.warnings.extend(w for w in result.warnings if w not in self.warnings)
+                if pending is not None:
+                    writer.write(pending, complete=False)
+                pending = result.table
             if pending is not None:
-                _write(self.store, report, pending, complete=False)
-            pending = result.table
-        if pending is not None:
-            _write(self.store, report, pending, complete=True)
+                writer.write(pending, complete=True)
+
+
+class _BatchWriter:
+    """Writes a file's batches in order, on one thread beside the one that decodes.
+
+    Writing a batch (sorting it into partitions, encoding and compressing Parquet, the files)
+    runs in Arrow with the interpreter lock released, so the next chunk is decoded meanwhile.
+    One batch is in flight at most: ``write`` first waits for the one before (and raises its
+    error), so batches are committed in file order, the last one marked complete, and memory
+    holds what it held when writes were inline.
+    """
+
+    def __init__(self, store: ResultsStore, report: FileReport) -> None:
+        self.store = store
+        self.report = report
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="impactgate-ingest-write")
+        self._pending: Future[list[IngestRecord]] | None = None
+
+    def __enter__(self) -> _BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._wait()
+        finally:
+            self._thread.shutdown(wait=True)  # a batch being written is finished, not cut
+
+    def write(self, table: pa.Table, *, complete: bool) -> None:
+        """Write ``table`` after the batch before it; counts are taken as of now."""
+        self._wait()
+        report = self.report
+        self._pending = self._thread.submit(
+            self.store.write_telemetry,
+            report.kind or "spans",
+            table,
+            source=report.path,
+            format=report.format,
+            sha256=report.sha256,
+            complete=complete,
+            rejected=report.rejected,
+        )
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            records, self._pending = self._pending.result(), None
+            _count(self.report, records)
 
 
 PARALLEL_BYTES = 32 * 1024 * 1024
@@ -379,16 +430,7 @@ def _take(table: SpanTable, report: FileReport, masking: TelemetryMasker) -> pa.
     return arrow
 
 
-def _write(store: ResultsStore, report: FileReport, table: pa.Table, *, complete: bool) -> None:
-    records = store.write_telemetry(
-        report.kind or "spans",
-        table,
-        source=report.path,
-        format=report.format,
-        sha256=report.sha256,
-        complete=complete,
-        rejected=report.rejected,
-    )
+def _count(report: FileReport, records: list[IngestRecord]) -> None:
     for record in records:
         report.agents[record.agent] = report.agents.get(record.agent, 0) + record.rows
         report.records += record.rows

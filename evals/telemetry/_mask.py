@@ -14,13 +14,14 @@ much is ingested.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from evals.errors import Problem, UserError, display_path
-from evals.policy import Masker, RulePack, load_rule_pack
+from evals.policy import MASKED_KINDS, Masker, RulePack, load_rule_pack
 
 __all__ = ["DEFAULT_PACKS", "MaskMode", "MaskSlot", "TelemetryMasker"]
 
@@ -28,6 +29,48 @@ MaskMode = Literal["masked", "raw", "none"]
 
 DEFAULT_PACKS = ("rules/default.yaml", "rules/pii.yaml")
 """Rule packs (relative to the policies folder) for agents without a contract."""
+
+
+class _Screen:
+    """The agents' shared first look: which texts any of their rules finds anything in.
+
+    Agents whose packs have the same masking rules differ only in their allowlists, and an
+    allowlist only lets findings through: a text in which the rules with no allowlist find
+    nothing is left as it is for every one of those agents. So each distinct text is scanned
+    once for all of them, and only the texts with a finding are masked by each agent's own
+    masker. Used only when no rule reads a model (a model's findings can depend on the batch
+    it reads).
+    """
+
+    def __init__(self, packs: Sequence[RulePack], source: str, cache_size: int) -> None:
+        self._packs = list(packs)
+        self._source = source
+        self._cache_size = cache_size
+        self._masker = self._new()
+        self._seen = 0
+
+    def _new(self) -> Masker:
+        return Masker(self._packs, source=self._source)
+
+    def suspects(self, texts: list[str]) -> list[str]:
+        """The distinct ``texts`` in which some rule finds something, allowed or not."""
+        if self._seen + len(texts) > self._cache_size:
+            self._masker = self._new()  # drop the old cache: memory stays bounded
+            self._seen = 0
+        self._seen += len(texts)
+        found = self._masker.mask_many(texts)
+        return [t for t, m in zip(texts, found, strict=True) if m.spans]
+
+
+def _screen_key(packs: Sequence[RulePack]) -> str | None:
+    """What makes two agents' masking rules the same; ``None`` if a rule reads a model."""
+    rules = [r for pack in packs for r in pack.rules if r.kind in MASKED_KINDS]
+    for rule in rules:
+        models = getattr(rule, "models", None)  # text rules say which models they read
+        if models is None or models():
+            return None
+    allow = sorted({a for pack in packs for a in pack.allow})
+    return json.dumps([allow, [r.model_dump(mode="json") for r in rules]], sort_keys=True)
 
 
 class MaskSlot:
@@ -39,6 +82,8 @@ class MaskSlot:
         mode: ``masked``, ``raw`` (kept as sent) or ``none`` (content left out).
         source: the contract, for messages.
         cache_size: distinct texts remembered before the masker starts afresh.
+        screen: the first look shared with agents whose rules are the same (see
+            :class:`_Screen`), if any.
     """
 
     def __init__(
@@ -48,6 +93,7 @@ class MaskSlot:
         mode: MaskMode,
         source: str,
         cache_size: int,
+        screen: _Screen | None = None,
     ) -> None:
         self.mode: MaskMode = mode
         self.source = source
@@ -56,6 +102,7 @@ class MaskSlot:
         self._cache_size = cache_size
         self._masker = self._new()
         self._seen = 0
+        self._screen = screen
 
     def _new(self) -> Masker:
         return Masker(_distinct_rules(self._packs), allow=self._allow, source=self.source)
@@ -70,6 +117,10 @@ class MaskSlot:
         distinct = [t for t in dict.fromkeys(texts) if t]
         if not distinct or not self.active:
             return {}
+        if self._screen is not None:
+            distinct = self._screen.suspects(distinct)
+            if not distinct:
+                return {}
         if self._seen + len(distinct) > self._cache_size:
             self._masker = self._new()  # drop the old cache: memory stays bounded
             self._seen = 0
@@ -128,6 +179,7 @@ class TelemetryMasker:
         """The default packs' files, resolved."""
         self._default: MaskSlot | None = None
         self._slots: dict[str, MaskSlot] = {}
+        self._screens: dict[str, _Screen] = {}
 
     def _resolve(self, path: str | Path) -> Path:
         path = Path(path)
@@ -175,6 +227,17 @@ class TelemetryMasker:
             packs, list(config.allow), contract.evals.store_outputs, display_path(path)
         )
 
+    def _screen(self, packs: Sequence[RulePack], source: str) -> _Screen | None:
+        """The first look shared by the agents whose masking rules are ``packs``'."""
+        distinct = _distinct_rules(packs)
+        key = _screen_key(distinct)
+        if key is None:
+            return None
+        screen = self._screens.get(key)
+        if screen is None:
+            screen = self._screens[key] = _Screen(distinct, source, self.cache_size)
+        return screen
+
     def for_agent(self, agent: str) -> MaskSlot:
         """The masking of one agent's telemetry."""
         slot = self._slots.get(agent)
@@ -183,6 +246,9 @@ class TelemetryMasker:
             if found is None:
                 slot = self._default_slot()
             else:
-                slot = MaskSlot(found.packs, found.allow, found.mode, found.source, self.cache_size)
+                slot = MaskSlot(
+                    found.packs, found.allow, found.mode, found.source, self.cache_size,
+                    self._screen(found.packs, found.source),
+                )  # fmt: skip
             self._slots[agent] = slot
         return slot

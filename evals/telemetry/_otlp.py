@@ -154,6 +154,24 @@ def _json_type(value: Any) -> str:
     return "a number" if isinstance(value, int | float) else "null"
 
 
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
+_ZEROS = {16: "0" * 16, 32: "0" * 32}
+
+
+def _lower_hex(value: Any, digits: int) -> bool:
+    """Whether ``value`` is an id as the Collector writes it.
+
+    That is ``digits`` lower-case hex digits, not all zeros; anything else is checked, and
+    converted or refused, by :func:`_hex_id`.
+    """
+    return (
+        type(value) is str
+        and len(value) == digits
+        and _LOWER_HEX.fullmatch(value) is not None
+        and value != _ZEROS[digits]
+    )
+
+
 def _hex_id(value: Any, size: int, what: str) -> str:
     if type(value) is str and len(value) == 2 * size and _HEX.fullmatch(value):
         if value.strip("0"):
@@ -190,7 +208,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 def _nanos(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.isdigit():
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
         number = int(value)
     elif value is None:
         raise _Bad("required (a number of nanoseconds since 1970)")
@@ -365,7 +383,7 @@ def read_json_request(
                 add(f"{scope_here}.spans", f"is {_json_type(spans)}, not a list; left out")
                 continue
             for k, span in enumerate(spans):
-                if _json_span(span, scope, resource, table, add, f"{scope_here}.spans.{k}"):
+                if _json_span(span, scope, resource, table, add, scope_here, k):
                     kept += 1
                 else:
                     rejected += 1
@@ -378,19 +396,32 @@ def _json_span(
     resource: Resource,
     table: SpanTable,
     add: Callable[[str, str], None],
-    here: str,
+    scope_here: str,
+    k: int,
 ) -> bool:
     if type(span) is not dict:
-        add(here, f"is {_json_type(span)}, not a span object; span left out")
+        add(f"{scope_here}.spans.{k}", f"is {_json_type(span)}, not a span object; span left out")
         return False
+    # The common shapes are checked inline; anything else goes through the full checks.
     field = "traceId"
+    value: Any
+    trace_id: str
+    span_id: str
+    parent_id: str | None
     try:
-        trace_id = _hex_id(span.get("traceId"), 16, "trace")
+        value = span.get("traceId")
+        trace_id = value if _lower_hex(value, 32) else _hex_id(value, 16, "trace")
         field = "spanId"
-        span_id = _hex_id(span.get("spanId"), 8, "span")
+        value = span.get("spanId")
+        span_id = value if _lower_hex(value, 16) else _hex_id(value, 8, "span")
         field = "parentSpanId"
-        parent = span.get("parentSpanId")
-        parent_id = _hex_id(parent, 8, "parent span") if parent else None
+        value = span.get("parentSpanId")
+        if not value:
+            parent_id = None
+        elif _lower_hex(value, 16):
+            parent_id = value
+        else:
+            parent_id = _hex_id(value, 8, "parent span")
         field = "startTimeUnixNano"
         start = _nanos(span.get("startTimeUnixNano"))
         field = "endTimeUnixNano"
@@ -398,30 +429,35 @@ def _json_span(
         if end < start:
             raise _Bad("is before startTimeUnixNano")
     except _Bad as exc:
-        add(f"{here}.{field}", f"{exc}; span left out")
+        add(f"{scope_here}.spans.{k}.{field}", f"{exc}; span left out")
         return False
 
     def warn(path: str, message: str) -> None:
-        add(f"{here}.{path}", message)
+        add(f"{scope_here}.spans.{k}.{path}", message)
 
     name = span.get("name")
     if not isinstance(name, str):
         warn("name", f"is {_json_type(name)}, not text; stored as empty")
         name = ""
-    try:
-        kind = _enum(span.get("kind"), SPAN_KINDS, _KIND_NAMES)
-    except _Bad as exc:
-        warn("kind", f"{exc}; stored as unspecified")
-        kind = "unspecified"
+    value = span.get("kind")
+    if type(value) is int and 0 <= value < len(SPAN_KINDS):
+        kind = SPAN_KINDS[value]
+    else:
+        try:
+            kind = _enum(value, SPAN_KINDS, _KIND_NAMES)
+        except _Bad as exc:
+            warn("kind", f"{exc}; stored as unspecified")
+            kind = "unspecified"
     status_obj = span.get("status")
     status, message = "unset", None
     if type(status_obj) is dict:
-        try:
-            status = _enum(status_obj.get("code"), STATUS_CODES, _STATUS_NAMES)
-        except _Bad as exc:
-            warn("status.code", f"{exc}; stored as unset")
-        text = status_obj.get("message")
-        message = text if isinstance(text, str) and text else None
+        if status_obj:
+            try:
+                status = _enum(status_obj.get("code"), STATUS_CODES, _STATUS_NAMES)
+            except _Bad as exc:
+                warn("status.code", f"{exc}; stored as unset")
+            text = status_obj.get("message")
+            message = text if isinstance(text, str) and text else None
     elif status_obj is not None:
         warn("status", f"is {_json_type(status_obj)}, not an object; stored as unset")
     attrs = _json_attributes(span.get("attributes"), warn)
@@ -459,7 +495,7 @@ def _json_span(
             attrs, events, lambda key, msg: warn("attributes", f"attribute {key!r}: {msg}"),
         )  # fmt: skip
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        add(here, f"content of an unknown shape ({exc}); span left out")
+        add(f"{scope_here}.spans.{k}", f"content of an unknown shape ({exc}); span left out")
         return False
     return True
 

@@ -1,12 +1,12 @@
 """Reading a large OTLP JSON file on every core: blocks of lines, each decoded in a worker.
 
 Decoding, mapping and masking are Python and hold the interpreter lock, so one process reads
-about 25,000 spans a second (benchmarks/RESULTS.md). For a large file the reading process
-splits the lines into blocks of about ``block_bytes`` and worker processes turn each block into
-a masked Arrow table, with the same code as the single process (``SpanTable``, the agent's
-``TelemetryMasker``); the reading process writes the tables in file order, so the last batch
-is the one marked complete. Workers are started with ``spawn`` (no inherited threads or
-locks).
+about 30,000 spans a second on a 2-core machine (benchmarks/RESULTS.md). For a large file the
+reading process splits the lines into blocks of about ``block_bytes`` and worker processes turn
+each block into a masked Arrow table, with the same code as the single process (``SpanTable``,
+the agent's ``TelemetryMasker``); the reading process writes the tables in file order, so the
+last batch is the one marked complete. Workers start when the pool is made, forked from a
+fork server that has imported the decoder and the masking (no inherited threads or locks).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import pyarrow as pa
@@ -90,6 +91,10 @@ def _start_worker(policies: str | None, default_packs: list[str], cache_size: in
     _MASKING = TelemetryMasker(policies, default_packs, cache_size)
 
 
+def _ready() -> None:
+    """Nothing: submitted once per worker so that each starts before the first block."""
+
+
 def read_block(block: Block, masking: TelemetryMasker | None = None) -> BlockResult:
     """Decode, map and mask one block of lines (in a worker, or here with ``masking``)."""
     masking = masking or _MASKING
@@ -137,6 +142,22 @@ def json_blocks(
             yield Block(b"".join(lines), first, source, work_item_attribute)
 
 
+def _context() -> BaseContext:
+    """How workers start: forked from a server process that has imported what they run.
+
+    The server is a fresh single-threaded process (nothing inherited from this one's threads
+    or locks, as with ``spawn``); it imports the decoder, the masking and pandas (which
+    pyarrow loads on its first array conversion) once, so each worker starts without
+    importing them again, here and in every later pool. Where there is no fork server
+    (Windows), workers are spawned.
+    """
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["__main__", __name__, "pandas"])
+    return context
+
+
 class WorkerPool:
     """Worker processes that decode blocks, each with its own masker built like ``masking``.
 
@@ -150,14 +171,17 @@ class WorkerPool:
         self.workers = workers
         self._pool = ProcessPoolExecutor(
             workers,
-            mp_context=get_context("spawn"),
+            mp_context=_context(),
             initializer=_start_worker,
-            initargs=(
-                str(masking.policies) if masking.policies is not None else None,
-                [str(p) for p in masking.default_packs],
+            initargs=(  # absolute: the packs are resolved already, and a worker must not
+                # resolve a relative one against the policies folder a second time
+                str(masking.policies.resolve()) if masking.policies is not None else None,
+                [str(p.resolve()) for p in masking.default_packs],
                 masking.cache_size,
             ),
         )
+        for _ in range(workers):  # start (import) every worker now, while the file is hashed
+            self._pool.submit(_ready)
 
     def map(self, blocks: Iterator[Block]) -> Iterator[BlockResult]:
         """Each block's result, in order; at most two blocks per worker in flight."""

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from evals.store import SPANS_SCHEMA
 from evals.telemetry._content import Content, Event, extract_content
 from evals.telemetry._mask import MaskSlot, TelemetryMasker
 from evals.telemetry._names import (
@@ -44,6 +44,7 @@ Warn = Callable[[str, str], None]
 _AGENT_OK = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _DAY_NS = 86_400 * 10**9
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 def agent_name(name: str) -> str:
@@ -84,13 +85,6 @@ class Resource:
         )
 
 
-def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        if name in attrs:
-            return attrs.pop(name)
-    return None
-
-
 def _string(value: Any, name: str, warn: Warn) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -100,21 +94,44 @@ def _string(value: Any, name: str, warn: Warn) -> str | None:
     return None
 
 
-def _count(attrs: dict[str, Any], names: tuple[str, ...], warn: Warn) -> int | None:
-    for name in names:
-        if name in attrs:
-            value = attrs.pop(name)
-            if isinstance(value, bool):
-                break
-            if isinstance(value, int):
-                return value
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, str) and value.strip().isdigit():
-                return int(value)
-            warn(name, f"expected a whole number of tokens, got {value!r}; left out")
-            return None
+def _count(value: Any, name: str, warn: Warn) -> int | None:
+    """A token count as read from attribute ``name`` (``None`` when it was not given)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    warn(name, f"expected a whole number of tokens, got {value!r}; left out")
     return None
+
+
+_FIELDS: tuple[tuple[str, ...], ...] = (
+    AGENT_NAME,
+    (OPENINFERENCE_SPAN_KIND,),
+    (OPERATION_NAME,),
+    MODEL,
+    PROVIDER,
+    INPUT_TOKENS,
+    OUTPUT_TOKENS,
+    CONVERSATION_ID,
+    TOOL_NAME,
+    (ERROR_TYPE,),
+)
+"""The attributes each mapped field is read from, first name present first; the work item's
+attribute (configurable) is the last field."""
+_AGENT, _OI_KIND, _OPERATION, _MODEL, _PROVIDER, _INPUT, _OUTPUT, _CONVERSATION, _TOOL = range(9)
+_ERROR, _WORK_ITEM = 9, 10
+
+# The fields of a kept span (SpanTable._rows), in order.
+_TRACE, _SPAN, _PARENT, _NAME, _KIND, _START, _END, _STATUS, _MESSAGE = range(9)
+_ERROR_TYPE, _OPERATION_COL, _OI_KIND_COL, _MODEL_COL, _PROVIDER_COL = range(9, 14)
+_INPUT_TOKENS, _OUTPUT_TOKENS, _CONVERSATION_COL, _TOOL_COL, _CONTENT = range(14, 19)
+_WORK_ITEM_COL, _ATTRS, _EVENTS, _RESOURCE, _EXPLICIT_AGENT = range(19, 24)
+_MESSAGES_JSON, _ATTRS_JSON, _EVENTS_JSON, _HEAD_TEXTS, _CONTENT_TEXTS, _TAIL_TEXTS = range(24, 30)
+_COLUMNS = 30
 
 
 class SpanTable:
@@ -129,9 +146,44 @@ class SpanTable:
         self._rows: list[tuple[Any, ...]] = []
         self._seen: set[tuple[str, str]] = set()
         self.duplicates = 0
+        self._fields = (*_FIELDS, (work_item_attribute,))
+        self._mapped = frozenset(name for names in self._fields for name in names)
+        # Each name's place in reading order: a field reads its names in order, and a name
+        # given to two fields (a work-item attribute that is also a mapped name) is read
+        # field by field (``_read_fields``).
+        self._order = {
+            name: (field, rank)
+            for field, names in reversed(list(enumerate(self._fields)))
+            for rank, name in reversed(list(enumerate(names)))
+        }
+        self._shared_names = len(self._order) < sum(len(names) for names in self._fields)
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def _read_fields(self, attrs: dict[str, Any]) -> tuple[list[Any], list[str]]:
+        """Take each mapped field's value out of ``attrs``: the first of its names present.
+
+        Returns each field's value (``None`` if absent) and the attribute it was read from.
+        """
+        values: list[Any] = [None] * len(self._fields)
+        used = [""] * len(self._fields)
+        present = self._mapped.intersection(attrs)
+        if not present:
+            return values, used
+        if self._shared_names:
+            for field, names in enumerate(self._fields):
+                for name in names:
+                    if name in attrs:
+                        values[field], used[field] = attrs.pop(name), name
+                        break
+            return values, used
+        order = self._order
+        for name in sorted(present, key=order.__getitem__) if len(present) > 1 else present:
+            field = order[name][0]
+            if not used[field]:
+                values[field], used[field] = attrs.pop(name), name
+        return values, used
 
     def add(
         self,
@@ -151,27 +203,43 @@ class SpanTable:
     ) -> None:
         """Map one decoded span (its ``attrs`` dict is consumed) and keep it.
 
-        The same ``(trace_id, span_id)`` twice in one table is kept once (the first).
+        Each field is read from the first of its attribute names present, and that name is
+        taken out of ``attrs`` (the others stay). The same ``(trace_id, span_id)`` twice in one
+        table is kept once (the first).
         """
         key = (trace_id, span_id)
         if key in self._seen:
             self.duplicates += 1
             return
-        explicit = _string(_first(attrs, AGENT_NAME), "gen_ai.agent.name", warn) or None
-        oi_kind = _string(attrs.pop(OPENINFERENCE_SPAN_KIND, None), OPENINFERENCE_SPAN_KIND, warn)
-        operation = _string(attrs.pop(OPERATION_NAME, None), OPERATION_NAME, warn)
+        values, used = self._read_fields(attrs)
+        value = values[_AGENT]
+        explicit = (
+            value if type(value) is str else _string(value, "gen_ai.agent.name", warn)
+        ) or None
+        value = values[_OI_KIND]
+        oi_kind = value if type(value) is str else _string(value, OPENINFERENCE_SPAN_KIND, warn)
+        value = values[_OPERATION]
+        operation = value if type(value) is str else _string(value, OPERATION_NAME, warn)
         if operation is None and oi_kind is not None:
             operation = OPENINFERENCE_OPERATIONS.get(oi_kind.upper(), oi_kind.lower())
-        model = _string(_first(attrs, MODEL), "gen_ai.response.model", warn)
-        provider = _string(_first(attrs, PROVIDER), "gen_ai.provider.name", warn)
-        input_tokens = _count(attrs, INPUT_TOKENS, warn)
-        output_tokens = _count(attrs, OUTPUT_TOKENS, warn)
-        conversation = _string(_first(attrs, CONVERSATION_ID), "gen_ai.conversation.id", warn)
-        tool_name = _string(_first(attrs, TOOL_NAME), "gen_ai.tool.name", warn)
-        error_type = _string(attrs.pop(ERROR_TYPE, None), ERROR_TYPE, warn)
-        work_item = _string(
-            attrs.pop(self.work_item_attribute, None), self.work_item_attribute, warn
+        value = values[_MODEL]
+        model = value if type(value) is str else _string(value, "gen_ai.response.model", warn)
+        value = values[_PROVIDER]
+        provider = value if type(value) is str else _string(value, "gen_ai.provider.name", warn)
+        value = values[_INPUT]
+        input_tokens = value if type(value) is int else _count(value, used[_INPUT], warn)
+        value = values[_OUTPUT]
+        output_tokens = value if type(value) is int else _count(value, used[_OUTPUT], warn)
+        value = values[_CONVERSATION]
+        conversation = (
+            value if type(value) is str else _string(value, "gen_ai.conversation.id", warn)
         )
+        value = values[_TOOL]
+        tool_name = value if type(value) is str else _string(value, "gen_ai.tool.name", warn)
+        value = values[_ERROR]
+        error_type = value if type(value) is str else _string(value, ERROR_TYPE, warn)
+        value = values[_WORK_ITEM]
+        work_item = value if type(value) is str else _string(value, self.work_item_attribute, warn)
         content, events = extract_content(attrs, events, oi_kind, warn)
         if status == "error":
             for event_name, _, event_attrs in events:
@@ -182,56 +250,78 @@ class SpanTable:
                         status_message = str(event_attrs["exception.message"])
                     break
         self._seen.add(key)
+        status_message = status_message or None
+        # The span as JSON and the texts masking reads are taken now, while the decoded values
+        # are fresh in memory: to_arrow revisits only the spans that masking changes.
+        dumps = orjson.dumps
+        head = [name, status_message] if status_message else [name]
+        tail: list[str] = []
+        for attribute, value in attrs.items():
+            if attribute in NOT_PERSONAL:
+                continue
+            if type(value) is str:
+                tail.append(value)
+            elif type(value) is list or type(value) is dict:
+                _collect(value, tail)
+        for event in events:
+            _collect(event[2], tail)
         self._rows.append(
             (
                 trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status,
-                status_message or None, error_type, operation, oi_kind, model, provider,
+                status_message, error_type, operation, oi_kind, model, provider,
                 input_tokens, output_tokens, conversation, tool_name, content,
                 work_item or resource.work_item, attrs, events, resource, explicit,
+                dumps(content.messages) if content.messages else None,
+                dumps(attrs, default=str) if attrs else None,
+                dumps(_events(events, None), default=str) if events else None,
+                head, _content_texts(content), tail,
             )
         )  # fmt: skip
 
     # -- building ----------------------------------------------------------------------------
 
-    def _inherited(self, column: int) -> list[str | None]:
+    def _inherited(self, cols: list[tuple[Any, ...]], column: int) -> list[str | None]:
         """A value each span has, or takes from its nearest ancestor, or from its trace.
 
         Spans of one trace usually name the agent (and the work item) once, on the agent's
         own span; the model calls and tool calls under it inherit them. Only spans in this
         table are looked at; ``None`` when no span of the trace here has the value.
         """
-        rows = self._rows
+        values, traces, parents = cols[column], cols[_TRACE], cols[_PARENT]
         by_trace: dict[str, str] = {}
         mixed: set[str] = set()  # traces naming two values: there the nearest ancestor decides
-        for row in rows:
-            value = row[column]
+        for trace, value in zip(traces, values, strict=True):
             if value is not None:
-                known = by_trace.setdefault(row[0], value)
+                known = by_trace.setdefault(trace, value)
                 if known != value:
-                    mixed.add(row[0])
+                    mixed.add(trace)
         resolved: list[str | None] = [
-            row[column] if row[column] is not None else by_trace.get(row[0]) for row in rows
+            value if value is not None else by_trace.get(trace)
+            for trace, value in zip(traces, values, strict=True)
         ]
         if not mixed:
             return resolved
-        index = {(row[0], row[1]): i for i, row in enumerate(rows) if row[0] in mixed}
-        for i, row in enumerate(rows):
-            if row[column] is not None or row[0] not in mixed:
+        spans = cols[_SPAN]
+        index = {
+            (t, s): i for i, (t, s) in enumerate(zip(traces, spans, strict=True)) if t in mixed
+        }
+        for i, trace in enumerate(traces):
+            if values[i] is not None or trace not in mixed:
                 continue
-            parent = row[2]
+            parent = parents[i]
             seen = {i}
             while parent is not None:
-                j = index.get((row[0], parent))
+                j = index.get((trace, parent))
                 if j is None or j in seen:
                     break
-                if rows[j][column] is not None:
-                    resolved[i] = rows[j][column]
+                if values[j] is not None:
+                    resolved[i] = values[j]
                     break
                 seen.add(j)
-                parent = rows[j][2]
+                parent = parents[j]
         return resolved
 
-    def _agents(self) -> list[str]:
+    def _agents(self, cols: list[tuple[Any, ...]]) -> list[str]:
         """Each span's agent.
 
         Its own ``gen_ai.agent.name``, else its nearest ancestor's, else the one named in its
@@ -240,16 +330,23 @@ class SpanTable:
         """
         names: dict[str, str] = {}
         agents = []
-        for row, found in zip(self._rows, self._inherited(23), strict=True):
-            resource: Resource = row[22]
+        for resource, found in zip(
+            cols[_RESOURCE], self._inherited(cols, _EXPLICIT_AGENT), strict=True
+        ):
             name = found or resource.agent or resource.service or "unknown"
             agents.append(names.get(name) or names.setdefault(name, agent_name(name)))
         return agents
 
     def to_arrow(self, masking: TelemetryMasker) -> pa.Table:
-        """The ``spans`` rows (with ``agent`` and ``date``), masked, as one Arrow table."""
-        agents = self._agents()
+        """The ``spans`` rows (with ``agent`` and ``date``), masked, as one Arrow table.
+
+        Each column is built for every span as it came, then the spans with a text their
+        agent's masking changes (or whose agent keeps no content) are written over.
+        """
         rows = self._rows
+        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * _COLUMNS
+        agents = self._agents(cols)
+        n = len(agents)
         slots: dict[str, MaskSlot] = {}
         groups: dict[int, tuple[MaskSlot, list[int]]] = {}
         for i, agent in enumerate(agents):
@@ -258,29 +355,42 @@ class SpanTable:
                 slot = slots[agent] = masking.for_agent(agent)
             groups.setdefault(id(slot), (slot, []))[1].append(i)
 
-        n = len(rows)
-        names: list[str | None] = [None] * n
-        status_messages: list[str | None] = [None] * n
-        inputs: list[str | None] = [None] * n
-        outputs: list[str | None] = [None] * n
-        arguments: list[str | None] = [None] * n
-        messages: list[bytes | None] = [None] * n
-        documents: list[list[str] | None] = [None] * n
-        attributes: list[bytes | None] = [None] * n
-        resources: list[bytes | None] = [None] * n
-        events: list[bytes | None] = [None] * n
         dumps = orjson.dumps
+        contents: tuple[Content, ...] = cols[_CONTENT]
+        names: list[str | None] = list(cols[_NAME])
+        status_messages: list[str | None] = list(cols[_MESSAGE])
+        inputs: list[str | None] = [c.input_text for c in contents]
+        outputs: list[str | None] = [c.output_text for c in contents]
+        arguments: list[str | None] = [c.tool_arguments for c in contents]
+        messages: list[bytes | None] = list(cols[_MESSAGES_JSON])
+        documents: list[list[str] | None] = [c.documents for c in contents]
+        attributes: list[bytes | None] = list(cols[_ATTRS_JSON])
+        events: list[bytes | None] = list(cols[_EVENTS_JSON])
+        resources: list[bytes | None] = [None] * n
+        resource_col: tuple[Resource, ...] = cols[_RESOURCE]
         for slot, members in groups.values():
             keep = slot.mode != "none"
-            texts = [_row_texts(rows[i], keep) for i in members] if slot.active else []
-            table = slot.mask(t for row_texts in texts for t in row_texts) if texts else {}
+            if not keep:
+                for i in members:
+                    inputs[i] = outputs[i] = arguments[i] = None
+                    messages[i] = None
+                    documents[i] = None
+            heads, tails = cols[_HEAD_TEXTS], cols[_TAIL_TEXTS]
+            if not slot.active:
+                texts = []
+            elif keep:
+                bodies = cols[_CONTENT_TEXTS]
+                texts = [heads[i] + bodies[i] + tails[i] for i in members]
+            else:
+                texts = [heads[i] + tails[i] for i in members]
+            table = slot.mask(t for span_texts in texts for t in span_texts) if texts else {}
             get = table.get
+            keys = table.keys()
             for position, i in enumerate(members):
-                row = rows[i]
-                content: Content = row[18]
-                if table and not table.keys().isdisjoint(texts[position]):
-                    names[i] = get(row[3], row[3])
-                    status_messages[i] = _masked(row[8], get)
+                if table and not keys.isdisjoint(texts[position]):
+                    content = contents[i]
+                    names[i] = get(cols[_NAME][i], cols[_NAME][i])
+                    status_messages[i] = _masked(cols[_MESSAGE][i], get)
                     if keep:
                         inputs[i] = _masked(content.input_text, get)
                         outputs[i] = _masked(content.output_text, get)
@@ -288,35 +398,22 @@ class SpanTable:
                         if content.messages:
                             messages[i] = dumps(_remask(content.messages, get))
                         documents[i] = [get(d, d) for d in content.documents]
-                    if row[20]:
-                        attributes[i] = dumps(_attributes(row[20], get), default=str)
-                    if row[21]:
-                        events[i] = dumps(_events(row[21], get), default=str)
-                else:  # nothing in this span to mask: its values as they are
-                    names[i] = row[3]
-                    status_messages[i] = row[8]
-                    if keep:
-                        inputs[i] = content.input_text
-                        outputs[i] = content.output_text
-                        arguments[i] = content.tool_arguments
-                        if content.messages:
-                            messages[i] = dumps(content.messages)
-                        documents[i] = content.documents
-                    if row[20]:
-                        attributes[i] = dumps(row[20], default=str)
-                    if row[21]:
-                        events[i] = dumps(_events(row[21], None), default=str)
-                resource: Resource = row[22]
+                    if cols[_ATTRS][i]:
+                        attributes[i] = dumps(_attributes(cols[_ATTRS][i], get), default=str)
+                    if cols[_EVENTS][i]:
+                        events[i] = dumps(_events(cols[_EVENTS][i], get), default=str)
+                resource = resource_col[i]
                 cached = resource.masked.get(id(slot), b"")
                 if cached == b"":
                     cached = resource.masked[id(slot)] = _resource_json(resource, slot)
                 resources[i] = cached
 
-        columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 24
-        starts, ends = columns[5], columns[6]
+        starts_ns = pa.array(cols[_START], pa.uint64())
+        ends_ns = pa.array(cols[_END], pa.uint64())
+        starts = pc.divide(starts_ns, 1000).cast(pa.int64()).cast(_TIMESTAMP)
         days: dict[int, str] = {}
         dates = []
-        for ns in starts:
+        for ns in cols[_START]:
             day = ns // _DAY_NS
             text = days.get(day)
             if text is None:
@@ -325,42 +422,44 @@ class SpanTable:
         json = pa.binary()
         string = pa.string()
         arrays = {
-            "trace_id": pa.array(columns[0], string),
-            "span_id": pa.array(columns[1], string),
-            "parent_span_id": pa.array(columns[2], string),
+            "trace_id": pa.array(cols[_TRACE], string),
+            "span_id": pa.array(cols[_SPAN], string),
+            "parent_span_id": pa.array(cols[_PARENT], string),
             "name": pa.array(names, string),
-            "kind": pa.array(columns[4], string),
-            "start": pa.array([s // 1000 for s in starts], pa.timestamp("us", tz="UTC")),
-            "end": pa.array([e // 1000 for e in ends], pa.timestamp("us", tz="UTC")),
-            "duration_s": pa.array(
-                [(e - s) / 1e9 for s, e in zip(starts, ends, strict=True)], pa.float64()
+            "kind": pa.array(cols[_KIND], string),
+            "start": starts,
+            "end": pc.divide(ends_ns, 1000).cast(pa.int64()).cast(_TIMESTAMP),
+            "duration_s": pc.divide(
+                pc.subtract(ends_ns, starts_ns).cast(pa.float64(), safe=False), 1e9
             ),
-            "status": pa.array(columns[7], string),
+            "status": pa.array(cols[_STATUS], string),
             "status_message": pa.array(status_messages, string),
-            "error_type": pa.array(columns[9], string),
-            "service": pa.array([r.service for r in columns[22]], string),
-            "operation": pa.array(columns[10], string),
-            "openinference_kind": pa.array(columns[11], string),
-            "model": pa.array(columns[12], string),
-            "provider": pa.array(columns[13], string),
-            "input_tokens": pa.array(columns[14], pa.int64()),
-            "output_tokens": pa.array(columns[15], pa.int64()),
-            "conversation_id": pa.array(columns[16], string),
-            "tool_name": pa.array(columns[17], string),
+            "error_type": pa.array(cols[_ERROR_TYPE], string),
+            "service": pa.array([r.service for r in resource_col], string),
+            "operation": pa.array(cols[_OPERATION_COL], string),
+            "openinference_kind": pa.array(cols[_OI_KIND_COL], string),
+            "model": pa.array(cols[_MODEL_COL], string),
+            "provider": pa.array(cols[_PROVIDER_COL], string),
+            "input_tokens": pa.array(cols[_INPUT_TOKENS], pa.int64()),
+            "output_tokens": pa.array(cols[_OUTPUT_TOKENS], pa.int64()),
+            "conversation_id": pa.array(cols[_CONVERSATION_COL], string),
+            "tool_name": pa.array(cols[_TOOL_COL], string),
             "tool_arguments": pa.array(arguments, string),
             "input_text": pa.array(inputs, string),
             "output_text": pa.array(outputs, string),
             "messages": pa.array(messages, json).cast(string),
             "documents": pa.array(documents, pa.list_(string)),
-            "work_item_id": pa.array(self._inherited(19), string),
+            "work_item_id": pa.array(self._inherited(cols, _WORK_ITEM_COL), string),
             "attributes": pa.array(attributes, json).cast(string),
             "resource": pa.array(resources, json).cast(string),
             "events": pa.array(events, json).cast(string),
             "agent": pa.array(agents, string),
             "date": pa.array(dates, string),
         }
-        order = [f.name for f in SPANS_SCHEMA if f.name in arrays] + ["agent", "date"]
-        return pa.table([arrays[name] for name in order], names=order)
+        # The ``spans`` columns in the store's order (SPANS_SCHEMA; the store stamps
+        # ``batch_id`` and ``ingested_at``), then the partition. The store is not imported
+        # here: a worker process that decodes spans does not need its query engine.
+        return pa.table(arrays)
 
     def clear(self) -> None:
         """Forget the spans collected (after they were stored)."""
@@ -385,36 +484,23 @@ def _collect(value: Any, into: list[str]) -> None:
             _collect(item, into)
 
 
-def _row_texts(row: tuple[Any, ...], keep: bool) -> list[str]:
-    """Every text of one span that can hold personal data (what masking reads)."""
-    texts = [row[3]]
+def _content_texts(content: Content) -> list[str]:
+    """The texts of a span's content that can hold personal data (what masking reads)."""
+    texts: list[str] = []
     append = texts.append
-    if row[8]:
-        append(row[8])
-    if keep:
-        content: Content = row[18]
-        if content.input_text:
-            append(content.input_text)
-        if content.output_text:
-            append(content.output_text)
-        if content.tool_arguments:
-            append(content.tool_arguments)
-        texts.extend(content.documents)
-        for message in content.messages:
-            if message.get("content"):
-                append(message["content"])
-            for call in message.get("tool_calls") or ():
-                if call.get("arguments"):
-                    append(call["arguments"])
-    for key, value in row[20].items():
-        if key in NOT_PERSONAL:
-            continue
-        if type(value) is str:
-            append(value)
-        elif type(value) is list or type(value) is dict:
-            _collect(value, texts)
-    for event in row[21]:
-        _collect(event[2], texts)
+    if content.input_text:
+        append(content.input_text)
+    if content.output_text:
+        append(content.output_text)
+    if content.tool_arguments:
+        append(content.tool_arguments)
+    texts.extend(content.documents)
+    for message in content.messages:
+        if message.get("content"):
+            append(message["content"])
+        for call in message.get("tool_calls") or ():
+            if call.get("arguments"):
+                append(call["arguments"])
     return texts
 
 

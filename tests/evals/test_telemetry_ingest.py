@@ -586,6 +586,30 @@ def test_bad_spans_are_named_by_line_and_field_and_good_ones_are_kept(
     ]
 
 
+def test_a_time_of_digits_that_are_not_ascii_is_refused_not_a_crash(
+    tmp_path: Path, masking: TelemetryMasker
+) -> None:
+    # "²" and "١" are digits to str.isdigit but not to a number of nanoseconds.
+    line = otlp_line(
+        span(span_id="1" * 16, startTimeUnixNano="1²"),
+        span(span_id="2" * 16, endTimeUnixNano=str(T0 + 10**9) + "١"),
+        span(span_id="3" * 16),
+    )
+    report = ingest([write(tmp_path, "t.jsonl", line)], tmp_path / "results", masking=masking)
+    (found,) = report.files
+    assert (found.records, found.rejected) == (1, 2)
+    assert [(p.field, p.message) for p in found.problems] == [
+        (
+            "line 1: field 'resourceSpans.0.scopeSpans.0.spans.0.startTimeUnixNano'",
+            "'1²' is not a number of nanoseconds since 1970; span left out",
+        ),
+        (
+            "line 1: field 'resourceSpans.0.scopeSpans.0.spans.1.endTimeUnixNano'",
+            f"'{T0 + 10**9}١' is not a number of nanoseconds since 1970; span left out",
+        ),
+    ]
+
+
 def test_a_file_that_is_all_bad_stores_nothing_and_says_so(
     tmp_path: Path, masking: TelemetryMasker
 ) -> None:
@@ -658,3 +682,20 @@ def test_worker_processes_read_a_large_file_as_one_process_would(
         ingest([path], tmp_path / "two", masking=masking, workers=2).files[0].status
         == "already ingested"
     )
+
+
+def test_worker_processes_mask_an_agent_without_a_contract_from_a_relative_policies_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the CLI calls it: ``--policies policies`` relative to the working directory, and an
+    # agent with no contract there, masked with the default packs in every worker.
+    from evals.telemetry import _ingest
+
+    path = agent_file(tmp_path, n=2)
+    path.write_text(path.read_text().replace(AGENT, "no-contract-here"))
+    monkeypatch.setattr(_ingest, "PARALLEL_BYTES", 1)
+    monkeypatch.chdir(POLICIES.parent)
+    masking = TelemetryMasker("policies", default_packs=["rules/default.yaml"])
+    report = ingest([path], tmp_path / "results", masking=masking, workers=2)
+    assert report.ok, report.to_dict()
+    assert report.files[0].agents == {"no-contract-here": 10}

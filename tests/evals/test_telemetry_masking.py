@@ -112,6 +112,35 @@ def test_span_content_is_masked_with_the_agents_contract_before_it_is_stored(
     assert KEY[:8] not in json.dumps(tool.events)
 
 
+def test_agents_with_the_same_rules_keep_only_what_their_own_allowlist_allows(
+    tmp_path: Path,
+) -> None:
+    # Both contracts use default.yaml: the texts they share are scanned once for both, and
+    # each agent's own allowlist still decides what it keeps.
+    policies = project(tmp_path)  # tiny-agent allows *@tiny.example
+    contract = (policies / "tiny-agent.yaml").read_text()
+    (policies / "other-agent.yaml").write_text(
+        contract.replace("agent: tiny-agent", "agent: other-agent", 1).replace(
+            "'*@tiny.example'", "'*@mail.example'"
+        )
+    )
+    masking = TelemetryMasker(policies)
+    assert masking.for_agent("tiny-agent")._screen is masking.for_agent("other-agent")._screen
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    files = [leaky_trace(tmp_path / "a"), leaky_trace(tmp_path / "b", service="other-agent")]
+    results = tmp_path / "results"
+    report = ingest(files, results, masking=masking)
+    assert report.ok, report.to_dict()
+    chats = {s.agent: s for s in ResultsStore(results).spans() if s.operation == "chat"}
+    assert chats["tiny-agent"].output_text == f"Write to {COMPANY} or j***@mail.example"
+    assert chats["other-agent"].output_text == f"Write to s***@tiny.example or {EMAIL}"
+    assert chats["tiny-agent"].input_text == "I am j***@mail.example, card ****1111"
+    assert chats["other-agent"].input_text == f"I am {EMAIL}, card ****1111"
+    for stored in chats.values():
+        assert CARD not in json.dumps(stored.attributes) + (stored.input_text or "")
+
+
 @pytest.mark.parametrize(("mode", "kept"), [("raw", True), ("none", False)])
 def test_store_outputs_raw_keeps_content_as_sent_and_none_leaves_it_out(
     tmp_path: Path, mode: str, kept: bool
