@@ -431,9 +431,10 @@ def evaluate_agent(
         gate_level: hold the run against this level's gates instead (a promotion's target).
         act: escalate, roll back or recover on the verdict; off for a promotion's evaluation,
             which decides nothing by itself.
-        task_runner: where scoring batches run: ``thread`` (default), ``dask`` (a local
-            cluster) or a Dask scheduler address (default ``$IMPACTGATE_TASK_RUNNER``); a
-            ``nightly`` run shares its own runner with every agent instead.
+        task_runner: where scoring batches run: ``thread`` (default), ``dask`` or ``ray``
+            (a local cluster), a Dask scheduler's or a Ray cluster's address (default
+            ``$IMPACTGATE_TASK_RUNNER``); a ``nightly`` run shares its own runner with every
+            agent instead.
         source: ``golden`` (the dataset through the target) or ``production`` (a sample of
             the window's production traces, judged as recorded; ``evals.production``).
         until: a production run's window end (default: now).
