@@ -169,7 +169,9 @@ def _ray_options(spec: str) -> tuple[tuple[str, ...], dict[str, Any]]:
     to ``PREFECT_API_URL`` when it is set (a temporary server here is out of its reach).
     """
     if spec == "ray":
+        # "local": a new instance, never a cluster that `ray start` or $RAY_ADDRESS announces.
         options: dict[str, Any] = {
+            "address": "local",
             "num_cpus": _count(RAY_CPUS_ENV, "CPUs"),
             "include_dashboard": False,
             "runtime_env": {"env_vars": _worker_env()},
@@ -223,8 +225,9 @@ def _ray(spec: str) -> Iterator[None]:
                 spec,
                 "",
                 f"no Ray cluster answered ({failure[0]}); start one whose head runs the client "
-                "server (ray start --head --ray-client-server-port 10001) or use 'ray' for a "
-                "local instance",
+                "server (ray start --head --ray-client-server-port 10001), give a cluster with "
+                "token authentication its token here (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN=...), "
+                "or use 'ray' for a local instance",
             ) from failure[0]
         raise failure[0]
     try:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import secrets
+import subprocess
+import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -25,6 +28,7 @@ from flows import nightly
 from flows._runners import _worker_env, parallel_slots, runner_spec, task_runners
 from flows.evaluate import Batch, batch_bounds
 from tests.helpers import CONTRACT, make_project
+from tests.servers import free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -90,15 +94,25 @@ def test_ray_workers_score_like_threads_and_build_scorers_once(
     policies = _policy_project(tmp_path)
     monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
     monkeypatch.setenv("IMPACTGATE_RAY_CPUS", "2")
+    # Ray's token for this instance, instead of one it would write to ~/.ray.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
     asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
     with ExitStack() as stack:
         # Opened from a thread that is gone before the run, as nightly may: Ray outlives it.
         factories: list[Any] = []
-        opener = threading.Thread(
-            target=lambda: factories.append(stack.enter_context(task_runners("ray")))
-        )
+
+        def open_ray() -> None:
+            try:
+                factories.append(stack.enter_context(task_runners("ray")))
+            except Exception as error:  # raised again below, in the test's thread
+                factories.append(error)
+
+        opener = threading.Thread(target=open_ray)
         opener.start()
         opener.join()
+        if isinstance(factories[0], Exception):
+            raise factories[0]
         import ray
 
         assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:"), "loopback only"
@@ -117,6 +131,50 @@ def test_ray_workers_score_like_threads_and_build_scorers_once(
     # Two worker processes, reused for every batch: each built the scorers at most once.
     assert len(built) <= 2
     assert sorted(built.values()) in ([1], [0, 1], [1, 1])
+
+
+@pytest.mark.server
+def test_a_ray_clusters_workers_score_like_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ray://HOST:PORT``: a cluster started apart (``ray start --head``), joined as a client."""
+    policies = _policy_project(tmp_path)
+    monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
+    root = Path(__file__).resolve().parents[2]
+    client_port = free_port()
+    # The cluster's token (Ray enables token authentication by default), given to the client.
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+         f"--port={free_port()}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats"],
+        cwd=root,
+        # On 127.0.0.1 only; the workers import this checkout, as they would where deployed.
+        env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        asyncio.run(
+            nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread")
+        )
+        # The head needs a few seconds; Ray's client retries its connection for 30.
+        [summary] = asyncio.run(
+            nightly(
+                policies=policies,
+                results=str(tmp_path / "cluster"),
+                task_runner=f"ray://127.0.0.1:{client_port}",
+            )
+        )
+    finally:
+        head.terminate()  # --block: the head stops its own processes
+        head.wait(timeout=60)
+    import ray
+
+    assert not ray.is_initialized(), "the client disconnected after the run"
+    assert summary["verdict"] in ("pass", "fail")
+    assert _samples(tmp_path / "cluster") == _samples(tmp_path / "threads")
 
 
 @pytest.mark.parametrize(
