@@ -61,7 +61,7 @@ keeps that small and a 100,000-case run at 200 tasks.
 """
 
 GENERATION_BATCH = 500
-"""Cases per generation task on a Dask runner: a batch is journaled when it comes back, so
+"""Cases per generation task on a Dask or Ray runner: a batch is journaled when it comes back, so
 an interrupted run loses at most this many cases per worker; large enough that the few calls
 left at a batch's end, when its worker is not full, cost a few percent at most."""
 
@@ -159,7 +159,7 @@ def generate_batch(
 def _producer(session: RunSession, runner: Any) -> Produce | None:
     """How the cases are called: spread over ``processes`` workers when a live target asks.
 
-    On a Dask task runner, batches of :data:`GENERATION_BATCH` cases go to the Dask workers
+    On a Dask or Ray task runner, batches of :data:`GENERATION_BATCH` cases go to its workers
     as tasks, at most ``processes`` at a time, each with that share of the contract's
     concurrency, and each batch is journaled as it comes back. Threads would share one
     interpreter lock, so with the thread runner the session's own worker processes call
@@ -309,7 +309,7 @@ def submit_batches(
 def _scorer(session: RunSession, runner: Any) -> Submit:
     """Scoring of a batch as ``score-batch`` tasks on ``runner``, scores in case order.
 
-    On Dask every share is submitted at once and the workers score them in parallel while
+    On Dask or Ray every share is submitted at once and the workers score them in parallel while
     the flow generates the next batch; what is returned waits for them. In this process (the
     thread runner) the shares are scored as they are submitted, in the flow's thread.
     """
