@@ -32,6 +32,9 @@ from tests.servers import free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
+RAY_TOKEN = secrets.token_hex(32)
+"""The Ray tests' token: one for the whole session, since Ray reads it once per process."""
+
 
 def _policy_project(tmp_path: Path) -> str:
     """A project whose suites need no model (policy, cost, latency), 8 cases in 4 batches."""
@@ -96,7 +99,7 @@ def test_ray_workers_score_like_threads_and_build_scorers_once(
     monkeypatch.setenv("IMPACTGATE_RAY_CPUS", "2")
     # Ray's token for this instance, instead of one it would write to ~/.ray.
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    monkeypatch.setenv("RAY_AUTH_TOKEN", RAY_TOKEN)
     asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
     with ExitStack() as stack:
         # Opened from a thread that is gone before the run, as nightly may: Ray outlives it.
@@ -144,7 +147,7 @@ def test_a_ray_clusters_workers_score_like_threads(
     client_port = free_port()
     # The cluster's token (Ray enables token authentication by default), given to the client.
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    monkeypatch.setenv("RAY_AUTH_TOKEN", RAY_TOKEN)
     head = subprocess.Popen(
         [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
          f"--port={free_port()}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
