@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -31,9 +30,6 @@ from tests.helpers import CONTRACT, make_project
 from tests.servers import free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-RAY_TOKEN = secrets.token_hex(32)
-"""The Ray tests' token: one for the whole session, since Ray reads it once per process."""
 
 
 def _policy_project(tmp_path: Path) -> str:
@@ -91,15 +87,13 @@ def _scorer_sets_built() -> tuple[int, int]:
     return os.getpid(), loaded_scorer_sets()
 
 
+@pytest.mark.usefixtures("ray_token")
 def test_ray_workers_score_like_threads_and_build_scorers_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     policies = _policy_project(tmp_path)
     monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
     monkeypatch.setenv("IMPACTGATE_RAY_CPUS", "2")
-    # Ray's token for this instance, instead of one it would write to ~/.ray.
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", RAY_TOKEN)
     asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
     with ExitStack() as stack:
         # Opened from a thread that is gone before the run, as nightly may: Ray outlives it.
@@ -137,6 +131,7 @@ def test_ray_workers_score_like_threads_and_build_scorers_once(
 
 
 @pytest.mark.server
+@pytest.mark.usefixtures("ray_token")  # the head starts with it; the client sends it
 def test_a_ray_clusters_workers_score_like_threads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,9 +140,6 @@ def test_a_ray_clusters_workers_score_like_threads(
     monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
     root = Path(__file__).resolve().parents[2]
     client_port = free_port()
-    # The cluster's token (Ray enables token authentication by default), given to the client.
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", RAY_TOKEN)
     head = subprocess.Popen(
         [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
          f"--port={free_port()}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
