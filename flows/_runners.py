@@ -1,4 +1,4 @@
-"""Which Prefect task runner a run's shards go to: threads here, or a Dask cluster.
+"""Which Prefect task runner a run's shards go to: threads here, a Dask or a Ray cluster.
 
 ``--task-runner`` (``impactgate run``), the ``task_runner`` parameter of the ``nightly`` and
 ``evaluate-agent`` flows, or ``$IMPACTGATE_TASK_RUNNER`` (a ``prefect.yaml`` job variable)
@@ -9,14 +9,20 @@ name one of:
   (``$IMPACTGATE_DASK_WORKERS`` processes, default 2) and stopped after;
 - ``dask://HOST:PORT`` or ``tcp://HOST:PORT``: the scheduler of an existing Dask cluster,
   whose workers must have impactgate installed and see the contracts and datasets at the
-  same paths.
+  same paths;
+- ``ray``: a local Ray instance (``$IMPACTGATE_RAY_CPUS`` CPUs, default 2: as many worker
+  processes), started once for the whole run and stopped after;
+- ``ray://HOST:PORT``: the Ray Client server of an existing Ray cluster (port 10001 by
+  default), whose workers must likewise have impactgate and the files.
 
-Prefect's own ``prefect-dask`` runner does the work; impactgate schedules nothing itself.
+Prefect's own ``prefect-dask`` and ``prefect-ray`` runners do the work; impactgate schedules
+nothing itself.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +45,7 @@ __all__ = [
 RUNNER_ENV = "IMPACTGATE_TASK_RUNNER"
 AGENTS_AT_ONCE_ENV = "IMPACTGATE_AGENTS_AT_ONCE"
 WORKERS_ENV = "IMPACTGATE_DASK_WORKERS"
+RAY_CPUS_ENV = "IMPACTGATE_RAY_CPUS"
 
 WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
@@ -59,26 +66,29 @@ def runner_spec(value: str | None, where: str = "--task-runner") -> str:
     """The task runner asked for (``value``, else ``$IMPACTGATE_TASK_RUNNER``, else thread).
 
     Raises:
-        UserError: not ``thread``, ``dask`` or a Dask scheduler address.
+        UserError: not ``thread``, ``dask``, ``ray``, a Dask scheduler's or a Ray Client
+            server's address.
     """
     if not value:
         value, where = os.environ.get(RUNNER_ENV, "").strip() or "thread", f"${RUNNER_ENV}"
-    if value in ("thread", "dask") or value.startswith(("dask://", "tcp://", "tls://")):
+    if value in ("thread", "dask", "ray") or value.startswith(("dask://", "tcp://", "tls://")):
+        return value
+    if value.startswith("ray://") and value.removeprefix("ray://").strip("/"):
         return value
     raise UserError.single(
         where,
         "",
-        f"unknown task runner {value!r}; use 'thread' (default), 'dask' (a local cluster) or "
-        "the address of a Dask scheduler (tcp://HOST:8786)",
+        f"unknown task runner {value!r}; use 'thread' (default), 'dask' or 'ray' (a local "
+        "cluster for the run), the address of a Dask scheduler (tcp://HOST:8786) or of a Ray "
+        "cluster's client server (ray://HOST:10001)",
     )
 
 
-def _workers() -> int:
-    text = os.environ.get(WORKERS_ENV, "2")
+def _count(env: str, what: str) -> int:
+    """A positive whole number from ``$env`` (default 2), or a UserError naming the variable."""
+    text = os.environ.get(env, "2").strip()
     if not text.isdigit() or int(text) < 1:
-        raise UserError.single(
-            f"${WORKERS_ENV}", "", f"{text!r} is not a number of worker processes (1 or more)"
-        )
+        raise UserError.single(f"${env}", "", f"{text!r} is not a number of {what} (1 or more)")
     return int(text)
 
 
@@ -105,13 +115,20 @@ def _worker_env() -> dict[str, str]:
 def task_runners(spec: str) -> Iterator[RunnerFactory]:
     """Open what ``spec`` needs for a whole run and yield a factory of task runners.
 
-    A local Dask cluster starts here once (workers keep their loaded models across every
-    agent of the run) and stops when the context closes.
+    A local Dask cluster or Ray instance starts here once (workers keep their loaded models
+    across every agent of the run) and stops when the context closes.
     """
     if spec == "thread":
         from prefect.task_runners import ThreadPoolTaskRunner
 
         yield ThreadPoolTaskRunner
+        return
+    if spec == "ray" or spec.startswith("ray://"):
+        from prefect_ray import RayTaskRunner
+
+        with _ray(spec):
+            # The runner finds this process's Ray initialized: it uses it and leaves it up.
+            yield RayTaskRunner
         return
     from prefect_dask.task_runners import DaskTaskRunner
 
@@ -125,7 +142,7 @@ def task_runners(spec: str) -> Iterator[RunnerFactory]:
     with (
         dask.config.set(WORKER_CONFIG),  # the workers (spawned by nannies) take this config
         LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=_workers(),
+            n_workers=_count(WORKERS_ENV, "worker processes"),
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
@@ -136,8 +153,92 @@ def task_runners(spec: str) -> Iterator[RunnerFactory]:
         yield lambda: DaskTaskRunner(address=cluster.scheduler_address)
 
 
+LOCAL_RAY_LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Read by Ray when imported: ``0`` makes a local instance listen on 127.0.0.1 only.
+
+Ray otherwise binds its local instance to the machine's network address (as a cluster's
+head node would), where a run's instance has no business being reachable.
+"""
+
+
+def _ray_options(spec: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """``ray.init``'s arguments for ``spec``: a local instance, or a cluster's client server.
+
+    Workers report task runs to this process's Prefect API (``runtime_env``): a local
+    instance's to the one this process uses, started if it is the temporary one; a cluster's
+    to ``PREFECT_API_URL`` when it is set (a temporary server here is out of its reach).
+    """
+    if spec == "ray":
+        # "local": a new instance, never a cluster that `ray start` or $RAY_ADDRESS announces.
+        options: dict[str, Any] = {
+            "address": "local",
+            "num_cpus": _count(RAY_CPUS_ENV, "CPUs"),
+            "include_dashboard": False,
+            "runtime_env": {"env_vars": _worker_env()},
+        }
+        return (), options
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    return (spec,), {"runtime_env": {"env_vars": {"PREFECT_API_URL": str(url)}}} if url else {}
+
+
+@contextmanager
+def _ray(spec: str) -> Iterator[None]:
+    """Ray started (or joined) for the run, and stopped after, unless it was up already.
+
+    ``ray.init`` and ``ray.shutdown`` run in a thread of their own that lives as long as the
+    context: Ray's processes die with the thread that started them (Linux's parent-death
+    signal), and a run may open this context from a short-lived thread.
+
+    Raises:
+        UserError: the cluster at a ``ray://`` address cannot be reached.
+    """
+    if spec == "ray":
+        os.environ.setdefault(LOCAL_RAY_LOOPBACK, "0")
+    import ray
+
+    if ray.is_initialized():  # a notebook's own ray.init(): used as it is, left up
+        yield
+        return
+    args, options = _ray_options(spec)
+    started, done = threading.Event(), threading.Event()
+    failure: list[Exception] = []
+
+    def hold() -> None:
+        try:
+            ray.init(*args, **options)
+        except Exception as error:  # handed to the caller's thread
+            failure.append(error)
+            return
+        finally:
+            started.set()
+        done.wait()
+        ray.shutdown()
+
+    holder = threading.Thread(target=hold, name="ray-instance", daemon=True)
+    holder.start()
+    started.wait()
+    if failure:
+        if isinstance(failure[0], ConnectionError) and args:
+            raise UserError.single(
+                spec,
+                "",
+                f"no Ray cluster answered ({failure[0]}); start one whose head runs the client "
+                "server (ray start --head --ray-client-server-port 10001), give a cluster with "
+                "token authentication its token here (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN=...), "
+                "or use 'ray' for a local instance",
+            ) from failure[0]
+        raise failure[0]
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join()
+
+
 def parallel_slots(runner: Any) -> int:
-    """How many tasks ``runner`` runs truly side by side: the Dask cluster's worker threads.
+    """How many tasks ``runner`` runs truly side by side: the cluster's worker threads or CPUs.
 
     A thread pool in the run's own process counts as one: CPU-bound Python scoring holds
     the GIL whichever thread runs it.
@@ -150,6 +251,12 @@ def parallel_slots(runner: Any) -> int:
 
     if isinstance(runner, DaskTaskRunner):
         return max(1, sum(runner.client.nthreads().values()))  # type: ignore[no-untyped-call]
+    from prefect_ray import RayTaskRunner
+
+    if isinstance(runner, RayTaskRunner):
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     return 1
 
 

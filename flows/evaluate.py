@@ -61,7 +61,7 @@ keeps that small and a 100,000-case run at 200 tasks.
 """
 
 GENERATION_BATCH = 500
-"""Cases per generation task on a Dask runner: a batch is journaled when it comes back, so
+"""Cases per generation task on a Dask or Ray runner: a batch is journaled when it comes back, so
 an interrupted run loses at most this many cases per worker; large enough that the few calls
 left at a batch's end, when its worker is not full, cost a few percent at most."""
 
@@ -159,7 +159,7 @@ def generate_batch(
 def _producer(session: RunSession, runner: Any) -> Produce | None:
     """How the cases are called: spread over ``processes`` workers when a live target asks.
 
-    On a Dask task runner, batches of :data:`GENERATION_BATCH` cases go to the Dask workers
+    On a Dask or Ray task runner, batches of :data:`GENERATION_BATCH` cases go to its workers
     as tasks, at most ``processes`` at a time, each with that share of the contract's
     concurrency, and each batch is journaled as it comes back. Threads would share one
     interpreter lock, so with the thread runner the session's own worker processes call
@@ -309,7 +309,7 @@ def submit_batches(
 def _scorer(session: RunSession, runner: Any) -> Submit:
     """Scoring of a batch as ``score-batch`` tasks on ``runner``, scores in case order.
 
-    On Dask every share is submitted at once and the workers score them in parallel while
+    On Dask or Ray every share is submitted at once and the workers score them in parallel while
     the flow generates the next batch; what is returned waits for them. In this process (the
     thread runner) the shares are scored as they are submitted, in the flow's thread.
     """
@@ -431,9 +431,10 @@ def evaluate_agent(
         gate_level: hold the run against this level's gates instead (a promotion's target).
         act: escalate, roll back or recover on the verdict; off for a promotion's evaluation,
             which decides nothing by itself.
-        task_runner: where scoring batches run: ``thread`` (default), ``dask`` (a local
-            cluster) or a Dask scheduler address (default ``$IMPACTGATE_TASK_RUNNER``); a
-            ``nightly`` run shares its own runner with every agent instead.
+        task_runner: where scoring batches run: ``thread`` (default), ``dask`` or ``ray``
+            (a local cluster), a Dask scheduler's or a Ray cluster's address (default
+            ``$IMPACTGATE_TASK_RUNNER``); a ``nightly`` run shares its own runner with every
+            agent instead.
         source: ``golden`` (the dataset through the target) or ``production`` (a sample of
             the window's production traces, judged as recorded; ``evals.production``).
         until: a production run's window end (default: now).

@@ -1,7 +1,7 @@
 """The ``nightly`` flow: every contract's agent, each as an ``evaluate-agent`` subflow.
 
 Every agent's scoring batches go to one task runner shared by the whole run (threads, or a
-Dask cluster started once, see ``flows/_runners.py``). Agents are evaluated ``agents_at_once``
+Dask cluster or Ray instance started once, see ``flows/_runners.py``). Agents are evaluated ``agents_at_once``
 at a time (an agent's golden run, then its production run, in order). The flow is async for
 that reason: Prefect 3.9 runs sync subflows of a *sync* parent one at a time, even from
 threads, while an async parent's subflows started in threads (``asyncio.to_thread``) run
@@ -53,8 +53,10 @@ async def nightly(
         resume: finish this unfinished run; ``agents`` must then name its one agent.
         use_cache: reuse outputs of unchanged versions on unchanged cases.
         task_runner: where every agent's scoring batches run: ``thread`` (default), ``dask``
-            (a local cluster of ``$IMPACTGATE_DASK_WORKERS`` processes, started once) or a
-            Dask scheduler address; default ``$IMPACTGATE_TASK_RUNNER``.
+            (a local cluster of ``$IMPACTGATE_DASK_WORKERS`` processes, started once), ``ray``
+            (a local Ray instance of ``$IMPACTGATE_RAY_CPUS`` CPUs, started once), a Dask
+            scheduler address or a Ray cluster's ``ray://HOST:10001``; default
+            ``$IMPACTGATE_TASK_RUNNER``.
         source: ``auto``: the golden run, then a production run for each contract with an
             ``evals.production`` block; ``golden`` or ``production``: only that one.
         until: production runs judge the window ending here (default: now).
@@ -114,7 +116,7 @@ async def nightly(
         return done
 
     with ExitStack() as stack:
-        # A local Dask cluster starts outside the flow's event loop (it runs its own).
+        # A local Dask cluster or Ray instance starts outside the flow's event loop.
         factory = await asyncio.to_thread(stack.enter_context, task_runners(spec))
         stack.enter_context(sharing(factory))
         if limit > 1:

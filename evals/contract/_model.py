@@ -600,7 +600,7 @@ class _LiveTargetSpec(_Model):
     share of ``concurrency`` and ``requests_per_minute`` (the provider never sees more than
     they allow). One (the default) calls from the run's own process; more help when the
     client's own work per call (litellm: milliseconds of CPU) saturates one event loop. With
-    a Dask task runner the shards run on the Dask workers instead (docs/deploy.md)."""
+    a Dask or Ray task runner the shards run on its workers instead (docs/deploy.md)."""
     retry: RetryConfig = Field(default_factory=RetryConfig)
     """Attempts, backoff and the per-attempt timeout."""
     cache: bool = True

@@ -149,8 +149,9 @@ def _hint_unfinished(results: str, agents: list[str], resuming: str | None) -> N
     metavar="RUNNER",
     default=None,
     help="Where scoring batches run: thread (default), dask (a local cluster of "
-    "$IMPACTGATE_DASK_WORKERS processes, default 2) or a Dask scheduler address "
-    "(tcp://HOST:8786). Default $IMPACTGATE_TASK_RUNNER.",
+    "$IMPACTGATE_DASK_WORKERS processes, default 2), ray (a local Ray instance of "
+    "$IMPACTGATE_RAY_CPUS CPUs, default 2), a Dask scheduler address (tcp://HOST:8786) or a "
+    "Ray cluster's client address (ray://HOST:10001). Default $IMPACTGATE_TASK_RUNNER.",
 )
 @click.option(
     "--source",

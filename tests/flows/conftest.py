@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,20 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         prefect_test_harness(server_startup_timeout=180),
     ):
         yield
+
+
+_RAY_TOKEN = secrets.token_hex(32)
+
+
+@pytest.fixture
+def ray_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Token authentication for the Ray tests' instances and clients, with one token a session.
+
+    Ray reads its token once a process, and would otherwise write one to ``~/.ray``.
+    """
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", _RAY_TOKEN)
+    return _RAY_TOKEN
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,14 +1,20 @@
-"""Scoring batches fan out through a Prefect task runner: threads, or Dask worker processes.
+"""Scoring batches fan out through a Prefect task runner: threads, Dask or Ray workers.
 
-A real Dask cluster of two worker processes scores the same run as the thread runner does,
-score for score, and each worker builds the contract's scorers (and loads their models) once
-however many batches it gets.
+A real Dask cluster of two worker processes, and a real local Ray instance of two CPUs, score
+the same run as the thread runner does, score for score, and each worker builds the
+contract's scorers (and loads their models) once however many batches it gets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import os
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +24,21 @@ from evals.errors import UserError
 from evals.runs import loaded_scorer_sets
 from evals.store import ResultsStore
 from flows import nightly
-from flows._runners import _worker_env, parallel_slots, runner_spec
+from flows._runners import _worker_env, parallel_slots, runner_spec, task_runners
 from flows.evaluate import Batch, batch_bounds
 from tests.helpers import CONTRACT, make_project
+from tests.servers import free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _policy_project(tmp_path: Path) -> str:
+    """A project whose suites need no model (policy, cost, latency), 8 cases in 4 batches."""
+    data = copy.deepcopy(CONTRACT)
+    data["evals"]["suites"] = ["policy", "cost", "latency"]
+    data["autonomy"]["levels"]["constrained"] = {"gates": {"latency_p50_s": {"max": 5}}}
+    make_project(tmp_path, data)
+    return str(tmp_path / "policies")
 
 
 def _samples(results: Path) -> dict[tuple[str, str], tuple[float | None, bool | None]]:
@@ -37,12 +53,8 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
     from distributed import Client, LocalCluster
     from prefect_dask import DaskTaskRunner
 
-    data = copy.deepcopy(CONTRACT)
-    data["evals"]["suites"] = ["policy", "cost", "latency"]
-    data["autonomy"]["levels"]["constrained"] = {"gates": {"latency_p50_s": {"max": 5}}}
-    make_project(tmp_path, data)
+    policies = _policy_project(tmp_path)
     monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
-    policies = str(tmp_path / "policies")
     asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
     with (
         LocalCluster(
@@ -67,6 +79,97 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
     assert dask == threads, "the same scores wherever the batches ran"
     # Four batches went to the workers; each worker built the scorers at most once.
     assert sorted(built.values()) in ([0, 1], [1, 1])
+
+
+def _scorer_sets_built() -> tuple[int, int]:
+    """(process id, scorer sets built) of the Ray worker that runs this."""
+    time.sleep(0.2)  # held long enough that the other worker takes the next one
+    return os.getpid(), loaded_scorer_sets()
+
+
+@pytest.mark.usefixtures("ray_token")
+def test_ray_workers_score_like_threads_and_build_scorers_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policies = _policy_project(tmp_path)
+    monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
+    monkeypatch.setenv("IMPACTGATE_RAY_CPUS", "2")
+    asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
+    with ExitStack() as stack:
+        # Opened from a thread that is gone before the run, as nightly may: Ray outlives it.
+        factories: list[Any] = []
+
+        def open_ray() -> None:
+            try:
+                factories.append(stack.enter_context(task_runners("ray")))
+            except Exception as error:  # raised again below, in the test's thread
+                factories.append(error)
+
+        opener = threading.Thread(target=open_ray)
+        opener.start()
+        opener.join()
+        if isinstance(factories[0], Exception):
+            raise factories[0]
+        import ray
+
+        assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:"), "loopback only"
+        # The run finds Ray up in this process and uses it, as a notebook's ray.init() would.
+        [summary] = asyncio.run(
+            nightly(policies=policies, results=str(tmp_path / "ray"), task_runner="ray")
+        )
+        built = dict(ray.get([ray.remote(_scorer_sets_built).remote() for _ in range(6)]))
+        with factories[0]() as runner:
+            assert parallel_slots(runner) == 2, "two CPUs"
+    assert not ray.is_initialized(), "the instance stops with the run"
+    assert summary["verdict"] in ("pass", "fail")
+    threads, on_ray = _samples(tmp_path / "threads"), _samples(tmp_path / "ray")
+    assert len(on_ray) == 8 * 3
+    assert on_ray == threads, "the same scores wherever the batches ran"
+    # Two worker processes, reused for every batch: each built the scorers at most once.
+    assert len(built) <= 2
+    assert sorted(built.values()) in ([1], [0, 1], [1, 1])
+
+
+@pytest.mark.server
+@pytest.mark.usefixtures("ray_token")  # the head starts with it; the client sends it
+def test_a_ray_clusters_workers_score_like_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ray://HOST:PORT``: a cluster started apart (``ray start --head``), joined as a client."""
+    policies = _policy_project(tmp_path)
+    monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
+    root = Path(__file__).resolve().parents[2]
+    client_port = free_port()
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+         f"--port={free_port()}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats"],
+        cwd=root,
+        # On 127.0.0.1 only; the workers import this checkout, as they would where deployed.
+        env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        asyncio.run(
+            nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread")
+        )
+        # The head needs a few seconds; Ray's client retries its connection for 30.
+        [summary] = asyncio.run(
+            nightly(
+                policies=policies,
+                results=str(tmp_path / "cluster"),
+                task_runner=f"ray://127.0.0.1:{client_port}",
+            )
+        )
+    finally:
+        head.terminate()  # --block: the head stops its own processes
+        head.wait(timeout=60)
+    import ray
+
+    assert not ray.is_initialized(), "the client disconnected after the run"
+    assert summary["verdict"] in ("pass", "fail")
+    assert _samples(tmp_path / "cluster") == _samples(tmp_path / "threads")
 
 
 @pytest.mark.parametrize(
@@ -126,6 +229,8 @@ def test_a_batch_pickles_whole_and_prefect_does_not_walk_it(tmp_path: Path) -> N
         ("dask", "dask"),
         ("tcp://10.0.0.5:8786", "tcp://10.0.0.5:8786"),
         ("dask://scheduler:8786", "dask://scheduler:8786"),
+        ("ray", "ray"),
+        ("ray://head:10001", "ray://head:10001"),
     ],
 )
 def test_runner_specs(value: str, expected: str) -> None:
@@ -137,11 +242,24 @@ def test_runner_spec_default_and_errors(monkeypatch: pytest.MonkeyPatch) -> None
     assert runner_spec(None) == "thread"
     monkeypatch.setenv("IMPACTGATE_TASK_RUNNER", "dask")
     assert runner_spec(None) == "dask"
-    monkeypatch.setenv("IMPACTGATE_TASK_RUNNER", "ray")
-    with pytest.raises(UserError, match=r"\$IMPACTGATE_TASK_RUNNER.*unknown task runner 'ray'"):
+    monkeypatch.setenv("IMPACTGATE_TASK_RUNNER", "ray://head:10001")
+    assert runner_spec(None) == "ray://head:10001"
+    monkeypatch.setenv("IMPACTGATE_TASK_RUNNER", "spark")
+    with pytest.raises(UserError, match=r"\$IMPACTGATE_TASK_RUNNER.*unknown task runner 'spark'"):
         runner_spec(None)
-    with pytest.raises(UserError, match="--task-runner"):
+    with pytest.raises(UserError, match=r"--task-runner.*'threads'.*ray://HOST:10001"):
         runner_spec("threads")
+    with pytest.raises(UserError, match="unknown task runner 'ray://'"):
+        runner_spec("ray://")
+
+
+def test_a_local_ray_instance_needs_a_number_of_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMPACTGATE_RAY_CPUS", "all")
+    with (
+        pytest.raises(UserError, match=r"\$IMPACTGATE_RAY_CPUS.*'all' is not a number of CPUs"),
+        task_runners("ray"),
+    ):
+        pass
 
 
 def _run_refused(tmp_path: Path, *options: str) -> Any:

@@ -1,4 +1,4 @@
-"""A live target's generation fans out in flows: the run's own processes, or Dask workers.
+"""A live target's generation fans out in flows: the run's own processes, Dask or Ray workers.
 
 Both against a real local server, through ``nightly`` as ``impactgate run`` calls it: the
 stored outputs are those of an unsharded run, in case order, and the server never sees more
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +21,7 @@ from evals.runs import loaded_targets
 from evals.store import ResultsStore
 from evals.testing import FakeOpenAIServer
 from flows import nightly
-from flows._runners import _worker_env
+from flows._runners import _worker_env, task_runners
 from tests.helpers import CONTEXT, CONTRACT, litellm_project, write_jsonl
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.model]
@@ -78,16 +81,35 @@ def test_the_runs_own_processes_generate_like_one(tmp_path: Path, server: FakeOp
     assert sharded["verdict"] == alone["verdict"]
 
 
+def _unsharded_then(
+    tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, int]:
+    """The unsharded run (into ``r1``); the sharded project's policies and targets built here."""
+    one = _project(tmp_path / "one", server, processes=1)
+    two = _project(tmp_path / "two", server, processes=2)
+    monkeypatch.setattr("flows.evaluate.GENERATION_BATCH", 5)  # 24 cases: 5 batches
+    asyncio.run(nightly(policies=one, results=str(tmp_path / "r1"), task_runner="thread"))
+    return two, loaded_targets()
+
+
+def _check_sharded(
+    tmp_path: Path, server: FakeOpenAIServer, sharded: dict[str, Any], built: list[int], here: int
+) -> None:
+    """The sharded run (``r2``) answered like the unsharded one, within the contract's limit."""
+    assert server.calls == 2 * N_CASES
+    assert server.max_in_flight <= 4, "two batches in flight, two calls each"
+    assert sharded["outputs"]["errors"] == 0
+    assert _outputs(tmp_path / "r2") == _outputs(tmp_path / "r1")
+    assert sorted(built) in ([1], [0, 1], [1, 1]), "each worker built the target once"
+    assert loaded_targets() == here, "the run's own process built no shard target"
+
+
 def test_dask_workers_generate_batches_and_build_the_target_once(
     tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from distributed import Client, LocalCluster
 
-    one = _project(tmp_path / "one", server, processes=1)
-    two = _project(tmp_path / "two", server, processes=2)
-    monkeypatch.setattr("flows.evaluate.GENERATION_BATCH", 5)  # 24 cases: 5 batches
-    asyncio.run(nightly(policies=one, results=str(tmp_path / "r1"), task_runner="thread"))
-    here = loaded_targets()
+    two, here = _unsharded_then(tmp_path, server, monkeypatch)
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -101,9 +123,29 @@ def test_dask_workers_generate_batches_and_build_the_target_once(
             )
         )
         built = client.run(loaded_targets)
-    assert server.calls == 2 * N_CASES
-    assert server.max_in_flight <= 4, "two batches in flight, two calls each"
-    assert sharded["outputs"]["errors"] == 0
-    assert _outputs(tmp_path / "r2") == _outputs(tmp_path / "r1")
-    assert sorted(built.values()) in ([0, 1], [1, 1]), "each worker built the target once"
-    assert loaded_targets() == here, "the run's own process built no shard target"
+    assert len(built) == 2
+    _check_sharded(tmp_path, server, sharded, list(built.values()), here)
+
+
+def _targets_built() -> tuple[int, int]:
+    """(process id, targets built) of the Ray worker that runs this."""
+    time.sleep(0.2)  # held long enough that the other worker takes the next one
+    return os.getpid(), loaded_targets()
+
+
+@pytest.mark.usefixtures("ray_token")
+def test_ray_workers_generate_batches_and_build_the_target_once(
+    tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMPACTGATE_RAY_CPUS", "2")
+    two, here = _unsharded_then(tmp_path, server, monkeypatch)
+    # Opened here, so the workers can be asked afterwards; the run finds it up and uses it.
+    with task_runners("ray"):  # the key comes from the inherited environment
+        import ray
+
+        [sharded] = asyncio.run(
+            nightly(policies=two, results=str(tmp_path / "r2"), task_runner="ray")
+        )
+        built = dict(ray.get([ray.remote(_targets_built).remote() for _ in range(6)]))
+    assert len(built) <= 2, "two worker processes, reused"
+    _check_sharded(tmp_path, server, sharded, list(built.values()), here)
