@@ -43,9 +43,13 @@ def model_fingerprint(model_path: str | Path | None = None) -> str:
 
 
 class Embedder:
-    """Normalised sentence embeddings with an LRU cache, so repeated contexts cost nothing."""
+    """Normalised sentence embeddings with an LRU cache, so repeated contexts cost nothing.
 
-    def __init__(self, model_path: str | Path | None = None, cache_size: int = 50_000) -> None:
+    ``cache_size`` texts are remembered (the most recently used, about 2 KB each): enough for
+    the contexts a batch repeats, bounded so a long run does not grow with its dataset.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, cache_size: int = 10_000) -> None:
         apply_offline_defaults()
         from sentence_transformers import SentenceTransformer
 

@@ -11,6 +11,8 @@ scorer's own findings are moved to where their masked forms now sit.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,11 @@ from evals.policy._engine import PolicyEngine
 from evals.policy._pack import RulePack
 from evals.policy._rule import Subject, Violation
 
-__all__ = ["MASKED_KINDS", "Masked", "Masker", "replace_spans"]
+__all__ = ["MASKED_KINDS", "MASK_CACHE_SIZE", "Masked", "Masker", "replace_spans"]
+
+MASK_CACHE_SIZE = 10_000
+"""Texts whose masked form a :class:`Masker` remembers (the most recently used): repeated
+explanations and passages are masked once, and a 100,000-case run does not keep them all."""
 
 MASKED_KINDS = frozenset(
     {
@@ -93,6 +99,7 @@ class Masker:
         allow: values the agent may echo (the contract's ``evals.policy.allow``): left as is.
         source: how to name the contract in error messages.
         engine: a ready engine to use instead (tests).
+        cache_size: texts whose masked form is remembered (least recently used dropped first).
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class Masker:
         allow: Iterable[str] = (),
         source: str = "contract",
         engine: PolicyEngine | None = None,
+        cache_size: int = MASK_CACHE_SIZE,
     ) -> None:
         if engine is None:
             rules = [r for pack in packs for r in pack.rules if r.kind in MASKED_KINDS]
@@ -113,7 +121,9 @@ class Masker:
                 )
                 engine = PolicyEngine([pack], allow=allow, source=source)
         self._engine = engine
-        self._cache: dict[str, Masked] = {}
+        self._cache: OrderedDict[str, Masked] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     @property
     def active(self) -> bool:
@@ -122,12 +132,28 @@ class Masker:
 
     def mask_many(self, texts: Sequence[str]) -> list[Masked]:
         """Each text masked (the models run once over the texts not seen before)."""
-        fresh = [t for t in dict.fromkeys(texts) if t and t not in self._cache]
-        if fresh and self._engine is not None:
+        if self._engine is None:
+            return [Masked(t, ()) for t in texts]
+        known: dict[str, Masked] = {}
+        with self._lock:
+            for text in dict.fromkeys(texts):
+                hit = self._cache.get(text) if text else None
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                    known[text] = hit
+        fresh = [t for t in dict.fromkeys(texts) if t and t not in known]
+        if fresh:
             found = self._engine.check_many([Subject(output=t) for t in fresh], all_scopes=True)
-            for text, violations in zip(fresh, found, strict=True):
-                self._cache[text] = replace_spans(text, _spans(violations))
-        return [self._cache.get(t) or Masked(t, ()) for t in texts]
+            masked = {
+                text: replace_spans(text, _spans(violations))
+                for text, violations in zip(fresh, found, strict=True)
+            }
+            known.update(masked)
+            with self._lock:
+                self._cache.update(masked)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return [known.get(t) or Masked(t, ()) for t in texts]
 
     def text(self, text: str | None) -> str | None:
         """One text masked."""

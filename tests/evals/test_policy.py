@@ -91,6 +91,22 @@ def test_engine_masks_spans_and_honours_the_allowlist(engine: PolicyEngine) -> N
     assert all("4111 1111 1111 1111" not in v.describe() for v in violations)
 
 
+def test_a_masker_remembers_only_its_most_recent_texts(engine: PolicyEngine) -> None:
+    from evals.policy import Masker
+
+    masker = Masker(engine=engine, cache_size=3)
+    texts = [f"Write to user{i}@mail.example about order {i}." for i in range(8)]
+    masked = masker.mask_many([*texts, texts[0], ""])
+    assert [m.text for m in masked[:8]] == [
+        f"Write to u***@mail.example about order {i}." for i in range(8)
+    ]
+    assert masked[8] == masked[0]
+    assert masked[9].text == ""
+    assert len(masker._cache) == 3  # a long run does not keep every text it masked
+    assert list(masker._cache) == texts[5:]
+    assert masker.text(texts[6]) == masked[6].text
+
+
 def test_denylist_from_pack_and_contract(engine: PolicyEngine) -> None:
     rules = [v.rule for v in engine.check("We guarantee a refund and a Lifetime Warranty.")]
     assert rules == ["content.promises", "contract.deny"]
