@@ -173,6 +173,20 @@ def test_names_are_masked_and_allowlisted(ner_engine: PolicyEngine) -> None:
     assert allowed.check("Please forward this to Jane Doe.") == []
 
 
+def test_the_ner_model_forgets_the_words_of_the_texts_it_read() -> None:
+    from evals.policy._ner import default_ner
+
+    model = default_ner()
+    model.entities(["Please forward this to Jane Doe."])
+    known = len(model._nlp.vocab.strings)
+    texts = [f"Ticket ZQ{i:07d} for Xylo{i}vander Quorth{i}ley is closed." for i in range(200)]
+    found = model.entities(texts)
+    assert len(model._nlp.vocab.strings) == known  # no new word stays for the process's life
+    assert any(found)  # the texts were still read: their entities outlive the zone intact
+    pairs = zip(texts, found, strict=True)
+    assert all(text[e.start : e.end] == e.text for text, ents in pairs for e in ents)
+
+
 # --- secrets --------------------------------------------------------------------------------
 
 
