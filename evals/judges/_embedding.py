@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from evals._env import apply_offline_defaults
+from evals._heap import bound_native_heap
 
 __all__ = ["Embedder", "default_embedder", "default_model_path", "model_fingerprint"]
 
@@ -51,6 +52,7 @@ class Embedder:
 
     def __init__(self, model_path: str | Path | None = None, cache_size: int = 10_000) -> None:
         apply_offline_defaults()
+        bound_native_heap()  # its tensors must not fragment a long run's heap
         from sentence_transformers import SentenceTransformer
 
         if model_path is None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from evals._env import apply_offline_defaults
+from evals._heap import bound_native_heap
 from evals.errors import UserError, display_path
 from evals.judges._base import Claim, ClaimVerdict, GroundingVerdict, split_claims
 from evals.judges._text import content_words, split_sentences
@@ -57,6 +58,7 @@ class NLIGroundingJudge:
         batch_size: int = 16,
     ) -> None:
         apply_offline_defaults()
+        bound_native_heap()  # its tensors must not fragment a long run's heap
         from sentence_transformers import CrossEncoder
 
         try:

@@ -15,6 +15,7 @@ from evals.report._data import (
     failing_cases,
     first_failing_cases,
     load_agents,
+    stored_failing_cases,
 )
 from evals.report._markdown import run_summary_markdown, run_summary_table
 from evals.report._render import render
@@ -52,4 +53,5 @@ __all__ = [
     "run_summary_markdown",
     "run_summary_table",
     "site_pages",
+    "stored_failing_cases",
 ]

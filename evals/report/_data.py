@@ -54,6 +54,7 @@ __all__ = [
     "masked",
     "masked_words",
     "scorer_better",
+    "stored_failing_cases",
     "violation_spans",
 ]
 
@@ -346,6 +347,28 @@ def first_failing_cases(
             scored[sample.metric] = sample
     close()
     return count, sorted(kept, key=_failure_order)[:limit]
+
+
+def stored_failing_cases(
+    store: ResultsStore, run: RunRecord, limit: int
+) -> tuple[int, list[CaseFailure]]:
+    """:func:`first_failing_cases` of a stored run, read in two passes.
+
+    The cases are counted and picked on the samples' light columns (values, verdicts,
+    explanations); only the ``limit`` cases kept are read again whole, with their outputs
+    and evidence. A 100,000-case run's summary so parses a few cases' evidence, not every
+    case's, and its memory does not grow with the run.
+    """
+    count, kept = first_failing_cases(run, store.iter_samples(run, light=True), limit)
+    if not kept:
+        return count, []
+    whole: dict[str, dict[str, SampleRecord]] = {}
+    for batch in store.iter_samples(run, case_ids={c.case_id for c in kept}):
+        for sample in batch:
+            whole.setdefault(sample.case_id, {})[sample.metric] = sample
+    not_passing = _not_passing(run)
+    found = (_case_failure(c.case_id, whole.get(c.case_id, {}), not_passing) for c in kept)
+    return count, [failure for failure in found if failure is not None]
 
 
 def _failure_order(failure: CaseFailure) -> tuple[int, str]:

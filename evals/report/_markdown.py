@@ -26,10 +26,10 @@ from evals.metrics import fmt_time
 from evals.readiness import AgentState, incident_line, readiness
 from evals.report._data import (
     CaseFailure,
-    first_failing_cases,
     ledger_state,
     mask_spans,
     masked_words,
+    stored_failing_cases,
 )
 from evals.store import ResultsStore, RunRecord
 
@@ -79,7 +79,7 @@ def _load(
         store.runs(run.agent),
         incidents.get(run.agent, []),
     )
-    failing, failures = first_failing_cases(run, store.iter_samples(run), max_cases)
+    failing, failures = stored_failing_cases(store, run, max_cases)
     return _Loaded(agent, run, failing, failures)
 
 

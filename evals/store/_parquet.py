@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +93,9 @@ SAMPLES_SCHEMA = pa.schema(
         ("tool_calls", pa.string()),
     ]
 )
+
+_BULKY_SAMPLE_COLUMNS = frozenset({"evidence", "output", "tool_calls"})
+"""Sample columns a light read (:meth:`ResultsStore.iter_samples`) leaves out."""
 
 RUNS_SCHEMA = pa.schema(
     [
@@ -673,11 +676,24 @@ class ResultsStore:
         return [sample for batch in self.iter_samples(runs) for sample in batch]
 
     def iter_samples(
-        self, runs: RunRecord | Iterable[RunRecord], batch_size: int = 10_000
+        self,
+        runs: RunRecord | Iterable[RunRecord],
+        batch_size: int = 10_000,
+        *,
+        case_ids: Collection[str] | None = None,
+        light: bool = False,
     ) -> Iterator[list[SampleRecord]]:
         """:meth:`samples`, at most ``batch_size`` at a time (a large run is never held whole).
 
         A run's samples are stored case by case, each case's together, in dataset order.
+
+        Args:
+            runs: the runs whose samples to read.
+            batch_size: samples per batch at most.
+            case_ids: only these cases' samples (default: every case's).
+            light: leave out the bulky columns (``evidence``, ``output``, ``tool_calls``): what
+                counts or finds cases needs only the values and verdicts, and parsing every
+                case's evidence would cost a large run's reader far more than the rest.
         """
         asked = [runs] if isinstance(runs, RunRecord) else list(runs)
         # Only committed runs have samples: a run's ``runs`` file is its commit point.
@@ -700,8 +716,24 @@ class ResultsStore:
         dataset = self._dataset("samples", files)
         if dataset is None:
             return
+        # One batch read ahead, one file at a time, in the C allocator's memory: Arrow's
+        # default pool (mimalloc) kept what each batch had used, so reading a 100,000-case
+        # run back (the run's summary does) grew the process by hundreds of MB for good.
+        expression = pc.field("run_id").isin(list(wanted))
+        if case_ids is not None:
+            expression = expression & pc.field("case_id").isin(list(case_ids))
+        columns = (
+            [name for name in dataset.schema.names if name not in _BULKY_SAMPLE_COLUMNS]
+            if light
+            else None
+        )
         for batch in dataset.to_batches(
-            filter=pc.field("run_id").isin(list(wanted)), batch_size=batch_size
+            columns=columns,
+            filter=expression,
+            batch_size=batch_size,
+            batch_readahead=1,
+            fragment_readahead=1,
+            memory_pool=pa.system_memory_pool(),
         ):
             if batch.num_rows:
                 yield [SampleRecord.from_row(row) for row in batch.to_pylist()]

@@ -18,7 +18,12 @@ import evals.dataset._load as dataset_module
 from evals.contract import load_contract
 from evals.dataset import load_dataset
 from evals.errors import UserError
-from evals.report import failing_cases, first_failing_cases, run_summary_markdown
+from evals.report import (
+    failing_cases,
+    first_failing_cases,
+    run_summary_markdown,
+    stored_failing_cases,
+)
 from evals.runs import RunSession, RunTally, case_results
 from evals.scorers import Score
 from evals.store import ResultsStore, RunJournal, journal_dir
@@ -170,3 +175,25 @@ def test_a_run_summary_reads_the_failing_cases_a_batch_at_a_time(tmp_path: Path)
     summary = run_summary_markdown(results, record.run_id, policies=project.parent, max_cases=1)
     assert "**Failing cases (2):**" in summary
     assert "- … and 1 more in the report" in summary
+
+
+def test_a_summary_counts_on_the_light_columns_and_reads_only_the_cases_it_shows(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "p", leak_every=3)
+    results = tmp_path / "results"
+    with RunSession.open(project, str(results)) as session:
+        record = session.stream(batch=3).record
+    store = ResultsStore(results)
+    light = [s for batch in store.iter_samples(record, light=True) for s in batch]
+    assert light
+    assert all(s.evidence is None and s.output is None for s in light)
+    assert [(s.case_id, s.metric, s.value, s.passed) for s in light] == [
+        (s.case_id, s.metric, s.value, s.passed) for s in store.samples(record)
+    ]
+    only = [s.case_id for batch in store.iter_samples(record, case_ids={"c6"}) for s in batch]
+    assert only
+    assert set(only) == {"c6"}
+    every = failing_cases(record, store.samples(record))
+    assert stored_failing_cases(store, record, 1) == (2, every[:1]), "shown whole, with evidence"
+    assert stored_failing_cases(store, record, 0) == (2, [])
