@@ -207,7 +207,14 @@ def _ray(spec: str) -> Iterator[None]:
 
     def hold() -> None:
         try:
-            ray.init(*args, **options)
+            for attempt in range(1, RAY_JOIN_ATTEMPTS + 1):
+                try:
+                    ray.init(*args, **options)
+                    break
+                except ConnectionError as error:
+                    if not (args and _server_start_failed(error)) or attempt == RAY_JOIN_ATTEMPTS:
+                        raise
+                    ray.shutdown()  # the head starts a new client server for the next join
         except Exception as error:  # handed to the caller's thread
             failure.append(error)
             return
@@ -235,6 +242,20 @@ def _ray(spec: str) -> Iterator[None]:
     finally:
         done.set()
         holder.join()
+
+
+RAY_JOIN_ATTEMPTS = 2
+"""Joins of a ``ray://`` cluster when the head's client server for this client dies starting."""
+
+
+def _server_start_failed(error: Exception) -> bool:
+    """The head answered but the server it started for this client died (a retry gets another).
+
+    Ray's client server runs one process per client; on a busy head that process can crash
+    before it answers (a segfault inside grpc, seen on 2 cores), which the client reports as
+    an initialization failure rather than as an unreachable cluster.
+    """
+    return "Starting Ray client server failed" in str(error)
 
 
 def parallel_slots(runner: Any) -> int:

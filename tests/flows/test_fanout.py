@@ -262,6 +262,51 @@ def test_a_local_ray_instance_needs_a_number_of_cpus(monkeypatch: pytest.MonkeyP
         pass
 
 
+_SERVER_DIED = ConnectionAbortedError(
+    "Initialization failure from server:\nRuntimeError: Starting Ray client server failed. "
+    "See ray_client_server_23000.err for detailed logs."
+)
+
+
+def _scripted_ray(monkeypatch: pytest.MonkeyPatch, failures: list[Exception]) -> list[str]:
+    """``ray.init`` failing with ``failures`` in turn, then joining; the calls, in order."""
+    import ray
+
+    calls: list[str] = []
+
+    def init(*args: Any, **options: Any) -> None:
+        calls.append("init")
+        if failures:
+            raise failures.pop(0)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    return calls
+
+
+def test_a_ray_join_is_retried_once_when_the_heads_client_server_dies_starting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows._runners import _ray
+
+    calls = _scripted_ray(monkeypatch, [_SERVER_DIED])
+    with _ray("ray://127.0.0.1:10001"):
+        assert calls == ["init", "shutdown", "init"]
+    assert calls[-1] == "shutdown"
+
+    calls = _scripted_ray(monkeypatch, [_SERVER_DIED, _SERVER_DIED])
+    with pytest.raises(UserError, match="no Ray cluster answered"), _ray("ray://127.0.0.1:1"):
+        pass
+    assert calls == ["init", "shutdown", "init"]
+
+    unreachable = ConnectionError("ray client connection timeout")
+    calls = _scripted_ray(monkeypatch, [unreachable])
+    with pytest.raises(UserError, match="no Ray cluster answered"), _ray("ray://127.0.0.1:1"):
+        pass
+    assert calls == ["init"], "an unreachable cluster is not asked twice"
+
+
 def _run_refused(tmp_path: Path, *options: str) -> Any:
     """``impactgate run`` on a fresh project with ``options``; it must refuse before starting."""
     from click.testing import CliRunner
