@@ -4,9 +4,10 @@ The embedding and NLI models allocate tensors of a few MB for every batch they e
 serves a freed large block from ``mmap`` at first, then raises its threshold to the freed
 block's size (up to 32 MB), after which such tensors come from the heap, where text and Python
 objects of every size sit between them: the heap fragments and the process's peak grows with
-the number of batches (a 30,000-case run peaked ~230 MB higher than a 3,000-case one).
-Fixing the threshold keeps every block above it in ``mmap``, returned to the system when
-freed. A value the user set (``MALLOC_MMAP_THRESHOLD_``) wins; elsewhere this does nothing.
+the number of batches (`benchmarks/streaming_memory.py --cases 30000` peaked at 1,224 MB
+without a fixed threshold, 1,086 MB with this one; benchmarks/RESULTS.md). Fixing the
+threshold keeps every block above it in ``mmap``, returned to the system when freed. A value
+the user set (``MALLOC_MMAP_THRESHOLD_``) wins; elsewhere this does nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-import threading
+from functools import cache
 
 __all__ = ["MMAP_THRESHOLD", "bound_native_heap"]
 
@@ -22,20 +23,15 @@ MMAP_THRESHOLD = 2 * 1024 * 1024
 """Bytes from which glibc serves a block with ``mmap``: the models' larger tensors."""
 
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
-_lock = threading.Lock()
-_applied: bool | None = None
 
 
-def bound_native_heap(threshold: int = MMAP_THRESHOLD) -> bool:
+@cache
+def bound_native_heap() -> bool:
     """Fix glibc's ``mmap`` threshold for this process, once; whether it is fixed.
 
     ``False`` where there is no glibc ``mallopt`` (macOS, musl) or the user chose their own.
     """
-    global _applied
-    with _lock:
-        if _applied is None:
-            _applied = _set_threshold(threshold)
-        return _applied
+    return _set_threshold(MMAP_THRESHOLD)
 
 
 def _set_threshold(threshold: int) -> bool:

@@ -207,14 +207,13 @@ def _ray(spec: str) -> Iterator[None]:
 
     def hold() -> None:
         try:
-            for attempt in range(1, RAY_JOIN_ATTEMPTS + 1):
-                try:
-                    ray.init(*args, **options)
-                    break
-                except ConnectionError as error:
-                    if not (args and _server_start_failed(error)) or attempt == RAY_JOIN_ATTEMPTS:
-                        raise
-                    ray.shutdown()  # the head starts a new client server for the next join
+            try:
+                ray.init(*args, **options)
+            except ConnectionError as error:
+                if not (args and _server_start_failed(error)):
+                    raise
+                ray.shutdown()  # joined once more: the head starts a new client server
+                ray.init(*args, **options)
         except Exception as error:  # handed to the caller's thread
             failure.append(error)
             return
@@ -242,10 +241,6 @@ def _ray(spec: str) -> Iterator[None]:
     finally:
         done.set()
         holder.join()
-
-
-RAY_JOIN_ATTEMPTS = 2
-"""Joins of a ``ray://`` cluster when the head's client server for this client dies starting."""
 
 
 def _server_start_failed(error: Exception) -> bool:

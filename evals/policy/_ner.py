@@ -68,7 +68,7 @@ class NerModel:
 
         The texts are read inside one of spaCy's memory zones: every word the model had not
         seen (ticket numbers, names, amounts) would otherwise stay in its vocabulary for the
-        life of the process, about 3 KB a text, so a 100,000-case run would keep growing.
+        life of the process, so a 100,000-case run would keep growing.
         """
         with self._lock, self._nlp.memory_zone():
             return [

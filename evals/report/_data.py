@@ -362,13 +362,7 @@ def stored_failing_cases(
     count, kept = first_failing_cases(run, store.iter_samples(run, light=True), limit)
     if not kept:
         return count, []
-    whole: dict[str, dict[str, SampleRecord]] = {}
-    for batch in store.iter_samples(run, case_ids={c.case_id for c in kept}):
-        for sample in batch:
-            whole.setdefault(sample.case_id, {})[sample.metric] = sample
-    not_passing = _not_passing(run)
-    found = (_case_failure(c.case_id, whole.get(c.case_id, {}), not_passing) for c in kept)
-    return count, [failure for failure in found if failure is not None]
+    return count, failing_cases(run, store.samples(run, case_ids={c.case_id for c in kept}))
 
 
 def _failure_order(failure: CaseFailure) -> tuple[int, str]:

@@ -667,13 +667,15 @@ class ResultsStore:
         records = _runs_from_rows(dataset.to_table(filter=expression).to_pylist())
         return records[0] if records else None
 
-    def samples(self, runs: RunRecord | Iterable[RunRecord]) -> list[SampleRecord]:
-        """The samples of the given committed runs, in stored order.
+    def samples(
+        self, runs: RunRecord | Iterable[RunRecord], *, case_ids: Collection[str] | None = None
+    ) -> list[SampleRecord]:
+        """The samples of the given committed runs (of ``case_ids`` only), in stored order.
 
         Reads only the partitions (agent, date) those runs live in and filters on ``run_id``,
         so a year of nightly runs costs what the few runs asked for cost.
         """
-        return [sample for batch in self.iter_samples(runs) for sample in batch]
+        return [sample for batch in self.iter_samples(runs, case_ids=case_ids) for sample in batch]
 
     def iter_samples(
         self,
@@ -716,9 +718,6 @@ class ResultsStore:
         dataset = self._dataset("samples", files)
         if dataset is None:
             return
-        # One batch read ahead, one file at a time, in the C allocator's memory: Arrow's
-        # default pool (mimalloc) kept what each batch had used, so reading a 100,000-case
-        # run back (the run's summary does) grew the process by hundreds of MB for good.
         expression = pc.field("run_id").isin(list(wanted))
         if case_ids is not None:
             expression = expression & pc.field("case_id").isin(list(case_ids))
@@ -727,6 +726,9 @@ class ResultsStore:
             if light
             else None
         )
+        # One batch read ahead, one file at a time, in the C allocator's memory: Arrow's
+        # default pool (mimalloc) kept what each batch had used, so reading a 100,000-case
+        # run back (the run's summary does) grew the process by hundreds of MB for good.
         for batch in dataset.to_batches(
             columns=columns,
             filter=expression,

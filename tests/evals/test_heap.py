@@ -16,7 +16,7 @@ from evals import _heap
 )
 def test_the_threshold_is_fixed_once_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    monkeypatch.setattr(_heap, "_applied", None)
+    _heap.bound_native_heap.cache_clear()
     calls: list[int] = []
     real = _heap._set_threshold
 
