@@ -12,6 +12,8 @@ immutable sandbox, and one that reaches for an attribute the sandbox forbids (``
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -32,9 +34,11 @@ from evals.dataset import Case, Usage
 from evals.errors import Problem, UserError, did_you_mean, display_path
 from evals.llm import LLMCallError, LLMClient, RateLimiter
 from evals.targets._base import AgentVersion, Output, config_hash
-from evals.targets._live import LiveTarget
+from evals.targets._live import LiveTarget, run_coroutine
 
 __all__ = ["LiteLLMTarget", "PromptTemplate"]
+
+_LOG = logging.getLogger(__name__)
 
 TEMPLATE_VARIABLES = ("input", "contexts", "case", "params")
 """What every prompt template gets."""
@@ -207,6 +211,56 @@ class _Session:
     messages: dict[str, list[dict[str, Any]]]
 
 
+_WARM: set[str] = set()
+
+
+def _warm_up(model: str) -> None:
+    """Run litellm's first-call setup for ``model`` once, on a canned reply: nothing is sent.
+
+    litellm builds its per-call machinery lazily, on the first call of a process (about 0.1 s
+    of CPU): every forked worker of a sharded run would pay it again, all at once, with the
+    run's clock going. A ``mock_response`` call runs that setup without a request, and
+    ``no-log`` keeps it out of any logging callback a team configured. Best effort: a model
+    litellm cannot resolve offline keeps the cost in its first real call, nothing more.
+    """
+    if model in _WARM:
+        return
+    _WARM.add(model)
+    import litellm
+
+    async def once() -> None:
+        await litellm.acompletion(
+            model=model,
+            messages=[{"role": "user", "content": "warm-up"}],
+            mock_response="warm-up",
+            **{"no-log": True},
+        )
+        await _settle()
+
+    try:
+        run_coroutine(once())
+    except Exception as exc:  # the warm-up only moves a cost; it must never stop a run
+        _LOG.debug("litellm warm-up for %s skipped: %s", model, exc)
+
+
+async def _settle(quiet_ticks: int = 10, limit_s: float = 1.0) -> None:
+    """Let litellm finish a call's bookkeeping on this loop before the loop closes.
+
+    litellm hands it to background tasks, a few loop turns after the call returns; one still
+    queued when the loop closes is taken over by the next loop, with a warning. This waits,
+    turn by turn, until the loop's tasks have not changed for ``quiet_ticks`` turns.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    seen: set[asyncio.Task[Any]] = set()
+    quiet = 0
+    while quiet < quiet_ticks and loop.time() < deadline:
+        await asyncio.sleep(0.001)
+        tasks = asyncio.all_tasks() - {asyncio.current_task()}
+        quiet = quiet + 1 if tasks == seen else 0
+        seen = tasks
+
+
 def _count_tokens(model: str, messages: list[dict[str, Any]], text: str) -> Usage | None:
     """Tokens counted locally, for providers that report no usage."""
     apply_offline_defaults()
@@ -294,10 +348,12 @@ class LiteLLMTarget(LiveTarget[_Session]):
         return [self._spec.api_key_env] if self._spec.api_key_env else []
 
     def preflight(self) -> None:
-        """The API key variable must be set; litellm is imported now, not in the first call.
+        """The API key variable must be set; litellm is imported and warmed now.
 
-        Importing litellm takes seconds; paying it here keeps it out of the first case's
-        latency and out of the run's throughput.
+        Importing litellm takes seconds, and its first call builds much of its per-call
+        machinery (provider settings, response models, logging objects). Paying both here
+        keeps them out of the first case's latency and out of the run's throughput, and a run
+        sharded over processes forks its workers after this, so they start warm.
         """
         name = self._spec.api_key_env
         if name and not os.environ.get(name):
@@ -309,6 +365,8 @@ class LiteLLMTarget(LiveTarget[_Session]):
             )
         apply_offline_defaults()
         import litellm  # noqa: F401
+
+        _warm_up(self._spec.model)
 
     @asynccontextmanager
     async def session(

@@ -301,6 +301,27 @@ def test_a_template_that_is_not_utf8_or_includes_a_file_outside_is_refused(
     assert server.calls == 0
 
 
+def test_preflight_warms_litellm_up_without_a_request_or_a_leftover_task(
+    tmp_path: Path,
+    server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import evals.targets._litellm as module
+
+    monkeypatch.setattr(module, "_WARM", set())  # this process may have warmed the model up
+    target, dataset = plan_for(litellm_project(tmp_path, server))
+    target.preflight()
+    assert server.calls == 0, "the warm-up is answered by litellm itself"
+    assert "openai/gpt-4o-mini" in module._WARM
+    with caplog.at_level(logging.DEBUG):
+        outputs = target.generate(dataset.cases)
+    assert all(o.error is None for o in outputs)
+    assert server.calls == len(dataset.cases)
+    # litellm warns when a new event loop inherits a call's unfinished bookkeeping
+    assert not [r for r in caplog.records if "carried" in r.getMessage()]
+
+
 def test_a_missing_key_variable_stops_the_run_before_any_call(
     tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
