@@ -50,12 +50,19 @@ RAY_CPUS_ENV = "IMPACTGATE_RAY_CPUS"
 WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.disk": False,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
-"""Dask settings of the local cluster's workers: no sampling profiler, no disk counters.
+"""Dask settings of the local cluster's workers: no sampling profiler, no disk counters, and
+the C library's own heap policy.
 
-Both feed the dashboard, which a local cluster here does not serve. The profiler samples
-the task thread's stack every 10 ms and walks it: spaCy's deep stacks made that cost a
-worker about 6% of a core (``docs/deploy.md``).
+The profiler and the disk counters feed the dashboard, which a local cluster here does not
+serve. The profiler samples the task thread's stack every 10 ms and walks it: spaCy's deep
+stacks made that cost a worker about 6% of a core (``docs/deploy.md``). Dask's nannies also
+start workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which makes glibc hand the top of the
+heap back to the system after almost every free, and turns off its adaptive threshold for
+mapping large blocks: scoring (spaCy's arrays) then spent about 5% more CPU a case in
+system calls and page faults than the run's own process, which keeps glibc's defaults (and
+:func:`evals._heap.bound_native_heap` once models load). A value the user exports still wins.
 """
 
 RunnerFactory = Callable[[], Any]

@@ -81,6 +81,28 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
     assert sorted(built.values()) in ([0, 1], [1, 1])
 
 
+def _worker_settings() -> tuple[str | None, bool]:
+    """What a Dask worker runs with: the heap trim threshold, and whether it profiles."""
+    import dask
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get(
+        "distributed.worker.profile.enabled"
+    )
+
+
+def test_the_local_clusters_workers_keep_the_c_librarys_heap_and_do_not_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from distributed import Client
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("IMPACTGATE_DASK_WORKERS", "1")
+    with task_runners("dask") as factory, Client(factory().address) as client:
+        seen = list(client.run(_worker_settings).values())
+    # Dask's nannies would set MALLOC_TRIM_THRESHOLD_=65536: scoring paid ~5% more CPU a case
+    assert seen == [(None, False)]
+
+
 def _scorer_sets_built() -> tuple[int, int]:
     """(process id, scorer sets built) of the Ray worker that runs this."""
     time.sleep(0.2)  # held long enough that the other worker takes the next one
