@@ -367,6 +367,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> History:
     return write_history(tmp_path_factory.mktemp("history") / "results", nights=4, ci=True)
 
 
+@pytest.mark.model
 def test_the_history_is_the_demo_story(history: History) -> None:
     agents, notes = load_agents(history.results, ROOT / "policies")
     by_name = {a.agent: a for a in agents}
@@ -385,6 +386,7 @@ def test_the_history_is_the_demo_story(history: History) -> None:
     assert all(START <= d.at < START + timedelta(days=4) for d in concierge.decisions)
 
 
+@pytest.mark.model
 def test_open_incidents_wait_for_a_passing_run_at_the_level_held_before(history: History) -> None:
     agents, _ = load_agents(history.results, ROOT / "policies")
     by_name = {a.agent: a for a in agents}
@@ -513,6 +515,7 @@ def test_the_agent_page_shows_the_ledger_incident_until_a_run_passes_at_its_leve
         assert page.closed_incidents == []
 
 
+@pytest.mark.model
 def test_unknown_agent_and_missing_results_are_user_errors(
     history: History, tmp_path: Path
 ) -> None:
@@ -530,6 +533,7 @@ def test_reading_never_creates_a_ledger(tmp_path: Path) -> None:
     assert not (tmp_path / "results" / "ledger.sqlite").exists()
 
 
+@pytest.mark.model
 def test_the_report_reads_only_the_samples_of_the_runs_it_shows(history: History) -> None:
     agents, _ = load_agents(history.results, ROOT / "policies")
     account = next(a for a in agents if a.agent == "account-support")
@@ -540,6 +544,7 @@ def test_the_report_reads_only_the_samples_of_the_runs_it_shows(history: History
     assert len(samples) == 50 * 5  # five scorers, nothing from the other runs of that day
 
 
+@pytest.mark.model
 def test_failing_cases_of_the_rolled_back_run_carry_masked_violations(history: History) -> None:
     agents, _ = load_agents(history.results, ROOT / "policies")
     account = next(a for a in agents if a.agent == "account-support")

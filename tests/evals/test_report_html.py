@@ -89,6 +89,7 @@ def _attributes(root: lxml.html.HtmlElement) -> list[tuple[str, str, str]]:
 # --- the site as files --------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_the_site_has_an_index_a_scorecard_per_agent_and_run_pages(built: Built) -> None:
     out = built.report.out
     assert built.report.index == out / "index.html"
@@ -103,6 +104,7 @@ def test_the_site_has_an_index_a_scorecard_per_agent_and_run_pages(built: Built)
     assert len(built.report.pages) == 1 + len(built.site.agents) + len(built.site.runs)
 
 
+@pytest.mark.model
 def test_every_link_is_relative_and_resolves(built: Built) -> None:
     for page in built.report.pages:
         root = parse(page)
@@ -124,6 +126,7 @@ def _hash(text: str) -> str:
     return base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
+@pytest.mark.model
 def test_pages_carry_a_strict_content_security_policy(built: Built) -> None:
     assert "default-src 'none'" in CSP
     assert "unsafe-inline" not in CSP
@@ -155,6 +158,7 @@ def test_templates_escape_everything_and_refuse_unknown_names() -> None:
 # --- what the pages say -------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_the_scorecard_of_the_rolled_back_agent(built: Built) -> None:
     page = built.site.agent("account-support")
     # The level it holds now, where it came from, and the open incident.
@@ -206,6 +210,7 @@ def test_the_scorecard_of_the_rolled_back_agent(built: Built) -> None:
     assert len(svg.xpath(".//path[contains(@class, 'ev rollback')]")) == 1
 
 
+@pytest.mark.model
 def test_the_escalated_agent_is_not_trusted_with_more(built: Built) -> None:
     page = built.site.agent("returns-concierge")
     assert page.answer.tone == "fail"
@@ -225,6 +230,7 @@ def test_the_escalated_agent_is_not_trusted_with_more(built: Built) -> None:
     assert concierge.open_incidents == 1
 
 
+@pytest.mark.model
 def test_agents_with_owner_labels_show_their_judges_agreement_with_its_interval(
     built: Built,
 ) -> None:
@@ -251,6 +257,7 @@ def test_agents_with_owner_labels_show_their_judges_agreement_with_its_interval(
     assert "judge_agreement" not in {g.metric for g in built.site.agent("billing-assistant").gates}
 
 
+@pytest.mark.model
 def test_the_healthy_agent_says_what_the_next_level_needs(built: Built) -> None:
     page = built.site.agent("billing-assistant")
     assert page.open_incidents == []
@@ -265,6 +272,7 @@ def test_the_healthy_agent_says_what_the_next_level_needs(built: Built) -> None:
     assert root.xpath("string(//h2[@id='incidents'])") == "Open incidents (0)"
 
 
+@pytest.mark.model
 def test_run_page_drills_into_failing_cases_with_evidence(built: Built) -> None:
     run_id = built.history.runs["returns-concierge"][-1]
     page = built.site.run(run_id)
@@ -306,6 +314,7 @@ def test_run_page_drills_into_failing_cases_with_evidence(built: Built) -> None:
     assert article.xpath("string(.//pre[@class='text'][1])") == ungrounded[0].input
 
 
+@pytest.mark.model
 def test_personal_data_is_masked_everywhere(built: Built) -> None:
     store = ResultsStore(str(built.history.results))
     leaked = next(
@@ -346,6 +355,7 @@ def test_personal_data_is_masked_everywhere(built: Built) -> None:
     assert violation["masked"] in [m.text_content() for m in marks]
 
 
+@pytest.mark.model
 def test_ci_run_shows_candidate_vs_baseline(built: Built) -> None:
     page = built.site.run(built.history.ci_run or "")
     comparison = page.comparison
@@ -378,6 +388,7 @@ def test_ci_run_shows_candidate_vs_baseline(built: Built) -> None:
     assert built.history.ci_run not in scorecard.fact("latest run")
 
 
+@pytest.mark.model
 def test_a_ci_run_without_a_stored_baseline_has_no_comparison(tmp_path: Path) -> None:
     history = write_history(tmp_path / "results", nights=1)
     concierge = Agent(POLICIES / "returns-concierge.yaml")
@@ -431,6 +442,7 @@ def test_untrusted_text_is_escaped_everywhere(tmp_path: Path) -> None:
     assert '<b onmouseover="window.__pwned = 2">for</b>' in roots["index.html"].text_content()
 
 
+@pytest.mark.model
 def test_rebuilding_replaces_the_site_and_never_another_folder(
     built: Built, tmp_path: Path
 ) -> None:
@@ -464,6 +476,7 @@ def test_a_changed_dataset_is_called_out(tmp_path: Path) -> None:
     assert notes == page.notes
 
 
+@pytest.mark.model
 def test_agents_without_runs_or_without_a_contract_still_get_a_page(
     built: Built, tmp_path: Path
 ) -> None:
@@ -495,6 +508,7 @@ def test_agents_without_runs_or_without_a_contract_still_get_a_page(
     assert any(s.cls == "thr current" for c in page.charts for s in c.thresholds)
 
 
+@pytest.mark.model
 def test_right_after_a_rollback_the_active_version_is_not_judged_by_the_old_run(
     tmp_path: Path,
 ) -> None:
@@ -520,6 +534,7 @@ def test_every_kind_of_channel_is_named_on_the_scorecard() -> None:
 # --- the Markdown summary ---------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_markdown_summary_of_a_run(built: Built) -> None:
     run_id = built.history.runs["returns-concierge"][-1]
     text = run_summary_markdown(built.history.results, run_id, policies=POLICIES)
@@ -548,6 +563,7 @@ def test_markdown_summary_escapes_untrusted_text(tmp_path: Path) -> None:
     assert "[Open the report](file:///r/a%20%28b%29.html)" in text
 
 
+@pytest.mark.model
 def test_markdown_summary_of_an_unknown_run_is_a_user_error(built: Built) -> None:
     with pytest.raises(UserError, match="no committed run 'nope'"):
         run_summary_markdown(built.history.results, "nope", policies=POLICIES)

@@ -25,6 +25,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.model
 def test_report_writes_the_site_and_says_where(history: History, tmp_path: Path) -> None:
     out = tmp_path / "site"
     code, stdout, _ = invoke(
@@ -35,6 +36,7 @@ def test_report_writes_the_site_and_says_where(history: History, tmp_path: Path)
     assert (out / "agents" / "account-support.html").is_file()
 
 
+@pytest.mark.model
 def test_report_json_names_every_page_and_prints_nothing_else(
     history: History, tmp_path: Path
 ) -> None:
@@ -54,6 +56,7 @@ def test_report_json_names_every_page_and_prints_nothing_else(
     assert [r.run_id for r in site.runs] == history.runs["returns-concierge"][-1:]
 
 
+@pytest.mark.model
 @pytest.mark.parametrize(
     ("args", "message"),
     [
