@@ -60,9 +60,10 @@ serve. The profiler samples the task thread's stack every 10 ms and walks it: sp
 stacks made that cost a worker about 6% of a core (``docs/deploy.md``). Dask's nannies also
 start workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which makes glibc hand the top of the
 heap back to the system after almost every free, and turns off its adaptive threshold for
-mapping large blocks: scoring (spaCy's arrays) then spent about 5% more CPU a case in
-system calls and page faults than the run's own process, which keeps glibc's defaults (and
-:func:`evals._heap.bound_native_heap` once models load). A value the user exports still wins.
+mapping large blocks: scoring (spaCy's arrays) then spent 6–13% more CPU a case in system
+calls and page faults (``benchmarks/scoring_processes.py``) than with glibc's defaults, which
+the run's own process keeps (with :func:`evals._heap.bound_native_heap` once models load). A
+value the user exports still wins.
 """
 
 RunnerFactory = Callable[[], Any]
