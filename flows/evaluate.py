@@ -8,6 +8,7 @@ artifacts and the action subflows, so the whole chain shows as one tree in Prefe
 from __future__ import annotations
 
 import itertools
+import pickle
 import time
 import uuid
 from collections import deque
@@ -211,27 +212,65 @@ def _producer(session: RunSession, runner: Any) -> Produce | None:
 
 
 class Batch:
-    """One scoring task's cases and outputs, as a single value nobody walks.
+    """One scoring task's cases and outputs, as a single value nobody walks or decodes on the way.
 
     Prefect walks every list, dict, dataclass and pydantic model among a task's arguments
     looking for futures to wait for (in the flow's process, twice with Dask, and again in the
     worker), and Dask walks lists and tuples; cases are pydantic models, so a bare list of
     them cost each task several tenths of a second of CPU in all (``docs/deploy.md``). Prefect's
     own ``quote``/``opaque`` do not survive pickling to a Dask worker.
+
+    A batch pickles as one opaque payload and is decoded on first use, in the worker that
+    scores it: a Dask scheduler unpickles every task it is given and pickles it again for
+    its worker, and for a local cluster that scheduler runs in the flow's own process,
+    where decoding and re-encoding every case would take CPU from the workers.
     """
 
-    __slots__ = ("_token", "cases", "outputs")
+    __slots__ = ("_cases", "_outputs", "_payload", "_token")
 
     def __init__(self, cases: Sequence[Case], outputs: Sequence[Output]) -> None:
-        self.cases, self.outputs = list(cases), list(outputs)
+        self._cases: list[Case] | None = list(cases)
+        self._outputs: list[Output] | None = list(outputs)
+        self._payload: bytes | None = None
         self._token = uuid.uuid4().hex
+
+    @property
+    def cases(self) -> list[Case]:
+        """The batch's cases, in order."""
+        return self._decoded()[0]
+
+    @property
+    def outputs(self) -> list[Output]:
+        """The target's outputs for :attr:`cases`, in the same order."""
+        return self._decoded()[1]
+
+    def _decoded(self) -> tuple[list[Case], list[Output]]:
+        if self._cases is None or self._outputs is None:
+            assert self._payload is not None
+            self._cases, self._outputs = pickle.loads(self._payload)
+            self._payload = None
+        return self._cases, self._outputs
 
     def __len__(self) -> int:
         return len(self.cases)
 
+    def __reduce__(self) -> tuple[Callable[[str, bytes], Batch], tuple[str, bytes]]:
+        payload = self._payload
+        if payload is None:
+            payload = pickle.dumps(self._decoded(), protocol=pickle.HIGHEST_PROTOCOL)
+        return _encoded_batch, (self._token, payload)
+
     def __dask_tokenize__(self) -> str:
         """Dask's key for the task: unique per batch, without pickling the batch to hash it."""
         return self._token
+
+
+def _encoded_batch(token: str, payload: bytes) -> Batch:
+    """A batch as :meth:`Batch.__reduce__` sent it: still encoded until it is used."""
+    batch = Batch.__new__(Batch)
+    batch._cases = batch._outputs = None
+    batch._payload, batch._token = payload, token
+    return batch
 
 
 @task(name="score-batch", cache_policy=NONE)

@@ -223,7 +223,9 @@ def test_a_thread_pool_counts_as_one_slot() -> None:
         assert parallel_slots(runner) == 1
 
 
-def test_a_batch_pickles_whole_and_prefect_does_not_walk_it(tmp_path: Path) -> None:
+def test_a_batch_pickles_whole_decodes_where_used_and_prefect_does_not_walk_it(
+    tmp_path: Path,
+) -> None:
     import pickle
 
     from prefect.utilities.collections import visit_collection
@@ -235,6 +237,13 @@ def test_a_batch_pickles_whole_and_prefect_does_not_walk_it(tmp_path: Path) -> N
     cases = list(plan.dataset.cases)
     batch = Batch(cases, plan.target.generate(cases, None, None))
     copy_ = pickle.loads(pickle.dumps(batch))
+    # A Dask scheduler unpickles the task and pickles it again for its worker: neither step
+    # decodes a case (for a local cluster that scheduler is the flow's own process).
+    relayed = pickle.loads(pickle.dumps(copy_))
+    assert relayed._cases is None
+    assert relayed._payload is not None
+    assert relayed.cases == batch.cases
+    assert relayed._payload is None
     assert copy_.cases == batch.cases
     assert copy_.outputs == batch.outputs
     assert copy_.__dask_tokenize__() == batch.__dask_tokenize__()
