@@ -135,3 +135,22 @@ def postgres_db(postgres_url: str) -> str:
     ) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+_WEIGHT = {"server": 3, "harness": 2, "model": 1}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that start servers, the Prefect harness or models run first.
+
+    The default run spreads whole modules over two worker processes (``--dist loadscope``),
+    each taking the next module as it finishes one: the long modules go out first, so both
+    workers finish together instead of one waiting on a late server test.
+    """
+    weight: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        marks = [_WEIGHT.get(mark.name, 0) for mark in item.iter_markers()]
+        weight[module] = max(weight.get(module, 0), *marks, 0)
+    items.sort(key=lambda item: -weight[item.nodeid.split("::")[0]])

@@ -60,9 +60,14 @@ def test_a_shard_needs_one_output_per_case(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_a_shard_given_the_calibrated_threshold_scores_like_the_session() -> None:
+def test_a_shard_given_the_calibrated_threshold_scores_like_the_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """returns-concierge fits its grounding judge's threshold on the owner's 60 labels."""
     from evals.runs import RunSession
+
+    # A process that ran another test on this contract may hold its scorers already.
+    monkeypatch.setattr("evals.runs._shards._SCORERS", {})
 
     path = Path(__file__).resolve().parents[2] / "policies" / "returns-concierge.yaml"
     with RunSession.open(path, None, sync_ledger=False, journal=False) as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,14 +36,19 @@ _RAY_TOKEN = secrets.token_hex(32)
 
 
 @pytest.fixture
-def ray_token(monkeypatch: pytest.MonkeyPatch) -> str:
+def ray_token(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Token authentication for the Ray tests' instances and clients, with one token a session.
 
-    Ray reads its token once a process, and would otherwise write one to ``~/.ray``.
+    Ray reads its token once a process, and would otherwise write one to ``~/.ray``. One Ray
+    test runs at a time on the machine, whichever test process it is in: two local Ray
+    instances starting at once share ``/tmp/ray`` and collide.
     """
+    from filelock import FileLock
+
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.setenv("RAY_AUTH_TOKEN", _RAY_TOKEN)
-    return _RAY_TOKEN
+    with FileLock(Path(tempfile.gettempdir()) / "impactgate-tests-ray.lock"):
+        yield _RAY_TOKEN
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
