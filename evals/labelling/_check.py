@@ -1,23 +1,28 @@
 """A run's check of its grounding judge against the owner's labels, and its calibration.
 
 Before a run scores anything, the judge it will use judges the labelled answers again (the
-answer and passages each label was given on). With ``evals.grounding.calibration`` the
-support threshold is fitted on them (``evals.metrics.fit_calibration``) and the run judges
-at it; ``judge_agreement`` is then the *cross-validated* balanced accuracy (each label judged
-by a threshold fitted without it), because agreement measured on the labels the threshold was
-fitted to flatters it. Without a calibration, agreement is measured at the judge's own
-threshold. See docs/calibration.md.
+answer and passages each label was given on; a process asks the offline and NLI judges once
+per configuration and labels, since they answer the same every time). With
+``evals.grounding.calibration`` the support threshold is fitted on them
+(``evals.metrics.fit_calibration``) and the run judges at it; ``judge_agreement`` is then the
+*cross-validated* balanced accuracy (each label judged by a threshold fitted without it),
+because agreement measured on the labels the threshold was fitted to flatters it. Without a
+calibration, agreement is measured at the judge's own threshold. See docs/calibration.md.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evals.contract import Contract, GroundingConfig
 from evals.errors import Problem, UserError, display_path
-from evals.judges import build_judge, judge_fingerprint
+from evals.judges import GroundingVerdict, build_judge, judge_fingerprint
 from evals.metrics import (
     Agreement,
     Calibration,
@@ -159,6 +164,48 @@ def _label_file(contract: Contract) -> str | None:
     return grounding.labels
 
 
+_VERDICTS: OrderedDict[str, tuple[float | None, list[GroundingVerdict]]] = OrderedDict()
+_VERDICTS_KEPT = 16
+_VERDICTS_LOCK = threading.Lock()
+
+
+def _verdicts(
+    config: GroundingConfig, fingerprint: str, labels: Sequence[LabelRecord]
+) -> tuple[float | None, list[GroundingVerdict]]:
+    """The judge's own support threshold and its verdicts on the labelled answers.
+
+    Every run of an agent checks its judge on the same labels (a golden and a production run,
+    each agent of a nightly, each night of a long-lived worker): a deterministic judge (the
+    offline and NLI tiers) gives the same verdicts for the same configuration, fingerprint
+    and labels, so they are kept for the process's next check. LLM judges are asked again;
+    their calls have a cache of their own (``evals.grounding.cache``).
+    """
+    items = [(r.answer, list(r.contexts)) for r in labels]
+    if config.judge not in ("offline", "nli"):
+        return _judged(config, items)
+    key = hashlib.sha256(
+        json.dumps([fingerprint, config.model_dump(mode="json"), items]).encode()
+    ).hexdigest()
+    with _VERDICTS_LOCK:
+        kept = _VERDICTS.get(key)
+        if kept is not None:
+            _VERDICTS.move_to_end(key)
+            return kept[0], list(kept[1])
+    threshold, verdicts = _judged(config, items)
+    with _VERDICTS_LOCK:
+        _VERDICTS[key] = (threshold, list(verdicts))
+        while len(_VERDICTS) > _VERDICTS_KEPT:
+            _VERDICTS.popitem(last=False)
+    return threshold, verdicts
+
+
+def _judged(
+    config: GroundingConfig, items: list[tuple[str, list[str]]]
+) -> tuple[float | None, list[GroundingVerdict]]:
+    judge = build_judge(config)
+    return getattr(judge, "support_threshold", None), judge.judge(items)
+
+
 def check_judge(
     config: GroundingConfig,
     labels: Sequence[LabelRecord],
@@ -180,9 +227,8 @@ def check_judge(
     Raises:
         UserError: the labels cannot calibrate the judge (too few of a kind).
     """
-    judge = build_judge(config)
     fingerprint = judge_fingerprint(config)
-    verdicts = judge.judge([(r.answer, list(r.contexts)) for r in labels])
+    own_threshold, verdicts = _verdicts(config, fingerprint, labels)
     scored = [(r, v) for r, v in zip(labels, verdicts, strict=True) if not v.error]
     support = [v.support_score for _, v in scored]
     truth = [r.label for r, _ in scored]
@@ -210,7 +256,7 @@ def check_judge(
         agreement = calibration.cross_validated
         notes += calibration.notes
     else:
-        threshold = getattr(judge, "support_threshold", None)
+        threshold = own_threshold
         flags = [bool(v.unsupported) for _, v in scored]
         agreement = judge_agreement(truth, flags, confidence=confidence)
         try:  # what fitting the threshold on these labels would buy, for the gate's advice

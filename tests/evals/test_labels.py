@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -193,10 +194,40 @@ class _Judge:
 def stub_judge(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("evals.labelling._check.build_judge", lambda config: _Judge())
     monkeypatch.setattr("evals.labelling._check.judge_fingerprint", lambda config: "stub:1")
+    monkeypatch.setattr("evals.labelling._check._VERDICTS", OrderedDict())
 
 
 def _labels(pairs: list[tuple[float, int]]) -> list[LabelRecord]:
     return [_record(f"c{i}", f"answer {p}", y, p) for i, (p, y) in enumerate(pairs)]
+
+
+@pytest.mark.usefixtures("stub_judge")
+def test_a_process_judges_the_same_labels_once_with_a_deterministic_judge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[int] = []
+
+    class Counting(_Judge):
+        def judge(self, items: Any) -> list[GroundingVerdict]:
+            asked.append(len(items))
+            return super().judge(items)
+
+    monkeypatch.setattr("evals.labelling._check.build_judge", lambda config: Counting())
+    pairs = [(0.1, 1), (0.2, 1), (0.4, 0), (0.45, 0), (0.7, 0), (0.9, 0)]
+    first = check_judge(GroundingConfig(), _labels(pairs), confidence=0.95)
+    again = check_judge(GroundingConfig(), _labels(pairs), confidence=0.95)
+    assert asked == [6], "the same judge on the same labels is not asked twice"
+    assert again.agreement == first.agreement
+    assert again.provenance == first.provenance
+
+    check_judge(GroundingConfig(), _labels([*pairs[:-1], (0.95, 0)]), confidence=0.95)
+    check_judge(GroundingConfig(support_threshold=0.4), _labels(pairs), confidence=0.95)
+    assert asked == [6, 6, 6], "a changed answer or judge setting is judged again"
+
+    llm = GroundingConfig(judge="llm", model="openai/judge")
+    check_judge(llm, _labels(pairs), confidence=0.95)
+    check_judge(llm, _labels(pairs), confidence=0.95)
+    assert asked == [6, 6, 6, 6, 6], "an LLM judge is asked again (its calls have a cache)"
 
 
 @pytest.mark.usefixtures("stub_judge")
