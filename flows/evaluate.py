@@ -55,10 +55,11 @@ __all__ = [
 SCORING_BATCH = 500
 """Most cases in one scoring task: a few tasks per run, never one per case (ENV.md).
 
-Each task costs a Dask worker about 0.15 CPU s besides the scoring (Prefect's task engine
-rebuilds the run's settings and API clients in the worker, the batch and its scores are
-pickled both ways; ``docs/deploy.md``), about a sixth of what 200 cases cost to score; 500
-keeps that small and a 100,000-case run at 200 tasks.
+Each task costs a Dask worker about 0.17 CPU s besides the scoring (Prefect's task engine
+rebuilds the run's settings and API client in the worker, the batch and its scores are
+pickled both ways; ``benchmarks/RESULTS.md``, "Fan-out", and ``docs/deploy.md``), about a
+tenth of what 500 policy-scored cases cost; 500 keeps that small and a 100,000-case run at
+200 tasks.
 """
 
 GENERATION_BATCH = 500

@@ -148,9 +148,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     each taking the next module as it finishes one: the long modules go out first, so both
     workers finish together instead of one waiting on a late server test.
     """
+
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
     weight: dict[str, int] = {}
     for item in items:
-        module = item.nodeid.split("::")[0]
         marks = [_WEIGHT.get(mark.name, 0) for mark in item.iter_markers()]
-        weight[module] = max(weight.get(module, 0), *marks, 0)
-    items.sort(key=lambda item: -weight[item.nodeid.split("::")[0]])
+        weight[module(item)] = max(weight.get(module(item), 0), *marks, 0)
+    items.sort(key=lambda item: -weight[module(item)])
