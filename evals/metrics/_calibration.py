@@ -14,9 +14,12 @@ Two objectives:
   flagging at most ``budget`` of the labelled-supported ones.
 
 Fifty labels locate a threshold only roughly, so the fit is *bagged*: the objective is
-maximised on many resamples of the labels (each class resampled on its own) and the median
-of those thresholds is kept, which steadies the choice where the objective is flat
-(``benchmarks/calibration_quality.py`` measured both). The estimate of how well the fitted
+maximised on many resamples of the labels (each class resampled on its own) and the fitted
+threshold sits at the mean position of those thresholds among the candidates (thresholds
+between consecutive distinct scores). That steadies the choice where the objective is flat,
+and, being a position rather than a score, does not depend on the scale of the scores
+(``benchmarks/calibration_quality.py --choose`` compares it with fitting once and with the
+median threshold). The estimate of how well the fitted
 threshold will agree with new labels is cross-validated: stratified K-fold, repeated with
 seeded shuffles, each fold fitted the same way on the other folds and judged on its own rows.
 Everything is seeded from the data: the same labels give the same calibration.
@@ -49,7 +52,7 @@ Objective = Literal["balanced", "false_alarm_budget"]
 MIN_PER_CLASS = 2
 """Labelled rows of each class below which no threshold can be fitted and cross-validated."""
 BAGS = 200
-"""Resamples whose thresholds are pooled (their median) into one fit; 0 fits once."""
+"""Resamples whose thresholds are pooled (their mean position) into one fit; 0 fits once."""
 FOLDS = 5
 REPEATS = 20
 
@@ -164,10 +167,11 @@ def _best_index(
     objective: Objective,
     budget: float | None,
 ) -> np.ndarray:
-    """The best candidate per row of weights (rows: resamples; columns: distinct scores).
+    """The best candidate's position per row of weights (rows: resamples; columns: scores).
 
     Weights count how often each distinct score occurs among the labelled-1 and labelled-0
-    rows of a resample.
+    rows of a resample. Where several candidates tie for ``balanced``, the position is the
+    middle of their run (a half-way position between two candidates when the run is even).
     """
     zero = np.zeros((positive_weights.shape[0], 1))
     caught = np.hstack([zero, np.cumsum(positive_weights, axis=1)])
@@ -180,12 +184,12 @@ def _best_index(
         hits = value >= best - 1e-12
         first = hits.argmax(axis=1)
         last = hits.shape[1] - 1 - hits[:, ::-1].argmax(axis=1)
-        return np.asarray((first + last) // 2)
+        return np.asarray((first + last) / 2.0)
     assert budget is not None
     within = false_alarm <= budget + 1e-12
     # false_alarm never falls as the threshold rises: the last candidate within budget
     # catches the most.
-    return np.asarray(within.shape[1] - 1 - within[:, ::-1].argmax(axis=1))
+    return np.asarray(within.shape[1] - 1 - within[:, ::-1].argmax(axis=1), dtype=float)
 
 
 def _fit_threshold(
@@ -195,8 +199,14 @@ def _fit_threshold(
     budget: float | None,
     bags: int,
     seed: int,
+    pool: Literal["mean", "median"] = "mean",
 ) -> float:
-    """The operating point on these rows (bagged over ``bags`` class-wise resamples)."""
+    """The operating point on these rows (bagged over ``bags`` class-wise resamples).
+
+    ``pool`` says how the resamples' thresholds become one: the threshold at their mean
+    position among the candidates (the engine's choice), or their median threshold (kept
+    for ``benchmarks/calibration_quality.py --choose``, which compares the two).
+    """
     unique, position = np.unique(support, return_inverse=True)
     candidates = _candidates(support)
     columns = len(unique)
@@ -204,13 +214,21 @@ def _fit_threshold(
     if bags <= 0:
         pos = np.bincount(positives, minlength=columns)[None, :].astype(float)
         neg = np.bincount(negatives, minlength=columns)[None, :].astype(float)
-        return float(candidates[_best_index(pos, neg, objective, budget)[0]])
+        return _at(candidates, float(_best_index(pos, neg, objective, budget)[0]))
     rng = np.random.default_rng(seed)
     drawn_pos = positives[rng.integers(0, len(positives), (bags, len(positives)))]
     drawn_neg = negatives[rng.integers(0, len(negatives), (bags, len(negatives)))]
     pos = _counts(drawn_pos, columns)
     neg = _counts(drawn_neg, columns)
-    return float(np.median(candidates[_best_index(pos, neg, objective, budget)]))
+    best = _best_index(pos, neg, objective, budget)
+    if pool == "median":
+        return float(np.median([_at(candidates, b) for b in best]))
+    return _at(candidates, float(best.mean()))
+
+
+def _at(candidates: np.ndarray, position: float) -> float:
+    """The threshold at a (possibly fractional) position among the candidates."""
+    return float(np.interp(position, np.arange(len(candidates)), candidates))
 
 
 def _counts(drawn: np.ndarray, columns: int) -> np.ndarray:

@@ -224,7 +224,11 @@ def test_drift_is_found_when_the_judge_stops_separating_the_labels() -> None:
 
 def test_a_small_dip_on_few_fresh_labels_is_unclear_not_an_incident() -> None:
     calibration = fit_calibration(*_rows(200, 2.0, seed=14), bags=50, repeats=4)
-    drift = agreement_drift(calibration, *_rows(12, 1.2, seed=20))
+    # Twelve fresh labels around the calibrated threshold: 4 of 6 unsupported answers flagged
+    # and 4 of 6 supported ones passed, a balanced accuracy of 0.67.
+    t = calibration.threshold
+    support = [t - 1, t - 1, t - 1, t - 1, t + 1, t + 1] + [t + 1] * 4 + [t - 1] * 2
+    drift = agreement_drift(calibration, support, [1] * 6 + [0] * 6)
     assert drift.fresh is not None
     assert drift.fresh.balanced_accuracy is not None
     assert drift.fresh.balanced_accuracy.value < drift.calibrated.low
