@@ -19,10 +19,11 @@ threshold sits at the mean position of those thresholds among the candidates (th
 between consecutive distinct scores). That steadies the choice where the objective is flat,
 and, being a position rather than a score, does not depend on the scale of the scores
 (``benchmarks/calibration_quality.py --choose`` compares it with fitting once and with the
-median threshold). The estimate of how well the fitted
-threshold will agree with new labels is cross-validated: stratified K-fold, repeated with
-seeded shuffles, each fold fitted the same way on the other folds and judged on its own rows.
-Everything is seeded from the data: the same labels give the same calibration.
+median threshold). The estimate of how well the fitted threshold will agree with new labels
+is cross-validated: stratified K-fold, repeated with seeded shuffles, each fold fitted the
+same way on the other folds and judged on its own rows. Everything is seeded from the
+labels and the order of the scores: the same labels give the same calibration, and so do
+the same scores in another scale.
 See docs/calibration.md.
 """
 
@@ -312,7 +313,10 @@ def fit_calibration(
             "checked; label more answers "
             + ("the owner judges unsupported" if positives < MIN_PER_CLASS else "that are fine")
         )
-    seed = _seed(s, y.astype(float), objective, budget if budget is not None else -1.0)
+    # Seeded from the scores' ranks, not their values: scores in another scale (any
+    # increasing transform) resample the same rows and flag the same labelled answers.
+    ranks = np.unique(s, return_inverse=True)[1]
+    seed = _seed(ranks, y.astype(float), objective, budget if budget is not None else -1.0)
     threshold = _fit_threshold(s, y, objective, budget, bags, seed)
     k = min(folds, positives, negatives)
     rng = np.random.default_rng(seed)

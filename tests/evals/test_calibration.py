@@ -205,6 +205,16 @@ def test_provenance_decides_whether_a_calibration_applies() -> None:
     assert fit_calibration(support, labels, repeats=2).labels_hash, "hashed from the data"
 
 
+def test_scores_in_another_scale_flag_the_same_labelled_answers() -> None:
+    support, labels = _rows(50, 1.0, seed=30)
+    stretched = np.exp(3.0 * support)  # an increasing transform: same order, other scale
+    plain = fit_calibration(support, labels, repeats=2)
+    other = fit_calibration(stretched, labels, repeats=2)
+    assert np.array_equal(plain.flags(support), other.flags(stretched))
+    assert plain.fitted == other.fitted
+    assert plain.cross_validated == other.cross_validated
+
+
 def test_drift_holds_when_fresh_labels_agree_as_calibrated() -> None:
     calibration = fit_calibration(*_rows(60, 1.5, seed=10))
     drift = agreement_drift(calibration, *_rows(60, 1.5, seed=11))
