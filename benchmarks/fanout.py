@@ -247,7 +247,7 @@ def main() -> None:
             "fanout",
             f"""## Fan-out: scoring in-process vs a 2-worker local Dask cluster
 
-Command: `.venv/bin/python benchmarks/fanout.py --cases {n} --write`
+Command: `.venv/bin/python benchmarks/fanout.py --cases {n} --repeats {args.repeats} --write`
 
 Run: {day}, {platform.machine()}, {os.cpu_count()} cores shared with other work. {n} replay cases
 (~80-word outputs) scored by `policy` (`pii.yaml`: rules + spaCy NER), `cost` and `latency`, in

@@ -123,6 +123,8 @@ def main() -> None:
             rows.append(line)
     load_after = os.getloadavg()[0]
     if args.write:
+        from flows.evaluate import SCORING_BATCH
+
         day = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         write_section(
             "scoring_processes",
@@ -132,9 +134,10 @@ Command: `.venv/bin/python benchmarks/scoring_processes.py --cases {args.cases} 
 
 Run {day}, commit `{code_commit()}`, {os.cpu_count()} cores; load average {load_before:.1f}
 before and {load_after:.1f} after (1 minute). The fan-out benchmark's cases and scorers, scored
-by `score_shard` in freshly spawned processes (no Prefect, no Dask), {args.cases} cases each,
-scorers warmed up first; CPU of the scoring only, per case, over {args.repeats} repeats (each
-process of a side-by-side pair counts as a run).
+by `score_shard` in freshly spawned processes (no Prefect, no Dask), {args.cases} cases each
+in batches of {SCORING_BATCH} (`flows.evaluate.SCORING_BATCH`), scorers warmed up first; CPU
+of the scoring only, per case, over {args.repeats} repeats (each process of a side-by-side
+pair counts as a run).
 
 | heap setting | processes | CPU ms a case (median) | range |
 |---|---|---|---|

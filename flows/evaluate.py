@@ -52,14 +52,17 @@ __all__ = [
     "submit_batches",
 ]
 
-SCORING_BATCH = 500
+SCORING_BATCH = 1000
 """Most cases in one scoring task: a few tasks per run, never one per case (ENV.md).
 
-Each task costs a Dask worker about 0.17 CPU s besides the scoring (Prefect's task engine
-rebuilds the run's settings and API client in the worker, the batch and its scores are
-pickled both ways; ``benchmarks/RESULTS.md``, "Fan-out", and ``docs/deploy.md``), about a
-tenth of what 500 policy-scored cases cost; 500 keeps that small and a 100,000-case run at
-200 tasks.
+Each task costs about 0.2 CPU s besides the scoring, whatever its size: a Dask worker about
+0.15 s (Prefect's task engine rebuilds the run's settings and API clients in the worker, the
+batch and its scores are pickled both ways), the flow's process and the Prefect server the
+rest (``benchmarks/RESULTS.md``, "Fan-out", and ``docs/deploy.md``). That is about a twentieth
+of what 1,000 policy-scored cases cost, and a 100,000-case run is 100 tasks. Batches of 500
+paid it twice as often: on the fan-out benchmark's 4,000 cases, 2 Dask workers were 1.67× and
+1.72× as fast as the in-process runner with them, against 1.75× and 1.77× with 1,000 (two
+runs each, the same session).
 """
 
 GENERATION_BATCH = 500
@@ -297,8 +300,8 @@ def batch_bounds(cases: int, slots: int = 1) -> list[tuple[int, int]]:
     """Start and end of each scoring batch: as few as ``SCORING_BATCH`` allows, equal in size.
 
     The number of batches is rounded up to a multiple of ``slots`` (a Dask cluster's worker
-    threads) so every worker gets the same share: 2,000 cases on 2 workers are 4 batches of
-    500, 1,200 cases 4 of 300 (not 500, 500, 200, which leaves a worker idle at the end).
+    threads) so every worker gets the same share: 4,000 cases on 2 workers are 4 batches of
+    1,000, 2,400 cases 4 of 600 (not 1,000, 1,000, 400, which leaves a worker idle at the end).
     """
     if cases <= 0:
         return []

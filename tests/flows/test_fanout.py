@@ -208,8 +208,9 @@ def test_a_ray_clusters_workers_score_like_threads(
     ],
 )
 def test_batches_are_few_equal_and_a_multiple_of_the_workers(
-    cases: int, slots: int, sizes: list[int]
+    cases: int, slots: int, sizes: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 500)
     bounds = batch_bounds(cases, slots)
     assert [end - start for start, end in bounds] == sizes
     assert [start for start, _ in bounds[1:]] == [end for _, end in bounds[:-1]], "contiguous"
