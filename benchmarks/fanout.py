@@ -275,9 +275,8 @@ Prefect server) against the busier worker's {max(worker_cpu):.2f} s (and {dask_c
 every process, for two cores) puts the speed-up on idle cores at about **{projected:.2f}×**
 (an estimate from CPU time, not a measurement). The workers together spend
 {overhead_per_task * 1000:.0f} ms more CPU a task than the in-process scoring: Prefect's task
-engine in the worker and the batch and its scores pickled both ways (two plain processes
-scoring side by side cost a few per cent more a case than one alone:
-benchmarks/scoring_processes.py). Starting the
+engine in the worker and the batch and its scores pickled both ways (what two plain
+processes scoring side by side cost a case: benchmarks/scoring_processes.py). Starting the
 cluster took {cluster_start:.1f} s and loading the scorers in both workers {warm_s:.1f} s, paid once per run;
 afterwards each worker still holds {max(sets.values())} scorer set.
 """,
