@@ -156,7 +156,7 @@ def main() -> None:
     from prefect.server.api.server import SubprocessASGIServer
 
     from flows._prefect import local_prefect
-    from flows._runners import WORKER_CONFIG, _worker_env
+    from flows._runners import LOCAL_HTTP_ADDRESS, WORKER_CONFIG, _worker_env
     from flows.evaluate import batch_bounds
 
     folder = Path(tempfile.mkdtemp(prefix="impactgate-fanout-"))
@@ -186,7 +186,7 @@ def main() -> None:
             record("thread", "Prefect server", server_cpu() - api)
         started = time.perf_counter()
         with dask.config.set(WORKER_CONFIG), LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=LOCAL_HTTP_ADDRESS,
             host="127.0.0.1", env=_worker_env(),
         ) as cluster, Client(cluster) as client:  # fmt: skip
             cluster_start = time.perf_counter() - started

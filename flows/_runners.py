@@ -31,6 +31,7 @@ from evals.errors import UserError
 
 __all__ = [
     "AGENTS_AT_ONCE_ENV",
+    "LOCAL_HTTP_ADDRESS",
     "RUNNER_ENV",
     "WORKER_CONFIG",
     "RunnerFactory",
@@ -65,6 +66,9 @@ calls and page faults (``benchmarks/scoring_processes.py``) than with glibc's de
 the run's own process keeps (with :func:`evals._heap.bound_native_heap` once models load). A
 value the user exports still wins.
 """
+
+LOCAL_HTTP_ADDRESS = "127.0.0.1:0"
+"""Where a local cluster's scheduler serves its HTTP routes: any free port on loopback."""
 
 RunnerFactory = Callable[[], Any]
 """Makes a fresh Prefect task runner for one flow run (a runner serves one flow at a time)."""
@@ -153,7 +157,9 @@ def task_runners(spec: str) -> Iterator[RunnerFactory]:
             n_workers=_count(WORKERS_ENV, "worker processes"),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # Its HTTP routes (health, metrics) on a free loopback port: Dask's default, 8787,
+            # is taken by a second run or the user's own cluster, and warns when it is.
+            dashboard_address=LOCAL_HTTP_ADDRESS,
             host="127.0.0.1",
             env=_worker_env(),
         ) as cluster,

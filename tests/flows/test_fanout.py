@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,13 @@ from evals.errors import UserError
 from evals.runs import loaded_scorer_sets
 from evals.store import ResultsStore
 from flows import nightly
-from flows._runners import _worker_env, parallel_slots, runner_spec, task_runners
+from flows._runners import (
+    LOCAL_HTTP_ADDRESS,
+    _worker_env,
+    parallel_slots,
+    runner_spec,
+    task_runners,
+)
 from flows.evaluate import Batch, batch_bounds
 from tests.helpers import CONTRACT, make_project
 from tests.servers import free_port
@@ -58,7 +65,7 @@ def test_dask_workers_score_like_threads_and_build_scorers_once(
     asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=LOCAL_HTTP_ADDRESS,
             host="127.0.0.1", env=_worker_env(),  # report to this session's Prefect API
         ) as cluster,
         Client(cluster) as client,
@@ -101,6 +108,29 @@ def test_the_local_clusters_workers_keep_the_c_librarys_heap_and_do_not_profile(
         seen = list(client.run(_worker_settings).values())
     # Dask's nannies would set MALLOC_TRIM_THRESHOLD_=65536: scoring paid ~5% more CPU a case
     assert seen == [(None, False)]
+
+
+def test_two_runs_local_clusters_at_once_serve_http_on_free_loopback_ports_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IMPACTGATE_DASK_WORKERS", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with task_runners("dask") as first, task_runners("dask") as second:
+            links = [_http_address(factory().address) for factory in (first, second)]
+    assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
+    assert [host for host, _ in links] == ["127.0.0.1", "127.0.0.1"]
+    assert links[0][1] != links[1][1]
+
+
+def _http_address(scheduler: str) -> tuple[str, int]:
+    """Where the scheduler at ``scheduler`` serves its HTTP routes."""
+    from distributed import Client
+
+    with Client(scheduler) as client:
+        info = client.scheduler_info()
+    host = scheduler.removeprefix("tcp://").rsplit(":", 1)[0]
+    return host, int(info["services"]["dashboard"])
 
 
 def _scorer_sets_built() -> tuple[int, int]:

@@ -21,7 +21,7 @@ from evals.runs import loaded_targets
 from evals.store import ResultsStore
 from evals.testing import FakeOpenAIServer
 from flows import nightly
-from flows._runners import _worker_env, task_runners
+from flows._runners import LOCAL_HTTP_ADDRESS, _worker_env, task_runners
 from tests.helpers import CONTEXT, CONTRACT, litellm_project, write_jsonl
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.model]
@@ -112,7 +112,7 @@ def test_dask_workers_generate_batches_and_build_the_target_once(
     two, here = _unsharded_then(tmp_path, server, monkeypatch)
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=LOCAL_HTTP_ADDRESS,
             host="127.0.0.1", env=_worker_env(),  # the key comes from the inherited environment
         ) as cluster,
         Client(cluster) as client,
