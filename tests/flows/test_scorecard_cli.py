@@ -97,7 +97,9 @@ def test_a_bad_outcome_query_is_a_user_error_naming_file_and_field(
     make_project(tmp_path, data)
     write_telemetry(tmp_path / "telemetry", "tiny-agent", _items(AS_OF, count=10))
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["scorecard", "--results", "results"])
+    result = CliRunner().invoke(
+        cli, ["scorecard", "--results", "results", "--as-of", AS_OF.date().isoformat()]
+    )
     assert result.exit_code == 2
     assert "tiny-agent.yaml" in result.output
     assert "outcome.customer.query" in result.output
