@@ -150,13 +150,12 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="record in benchmarks/RESULTS.md")
     args = parser.parse_args()
 
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
     from prefect import flow
     from prefect.server.api.server import SubprocessASGIServer
 
     from flows._prefect import local_prefect
-    from flows._runners import LOCAL_HTTP_ADDRESS, WORKER_CONFIG, _worker_env
+    from flows._runners import local_cluster
     from flows.evaluate import batch_bounds
 
     folder = Path(tempfile.mkdtemp(prefix="impactgate-fanout-"))
@@ -185,10 +184,7 @@ def main() -> None:
             record("thread", "flow process", mine)
             record("thread", "Prefect server", server_cpu() - api)
         started = time.perf_counter()
-        with dask.config.set(WORKER_CONFIG), LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=LOCAL_HTTP_ADDRESS,
-            host="127.0.0.1", env=_worker_env(),
-        ) as cluster, Client(cluster) as client:  # fmt: skip
+        with local_cluster(2) as cluster, Client(cluster) as client:
             cluster_start = time.perf_counter() - started
             started = time.perf_counter()
             built = client.run(_warm, contract)

@@ -36,6 +36,7 @@ __all__ = [
     "WORKER_CONFIG",
     "RunnerFactory",
     "agents_at_once_limit",
+    "local_cluster",
     "parallel_slots",
     "runner_spec",
     "shard_runner",
@@ -148,23 +149,34 @@ def task_runners(spec: str) -> Iterator[RunnerFactory]:
         address = "tcp://" + spec.removeprefix("dask://") if spec.startswith("dask://") else spec
         yield lambda: DaskTaskRunner(address=address)
         return
+    with local_cluster(_count(WORKERS_ENV, "worker processes")) as cluster:
+        yield lambda: DaskTaskRunner(address=cluster.scheduler_address)
+
+
+@contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A local Dask cluster of ``workers`` single-thread worker processes, for one run.
+
+    Everything listens on loopback. The workers take :data:`WORKER_CONFIG` and report task
+    runs to this process's Prefect API (:func:`_worker_env`). The scheduler's HTTP routes
+    (health, metrics) go on a free port (:data:`LOCAL_HTTP_ADDRESS`): Dask's default, 8787,
+    is taken by a second run or the user's own cluster, and Dask warns when it is.
+    """
     import dask
     from distributed import LocalCluster
 
     with (
         dask.config.set(WORKER_CONFIG),  # the workers (spawned by nannies) take this config
         LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=_count(WORKERS_ENV, "worker processes"),
+            n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            # Its HTTP routes (health, metrics) on a free loopback port: Dask's default, 8787,
-            # is taken by a second run or the user's own cluster, and warns when it is.
             dashboard_address=LOCAL_HTTP_ADDRESS,
             host="127.0.0.1",
             env=_worker_env(),
         ) as cluster,
     ):
-        yield lambda: DaskTaskRunner(address=cluster.scheduler_address)
+        yield cluster
 
 
 LOCAL_RAY_LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"

@@ -25,13 +25,7 @@ from evals.errors import UserError
 from evals.runs import loaded_scorer_sets
 from evals.store import ResultsStore
 from flows import nightly
-from flows._runners import (
-    LOCAL_HTTP_ADDRESS,
-    _worker_env,
-    parallel_slots,
-    runner_spec,
-    task_runners,
-)
+from flows._runners import local_cluster, parallel_slots, runner_spec, task_runners
 from flows.evaluate import Batch, batch_bounds
 from tests.helpers import CONTRACT, make_project
 from tests.servers import free_port
@@ -57,19 +51,16 @@ def _samples(results: Path) -> dict[tuple[str, str], tuple[float | None, bool | 
 def test_dask_workers_score_like_threads_and_build_scorers_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
     from prefect_dask import DaskTaskRunner
 
     policies = _policy_project(tmp_path)
     monkeypatch.setattr("flows.evaluate.SCORING_BATCH", 2)  # 8 cases: 4 batches
     asyncio.run(nightly(policies=policies, results=str(tmp_path / "threads"), task_runner="thread"))
     with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=LOCAL_HTTP_ADDRESS,
-            host="127.0.0.1", env=_worker_env(),  # report to this session's Prefect API
-        ) as cluster,
+        local_cluster(2) as cluster,  # report to this session's Prefect API
         Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         [summary] = asyncio.run(
             nightly(
                 policies=policies,
@@ -113,24 +104,30 @@ def test_the_local_clusters_workers_keep_the_c_librarys_heap_and_do_not_profile(
 def test_two_runs_local_clusters_at_once_serve_http_on_free_loopback_ports_quietly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import psutil
+
     monkeypatch.setenv("IMPACTGATE_DASK_WORKERS", "1")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with task_runners("dask") as first, task_runners("dask") as second:
-            links = [_http_address(factory().address) for factory in (first, second)]
+            ports = [_http_port(factory().address) for factory in (first, second)]
+            # The schedulers run in this process: where their HTTP servers listen.
+            listening = {
+                c.laddr.port: c.laddr.ip
+                for c in psutil.Process().net_connections(kind="tcp")
+                if c.status == psutil.CONN_LISTEN
+            }
     assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
-    assert [host for host, _ in links] == ["127.0.0.1", "127.0.0.1"]
-    assert links[0][1] != links[1][1]
+    assert ports[0] != ports[1]
+    assert [listening.get(port) for port in ports] == ["127.0.0.1", "127.0.0.1"]
 
 
-def _http_address(scheduler: str) -> tuple[str, int]:
-    """Where the scheduler at ``scheduler`` serves its HTTP routes."""
+def _http_port(scheduler: str) -> int:
+    """The port on which the scheduler at ``scheduler`` serves its HTTP routes."""
     from distributed import Client
 
     with Client(scheduler) as client:
-        info = client.scheduler_info()
-    host = scheduler.removeprefix("tcp://").rsplit(":", 1)[0]
-    return host, int(info["services"]["dashboard"])
+        return int(client.scheduler_info()["services"]["dashboard"])
 
 
 def _scorer_sets_built() -> tuple[int, int]:

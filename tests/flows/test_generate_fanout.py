@@ -21,7 +21,7 @@ from evals.runs import loaded_targets
 from evals.store import ResultsStore
 from evals.testing import FakeOpenAIServer
 from flows import nightly
-from flows._runners import LOCAL_HTTP_ADDRESS, _worker_env, task_runners
+from flows._runners import local_cluster, task_runners
 from tests.helpers import CONTEXT, CONTRACT, litellm_project, write_jsonl
 
 pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.model]
@@ -107,16 +107,13 @@ def _check_sharded(
 def test_dask_workers_generate_batches_and_build_the_target_once(
     tmp_path: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     two, here = _unsharded_then(tmp_path, server, monkeypatch)
     with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=LOCAL_HTTP_ADDRESS,
-            host="127.0.0.1", env=_worker_env(),  # the key comes from the inherited environment
-        ) as cluster,
+        local_cluster(2) as cluster,  # the key comes from the inherited environment
         Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         [sharded] = asyncio.run(
             nightly(
                 policies=two, results=str(tmp_path / "r2"), task_runner=cluster.scheduler_address
