@@ -1,6 +1,6 @@
 """Scoring throughput through Prefect task runners: in-process threads vs a 2-worker Dask cluster.
 
-    .venv/bin/python benchmarks/fanout.py [--cases 4000] [--write]
+    .venv/bin/python benchmarks/fanout.py [--cases 4000] [--repeats 3] [--batch N] [--write]
 
 Builds a replay project of ``--cases`` cases (about 80-word outputs with names, e-mail
 addresses and card numbers in some of them) scored by the ``policy`` suite with the
@@ -147,8 +147,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        help="cases per scoring task instead of flows.evaluate.SCORING_BATCH (not recorded)",
+    )
     parser.add_argument("--write", action="store_true", help="record in benchmarks/RESULTS.md")
     args = parser.parse_args()
+    if args.batch is not None:
+        if args.write:
+            parser.error("--batch measures another batch size than runs use; it is not recorded")
+        import flows.evaluate
+
+        flows.evaluate.SCORING_BATCH = args.batch  # batches are cut in this process
 
     from distributed import Client
     from prefect import flow

@@ -61,8 +61,8 @@ batch and its scores are pickled both ways), the flow's process and the Prefect 
 rest (``benchmarks/RESULTS.md``, "Fan-out", and ``docs/deploy.md``). That is about a twentieth
 of what 1,000 policy-scored cases cost, and a 100,000-case run is 100 tasks. Batches of 500
 paid it twice as often: on the fan-out benchmark's 4,000 cases, 2 Dask workers were 1.67× and
-1.72× as fast as the in-process runner with them, against 1.75× and 1.77× with 1,000 (two
-runs each, the same session).
+1.72× as fast as the in-process runner with them (``benchmarks/fanout.py --batch 500``),
+against 1.75× and 1.77× with 1,000 (two runs each, the same session; the recorded run: 1.74×).
 """
 
 GENERATION_BATCH = 500
