@@ -15,6 +15,9 @@ import yaml
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from evals._io import not_utf8
 from evals.contract._model import Contract
@@ -33,6 +36,15 @@ __all__ = [
 
 
 _FLOAT = "tag:yaml.org,2002:float"
+_STR = "tag:yaml.org,2002:str"
+_TYPED = {
+    "tag:yaml.org,2002:bool": "true or false",
+    "tag:yaml.org,2002:int": "a whole number",
+    _FLOAT: "a number",
+    "tag:yaml.org,2002:timestamp": "a date or time",
+}
+"""Scalar tags whose value must parse: an explicit tag (``!!int abc``) can ask for the
+impossible, which PyYAML's constructors meet with a bare ``ValueError`` or ``KeyError``."""
 
 
 class _AliasFound(Exception):
@@ -43,17 +55,46 @@ class _AliasFound(Exception):
         self.mark = mark
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader that stops at the first alias, before anything is expanded.
+class _RefuseAliases:
+    """Stops composing at the first alias, before anything is expanded.
 
     A file of nested aliases (a "billion laughs") composes into a small graph but expands
     into gigabytes; contracts and rule packs have no need for aliases, so none is accepted.
     """
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            raise _AliasFound(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
-        return super().compose_node(parent, index)
+        if self.check_event(yaml.AliasEvent):  # type: ignore[attr-defined]
+            raise _AliasFound(self.peek_event().start_mark)  # type: ignore[attr-defined]
+        node: yaml.Node | None = super().compose_node(parent, index)  # type: ignore[misc]
+        return node
+
+
+class _Loader(_RefuseAliases, yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases: it names what is wrong in a file that fails."""
+
+
+_LOADERS: tuple[type[Any], ...] = (_Loader,)
+"""The loaders tried in turn: libyaml's when PyYAML was built with it, then PyYAML's own."""
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _FastLoader(_RefuseAliases, Composer, CParser, SafeConstructor, Resolver):
+        """The same loader reading its events from libyaml, six times as fast.
+
+        Only scanning and parsing are libyaml's: composing (so refusing aliases), resolving
+        tags and constructing values are PyYAML's own, as in :class:`_Loader`, so both give
+        the same data and the same line numbers. A file libyaml will not read is read again
+        by :class:`_Loader`, so a problem is worded the same whichever parser met it.
+        """
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _LOADERS = (_FastLoader, _Loader)
 
 
 def _dotted(loc: Sequence[int | str]) -> str:
@@ -116,8 +157,27 @@ def _field_at(text: str, line: int | None = None) -> str:
     return _dotted([f[1] for f in frames if open_at(f)])
 
 
-def _scan(node: yaml.Node, shown: str, loader: yaml.SafeLoader) -> list[Problem]:
-    """Repeated keys (a later one silently replaces the first) and non-finite numbers."""
+def _typed_problem(node: yaml.ScalarNode, loader: SafeConstructor) -> str | None:
+    """What is wrong with a scalar of a :data:`_TYPED` tag, or ``None`` if it constructs."""
+    try:
+        value = loader.construct_object(node)
+    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError):
+        tag = node.tag.rsplit(":", 1)[-1]
+        return (
+            f"'{node.value}' is tagged !!{tag} but is not {_TYPED[node.tag]}; "
+            "fix the value or remove the tag"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"'{node.value}' is not a finite number; give a real number"
+    return None
+
+
+def _scan(node: yaml.Node, shown: str, loader: SafeConstructor) -> list[Problem]:
+    """What YAML reads without complaint but would change what the file means.
+
+    Repeated keys (a later one silently replaces the first), non-finite numbers, and scalars
+    whose value does not fit their explicit tag.
+    """
     found: list[tuple[int, Problem]] = []
     stack: list[tuple[yaml.Node, tuple[int | str, ...]]] = [(node, ())]
     while stack:
@@ -145,24 +205,15 @@ def _scan(node: yaml.Node, shown: str, loader: yaml.SafeLoader) -> list[Problem]
                     else:
                         first[ident] = line
                 stack.append((value, (*loc, name)))
+                if key.tag != _STR:  # a typed key (``!!int x: 1``) is checked like a value
+                    stack.append((key, (*loc, name)))
         elif isinstance(current, yaml.SequenceNode):
             stack.extend((item, (*loc, i)) for i, item in enumerate(current.value))
-        elif (
-            isinstance(current, yaml.ScalarNode)
-            and current.tag == _FLOAT
-            and not math.isfinite(loader.construct_yaml_float(current))
-        ):
-            line = current.start_mark.line + 1
-            found.append(
-                (
-                    line,
-                    Problem(
-                        f"{shown}:{line}",
-                        _dotted(loc),
-                        f"'{current.value}' is not a finite number; give a real number",
-                    ),
-                )
-            )
+        elif isinstance(current, yaml.ScalarNode) and current.tag in _TYPED:
+            message = _typed_problem(current, loader)
+            if message is not None:
+                line = current.start_mark.line + 1
+                found.append((line, Problem(f"{shown}:{line}", _dotted(loc), message)))
     return [problem for _, problem in sorted(found, key=lambda item: item[0])]
 
 
@@ -189,13 +240,8 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         line, message = not_utf8(raw, exc)
         field = _field_at(raw.decode("utf-8", errors="replace"), line)
         raise UserError.single(f"{shown}:{line}", field, message) from None
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-        problems = _scan(node, shown, loader) if node is not None else []
-        if problems:
-            raise UserError(problems)
-        data = loader.construct_document(node) if node is not None else None
+        return _read(text, shown)
     except _AliasFound as exc:
         line = exc.mark.line + 1
         raise UserError.single(
@@ -212,9 +258,26 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise UserError.single(
             f"{shown}:1", "(top level)", "nested too deeply to be a contract or rule pack"
         ) from None
-    finally:
-        loader.dispose()
-    return data, node
+
+
+def _read(text: str, shown: str) -> tuple[Any, yaml.Node | None]:
+    """The document's data and node tree, from the first of :data:`_LOADERS` that reads it."""
+    for loader_class in _LOADERS:
+        loader = loader_class(text)
+        try:
+            node = loader.get_single_node()
+            problems = _scan(node, shown, loader) if node is not None else []
+            if problems:
+                raise UserError(problems)
+            data = loader.construct_document(node) if node is not None else None
+        except yaml.YAMLError:
+            if loader_class is _LOADERS[-1]:
+                raise
+            continue  # PyYAML's own parser reads it next and names the problem
+        finally:
+            loader.dispose()
+        return data, node
+    raise AssertionError("unreachable: the last loader returns or raises")
 
 
 def line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
