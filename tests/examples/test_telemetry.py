@@ -23,9 +23,8 @@ import pytest
 
 from evals.store import connect_telemetry
 from evals.telemetry import WORK_ITEM_ATTRIBUTE, IngestReport, ingest
-from examples.telemetry import AGENTS, generate, generate_all, paths
+from examples.telemetry import AGENTS, generate_all
 from examples.telemetry import _traces as traces
-from examples.telemetry.__main__ import main
 
 END = date(2026, 12, 3)
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
@@ -63,81 +62,6 @@ def _spans(path: Path) -> Iterator[dict[str, Any]]:
 
 def _csv_rows(path: Path) -> int:
     return len(path.read_text(encoding="utf-8").splitlines()) - 1
-
-
-def test_the_same_arguments_write_the_same_bytes(tmp_path: Path) -> None:
-    first = generate("returns-concierge", tmp_path / "a", end=END, days=28, seed=3)
-    second = generate("returns-concierge", tmp_path / "b", end=END, days=28, seed=3)
-    assert [p.name for p in first] == [p.name for p in second]
-    for a, b in zip(first, second, strict=True):
-        assert a.read_bytes() == b.read_bytes()
-    other = generate("returns-concierge", tmp_path / "c", end=END, days=28, seed=4)
-    assert other[0].read_bytes() != first[0].read_bytes()
-
-
-def test_worker_processes_write_the_same_bytes(tmp_path: Path) -> None:
-    agents = ("returns-concierge", "account-support")
-    spawned = generate_all(tmp_path / "a", end=END, days=28, agents=agents, workers=2)
-    here = generate_all(tmp_path / "b", end=END, days=28, agents=agents, workers=1)
-    assert list(spawned) == list(agents)
-    for agent in agents:
-        for a, b in zip(spawned[agent], here[agent], strict=True):
-            assert a.read_bytes() == b.read_bytes()
-
-
-def test_files_already_written_are_kept(tmp_path: Path) -> None:
-    written = generate("account-support", tmp_path, end=END, days=28)
-    stamps = [p.stat().st_mtime_ns for p in written]
-    again = generate("account-support", tmp_path, end=END, days=28)
-    assert again == written
-    assert [p.stat().st_mtime_ns for p in again] == stamps
-    assert paths("account-support", tmp_path, end=END, days=28) == written
-
-
-def test_a_day_is_the_same_history_whatever_the_end(tmp_path: Path) -> None:
-    """Consecutive exports agree on the tickets they share (ids, times), so ingesting
-    tomorrow's export over today's replaces tickets instead of adding new ones."""
-    today = generate("billing-assistant", tmp_path, end=END, days=28)[1]
-    tomorrow = generate("billing-assistant", tmp_path, end=date(2026, 12, 4), days=28)[1]
-
-    def opened(path: Path) -> dict[str, str]:
-        rows = path.read_text(encoding="utf-8").splitlines()[1:]
-        return {r.split(",")[0]: r.split(",")[2] for r in rows}
-
-    a, b = opened(today), opened(tomorrow)
-    shared = a.keys() & b.keys()
-    assert len(shared) > 20 * 40
-    assert all(a[k] == b[k] for k in shared)
-
-
-def test_unknown_agents_and_short_histories_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown example agent 'nope'; one of billing-assistant"):
-        generate("nope", tmp_path, end=END)
-    with pytest.raises(ValueError, match="at least 28 days"):
-        generate("billing-assistant", tmp_path, end=END, days=7)
-
-
-def test_the_command_writes_the_agents_asked_for(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(
-        [
-            "--out",
-            str(tmp_path),
-            "--end",
-            "2026-12-03",
-            "--days",
-            "28",
-            "--agents",
-            "account-support",
-        ]
-    )
-    assert code == 0
-    printed = capsys.readouterr().out.split()
-    assert printed == [str(p) for p in paths("account-support", tmp_path, end=END, days=28)]
-    assert all(Path(p).is_file() for p in printed)
-    with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path), "--end", "3 December"])
 
 
 def test_the_traces_are_collector_file_lines_from_the_sdk(history: History) -> None:
