@@ -43,7 +43,10 @@ def _worker(where: str, index: int, barrier: Any, failures: Any) -> None:
 
 
 def _run_workers(where: str) -> None:
-    context = multiprocessing.get_context("spawn")
+    # Separate processes, forked from a clean server process (no threads, no test state)
+    # that imported this module, and the engine with it, once rather than once a worker.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     barrier = context.Barrier(WORKERS)
     failures = context.Queue()
     processes = [
