@@ -73,6 +73,9 @@ class _Loader(_RefuseAliases, yaml.SafeLoader):
     """PyYAML's safe loader, refusing aliases: it names what is wrong in a file that fails."""
 
 
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
+"""libyaml's problem for a document nested past its 1,000 levels."""
+
 _LOADERS: tuple[type[Any], ...] = (_Loader,)
 """The loaders tried in turn: libyaml's when PyYAML was built with it, then PyYAML's own."""
 
@@ -85,7 +88,9 @@ if yaml.__with_libyaml__:
         Only scanning and parsing are libyaml's: composing (so refusing aliases), resolving
         tags and constructing values are PyYAML's own, as in :class:`_Loader`, so both give
         the same data and the same line numbers. A file libyaml will not read is read again
-        by :class:`_Loader`, so a problem is worded the same whichever parser met it.
+        by :class:`_Loader`, so a problem is worded the same whichever parser met it; one
+        nested past libyaml's 1,000 levels is refused at once, as PyYAML's parser would
+        refuse it on running out of stack.
         """
 
         def __init__(self, stream: str) -> None:
@@ -270,9 +275,12 @@ def _read(text: str, shown: str) -> tuple[Any, yaml.Node | None]:
             if problems:
                 raise UserError(problems)
             data = loader.construct_document(node) if node is not None else None
-        except yaml.YAMLError:
+        except yaml.YAMLError as exc:
             if loader_class is _LOADERS[-1]:
                 raise
+            if getattr(exc, "problem", None) == _LIBYAML_TOO_DEEP:
+                # PyYAML's parser would only run out of stack further on (RecursionError).
+                raise RecursionError(_LIBYAML_TOO_DEEP) from None
             continue  # PyYAML's own parser reads it next and names the problem
         finally:
             loader.dispose()

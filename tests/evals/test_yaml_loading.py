@@ -71,8 +71,8 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
 def _repository_yaml() -> Iterator[Path]:
     for folder in ("policies", "examples", "tests/corpus", "docs"):
         for path in sorted((ROOT / folder).rglob("*.yaml")):
-            # Nested past libyaml's 1,000 levels, so PyYAML's parser reads it either way
-            # (and takes half a second to refuse it; tests/flows/test_corpus.py does).
+            # Refused as too deep either way: at once past libyaml's 1,000 levels, after
+            # half a second by PyYAML's parser (tests/flows/test_corpus.py checks it).
             if path.name != "deeply-nested.yaml":
                 yield path
     yield ROOT / "prefect.yaml"
@@ -212,3 +212,14 @@ def test_floats_keep_their_value_through_either_parser(
     assert fast == pure
     data, _ = _load.load_yaml(path)
     assert data == {"v": values}
+
+
+def test_a_document_nested_past_libyamls_limit_is_refused_as_pyyaml_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused at once by libyaml's parser; by PyYAML's on running out of stack."""
+    path = tmp_path / "deep.yaml"
+    path.write_text("".join(f"{' ' * i}a:\n" for i in range(1200)), encoding="utf-8")
+    fast, pure = _both(path, monkeypatch)
+    problem = f"{path}:1: (top level): nested too deeply to be a contract or rule pack"
+    assert fast == pure == ("problems", [problem])
