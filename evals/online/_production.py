@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from evals.online._sample import Sample, draw_sample
 from evals.online._traces import TraceCase, TraceSummary, build_cases, trace_summaries
 from evals.scorers import Score, price_for
 from evals.store import Output, ResultsStore, RunRecord
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "GROUNDING_SUITES",
@@ -255,6 +258,22 @@ def plan_production(
     end = (until or datetime.now(UTC)).astimezone(UTC)
     start = end - parse_window(config.window)
     store = ResultsStore(results)
+    with store.connect() as db:  # one set of views for the window and the sampled traces
+        return _plan(contract, results, store, db, start, end, embedder)
+
+
+def _plan(
+    contract: Contract,
+    results: str,
+    store: ResultsStore,
+    db: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    embedder: Embedder | None,
+) -> ProductionPlan:
+    """:func:`plan_production` once the window is known, over one connection's views."""
+    config = contract.evals.production
+    assert config is not None  # checked by plan_production
     traces, notes = trace_summaries(
         store,
         contract.agent,
@@ -263,6 +282,7 @@ def plan_production(
         route_attribute=config.route_attribute,
         prices=contract.evals.cost.prices,
         default_model=contract.evals.cost.model,
+        db=db,
     )
     if not traces:
         raise UserError.single(
@@ -274,7 +294,7 @@ def plan_production(
         )
     seed = f"{config.seed}:{end.isoformat()}"
     sample = draw_sample(traces, config.n, config.strata, seed)
-    built = _build(store, sample)
+    built = _build(store, sample, db)
     budget_cut = 0
     if config.max_cost_usd is not None:
         costs = {
@@ -293,7 +313,7 @@ def plan_production(
                 f"an estimated ${per_trace:.4f} each: {budget_cut} fewer traces were sampled"
             )
             sample = smaller
-            built = _build(store, sample)
+            built = _build(store, sample, db)
     forced = {t.trace_id for t in sample.forced}
     cases: list[Case] = []
     outputs: list[Output] = []
@@ -341,9 +361,9 @@ def plan_production(
     return plan
 
 
-def _build(store: ResultsStore, sample: Sample) -> list[TraceCase]:
+def _build(store: ResultsStore, sample: Sample, db: duckdb.DuckDBPyConnection) -> list[TraceCase]:
     tags = {t.trace_id: ["forced"] for t in sample.forced}
-    return build_cases(store, sample.traces, tags=tags)
+    return build_cases(store, sample.traces, tags=tags, db=db)
 
 
 def cached_scores(

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -35,6 +35,9 @@ from evals.contract import Price
 from evals.dataset import Case, Usage
 from evals.scorers import price_for
 from evals.store import Output, ResultsStore
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "LLM_OPERATIONS",
@@ -90,6 +93,18 @@ def _json_key(name: str) -> str:
     return "'$.\"" + name.replace("'", "''").replace('"', '\\"') + "\"'"
 
 
+@contextlib.contextmanager
+def _connection(
+    store: ResultsStore, db: duckdb.DuckDBPyConnection | None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``db`` if given (left open), else a new connection to ``store``, closed after."""
+    if db is not None:
+        yield db
+        return
+    with store.connect() as own:
+        yield own
+
+
 def trace_summaries(
     store: ResultsStore,
     agent: str,
@@ -99,8 +114,12 @@ def trace_summaries(
     route_attribute: str = "impactgate.route",
     prices: Mapping[str, Price] | None = None,
     default_model: str | None = None,
+    db: duckdb.DuckDBPyConnection | None = None,
 ) -> tuple[list[TraceSummary], list[str]]:
     """Every trace of ``agent`` whose root span started in ``[since, until)``.
+
+    ``db``, a connection from ``store.connect()``, is used instead of opening one (its views
+    read every Parquet file's schema when they are made).
 
     Returns:
         The traces by start time, and notes for a reader (models without a price).
@@ -174,9 +193,9 @@ def trace_summaries(
     LEFT JOIN work_items wi ON wi.work_item_id = coalesce(m.work_item_id, p.any_work_item)
     ORDER BY m.start, m.trace_id
     """
-    with store.connect() as db:
-        db.execute(f"SET memory_limit = '{QUERY_MEMORY}'")  # spills beyond it: flat in the window
-        rows = db.execute(
+    with _connection(store, db) as con:
+        con.execute(f"SET memory_limit = '{QUERY_MEMORY}'")  # spills beyond it: flat in the window
+        rows = con.execute(
             sql,
             {"since": since, "until": until, "agent": agent, "route_name": route_attribute},
         ).fetchall()
@@ -258,6 +277,7 @@ def build_cases(
     *,
     tags: Mapping[str, Sequence[str]] | None = None,
     keep_spans: bool = False,
+    db: duckdb.DuckDBPyConnection | None = None,
 ) -> list[TraceCase]:
     """Each summarised trace as a case and its recorded output, in the order given.
 
@@ -266,21 +286,25 @@ def build_cases(
         summaries: the traces to build (from :func:`trace_summaries`).
         tags: extra tags per trace id (the sample's stratum, ``forced``).
         keep_spans: keep each trace's spans on the result (drill-down).
+        db: a connection from ``store.connect()`` to use instead of opening one.
     """
     if not summaries:
         return []
     since = min(s.start for s in summaries)
     until = max(s.start for s in summaries)
     ids = [s.trace_id for s in summaries]
-    with store.connect() as db:
-        db.register("_wanted", _id_table(ids))
-        rows = db.execute(
-            f"SELECT {_SPAN_COLUMNS} FROM spans JOIN _wanted USING (trace_id) "
-            f"WHERE date BETWEEN strftime($since, '%Y-%m-%d') "
-            f"AND strftime($until + INTERVAL 1 DAY, '%Y-%m-%d') "
-            f"AND start >= $since ORDER BY trace_id, start, span_id",
-            {"since": since, "until": until},
-        ).fetchall()
+    with _connection(store, db) as con:
+        con.register("_wanted", _id_table(ids))
+        try:
+            rows = con.execute(
+                f"SELECT {_SPAN_COLUMNS} FROM spans JOIN _wanted USING (trace_id) "
+                f"WHERE date BETWEEN strftime($since, '%Y-%m-%d') "
+                f"AND strftime($until + INTERVAL 1 DAY, '%Y-%m-%d') "
+                f"AND start >= $since ORDER BY trace_id, start, span_id",
+                {"since": since, "until": until},
+            ).fetchall()
+        finally:
+            con.unregister("_wanted")
     names = [c.strip() for c in _SPAN_COLUMNS.split(",")]
     by_trace: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
