@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -56,3 +57,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "prefect_harness" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.harness)
+
+
+_HARNESS_MODULE = re.compile(r'^pytestmark = .*usefixtures\("prefect_harness"\)', re.MULTILINE)
+
+
+def _deselects_harness(markexpr: str) -> bool:
+    """Whether ``-m markexpr`` leaves out every test with the ``harness`` marker.
+
+    Exact for the expressions the fast subset uses: a plain conjunction holding
+    ``not harness``. Anything with ``or`` or parentheses counts as keeping them.
+    """
+    if "(" in markexpr or re.search(r"\bor\b", markexpr):
+        return False
+    return any(part.strip() == "not harness" for part in re.split(r"\band\b", markexpr))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Modules whose every test needs the harness are not imported when none of them would run.
+
+    Such a module says so on one line (``pytestmark = pytest.mark.usefixtures(
+    "prefect_harness")``), so every test in it carries the ``harness`` marker. Importing it
+    imports Prefect (about 1.4 s a test process), which the fast subset otherwise never needs.
+    """
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if not _deselects_harness(config.getoption("markexpr") or ""):
+        return None
+    if _HARNESS_MODULE.search(collection_path.read_text(encoding="utf-8")):
+        return True
+    return None

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import flows
 from evals.store import ResultsStore, RunJournal, journal_dir
 from evals.testing import FakeOpenAIServer
-from flows import evaluate_agent
 from flows.cli.main import cli
-from flows.evaluate import reporting_progress
 from tests.helpers import ANSWER_PROMPT as PROMPT
 from tests.helpers import CASES, CONTRACT, litellm_project
 
@@ -128,6 +127,8 @@ class Killed(Exception):
 
 @contextmanager
 def dies_after(cases: int) -> Iterator[None]:
+    from flows.evaluate import reporting_progress  # Prefect: only where a harness test runs
+
     @contextmanager
     def factory(label: str, total: int) -> Iterator[Callable[[int], None]]:
         done = 0
@@ -151,7 +152,7 @@ def test_a_killed_run_resumes_under_its_own_id_calling_only_the_missing_cases(
 ) -> None:
     results = project.parents[1] / "results"
     with dies_after(3), pytest.raises(Killed):
-        evaluate_agent(str(project), str(results), "nightly", use_cache=False)
+        flows.evaluate_agent(str(project), str(results), "nightly", use_cache=False)
     [header] = RunJournal.in_progress(journal_dir(results))
     journal = RunJournal.open(journal_dir(results), header.run_id)
     journaled = len(journal.outputs())
@@ -190,7 +191,7 @@ def test_a_killed_run_resumes_under_its_own_id_calling_only_the_missing_cases(
 def test_an_unfinished_run_is_pointed_out(project: Path, server: FakeOpenAIServer) -> None:
     results = project.parents[1] / "results"
     with dies_after(1), pytest.raises(Killed):
-        evaluate_agent(str(project), str(results))
+        flows.evaluate_agent(str(project), str(results))
     [header] = RunJournal.in_progress(journal_dir(results))
     code, _, err = invoke(*run_args(project))
     assert code == 0
