@@ -131,8 +131,14 @@ def make_project(tmp: Path, contract: dict[str, Any] | None = None, leak_every: 
         recordings("v1") + recordings("v2", leak_every=leak_every),
     )
     path = tmp / "policies" / f"{data['agent']}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml_text(data), encoding="utf-8")
     return path
+
+
+def yaml_text(data: Any) -> str:
+    """``data`` as block YAML in its own key order (libyaml's emitter: 4x PyYAML's own)."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False)
 
 
 STORED_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
