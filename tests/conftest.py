@@ -137,16 +137,18 @@ def postgres_db(postgres_url: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
-_WEIGHT = {"server": 3, "harness": 2, "model": 1}
+_WEIGHT = {"server": 3, "harness": 2, "model": 1, "long": 0.5}
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules that start servers, the Prefect harness or models run first.
+    """Modules that start servers, the Prefect harness or models run first, then ``long`` ones.
 
     The default run spreads whole modules over two worker processes (``--dist loadscope``),
     each taking the next module as it finishes one: the long modules go out first, so both
-    workers finish together instead of one waiting on a late server test.
+    workers finish together instead of one waiting on a late server test. ``long`` marks the
+    few modules of several seconds that need none of those (the examples' 90-day history), so
+    the fast subset balances the same way.
     """
 
     def module(item: pytest.Item) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.long  # several seconds: sent out early (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "evals"
 

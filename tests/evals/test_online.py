@@ -27,6 +27,8 @@ from evals.telemetry import TelemetryMasker, ingest
 from tests.helpers import CONTRACT, make_project
 from tests.online_traces import DAY, UNTIL, Trip, write_traces
 
+pytestmark = pytest.mark.long  # several seconds: sent out early (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = "tiny-agent"
 

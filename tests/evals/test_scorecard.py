@@ -23,6 +23,8 @@ from evals.store import ledger_rules as rules
 from tests.helpers import CONTRACT, make_project
 from tests.scorecard_data import Item, days_ago, write_telemetry
 
+pytestmark = pytest.mark.long  # several seconds: sent out early (tests/conftest.py)
+
 AS_OF = datetime(2026, 12, 3, tzinfo=UTC)
 CSAT = (
     "SELECT closed_at AS day, CAST(outcomes->>'csat' AS DOUBLE) AS value FROM work_items "

@@ -27,6 +27,8 @@ from evals.telemetry import WORK_ITEM_ATTRIBUTE, IngestReport, ingest
 from examples.telemetry import AGENTS, generate_all
 from examples.telemetry import _traces as traces
 
+pytestmark = pytest.mark.long  # several seconds: sent out early (tests/conftest.py)
+
 END = date(2026, 12, 3)
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 

@@ -28,6 +28,8 @@ from examples.telemetry.__main__ import main
 from examples.telemetry._export import CollectorFileExporter, otlp_json
 from tests.otel_agent import collector_json, request
 
+pytestmark = pytest.mark.long  # several seconds: sent out early (tests/conftest.py)
+
 END = date(2026, 12, 3)
 
 

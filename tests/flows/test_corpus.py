@@ -23,6 +23,8 @@ from click.testing import CliRunner
 from flows.cli.main import cli
 from tests.helpers import make_project
 
+pytestmark = pytest.mark.long  # several seconds: sent out early (tests/conftest.py)
+
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 KINDS = ("contracts", "rulepacks", "datasets", "recordings", "judge-rows", "labels", "telemetry")
 LINE_KINDS = {"contracts", "rulepacks", "labels"}
