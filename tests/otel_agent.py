@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 AGENT = "billing-assistant"
@@ -30,9 +32,36 @@ PASSAGES = [
 ]
 
 
-def provider(*exporters: SpanExporter, service: str = AGENT) -> TracerProvider:
+class SeededIds(IdGenerator):
+    """Trace and span ids from a random stream that :meth:`reseed` restarts.
+
+    The SDK's own ids are random on every run, and a seeded sample ranks traces by id: seeded
+    ids make such tests draw the same traces on every run.
+    """
+
+    def __init__(self, key: str = "") -> None:
+        self._rng = random.Random(key)
+
+    def reseed(self, key: str) -> None:
+        """Restart the stream from ``key`` (one key a trace: same key, same ids)."""
+        self._rng = random.Random(key)
+
+    def generate_span_id(self) -> int:
+        """A non-zero 64-bit id."""
+        return self._rng.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        """A non-zero 128-bit id."""
+        return self._rng.getrandbits(128) or 1
+
+
+def provider(
+    *exporters: SpanExporter, service: str = AGENT, ids: IdGenerator | None = None
+) -> TracerProvider:
     """A tracer provider for the agent's service, exporting synchronously to ``exporters``."""
-    tracer_provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    tracer_provider = TracerProvider(
+        resource=Resource.create({"service.name": service}), id_generator=ids
+    )
     for exporter in exporters:
         tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     return tracer_provider
@@ -121,10 +150,12 @@ def answer(
 
 
 @contextmanager
-def recorded(service: str = AGENT) -> Iterator[tuple[Tracer, InMemorySpanExporter]]:
+def recorded(
+    service: str = AGENT, ids: IdGenerator | None = None
+) -> Iterator[tuple[Tracer, InMemorySpanExporter]]:
     """A tracer whose finished spans stay in memory (to encode them as a file would)."""
     exporter = InMemorySpanExporter()
-    tracer_provider = provider(exporter, service=service)
+    tracer_provider = provider(exporter, service=service, ids=ids)
     try:
         yield tracer_provider.get_tracer("billing-agent", "1.0"), exporter
     finally:
