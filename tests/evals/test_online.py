@@ -265,7 +265,7 @@ def _production_project(tmp: Path, leak_every: int = 2, **production: Any) -> Pa
 def test_a_production_run_is_stored_with_its_source_and_judges_nothing_twice(
     tmp_path: Path,
 ) -> None:
-    contract = _production_project(tmp_path, n=20)  # every answerable trace: ids are random
+    contract = _production_project(tmp_path, n=20)  # every answerable trace, whatever the ids
     trips = _mixed()
     trips[1] = Trip(
         "Refund via the ledger", delegate="ledger-agent", delegate_tools=["x"], escalated=True
@@ -319,6 +319,30 @@ def test_a_production_run_is_stored_with_its_source_and_judges_nothing_twice(
     assert [c.scores["policy_violation"].value for c in again.result.cases] == [
         c.scores["policy_violation"].value for c in outcome.result.cases
     ]
+
+
+def test_a_judging_budget_draws_a_smaller_sample_and_builds_it_again(tmp_path: Path) -> None:
+    """An LLM judge priced over the budget: the plan samples again, on the same views."""
+    path = _production_project(tmp_path, n=12, max_cost_usd=0.05)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["evals"]["suites"] = ["grounding", "policy", "cost", "latency"]
+    data["evals"]["grounding"] = {"judge": "llm", "model": "priced-judge"}
+    data["evals"]["cost"]["prices"] = {
+        "priced-judge": {"input_per_mtok": 100.0, "output_per_mtok": 400.0}
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    results = str(_ingest(tmp_path, _mixed()))
+    contract = load_contract(path)
+    plan = plan_production(contract, results, until=UNTIL)
+    assert contract.evals.production is not None
+    production = contract.evals.production.model_copy(update={"max_cost_usd": None})
+    evals = contract.evals.model_copy(update={"production": production})
+    full = plan_production(contract.model_copy(update={"evals": evals}), results, until=UNTIL)
+    assert not any("judging budget" in note for note in full.notes)
+    assert any("judging budget ($0.05)" in note for note in plan.notes)
+    assert 0 < len(plan.cases) < len(full.cases)
+    assert {c.id for c in plan.cases} < {c.id for c in full.cases}
+    assert all(c.input for c in plan.cases)  # the smaller sample's cases are built again
 
 
 def test_a_production_run_without_traces_or_without_a_block_says_what_to_do(
