@@ -19,7 +19,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from tests.otel_agent import SeededIds, collector_file_lines, recorded, request
+from examples.telemetry._traces import SeededIds
+from tests.otel_agent import collector_file_lines, recorded, request
 
 DAY = datetime(2026, 11, 30, tzinfo=UTC)
 """The day the traces start on (a window ending at midnight after it holds them all)."""
@@ -198,9 +199,9 @@ def _agent_tools_and_delegate(
 def spans_of(agent: str, trips: Sequence[tuple[Trip, datetime]]) -> list[ReadableSpan]:
     """Every span of the given requests, as the SDK finished them.
 
-    Ids are seeded by the agent, the request's start and question, so the same requests get
-    the same ids on every run (a seeded sample draws the same traces) and requests at other
-    times other ids.
+    Ids are seeded (as the example agents' are) by the agent, the request's start and
+    question: the SDK's own are random on every run, and a seeded sample ranks traces by id,
+    so the same requests get the same ids on every run, and requests at other times others.
     """
     ids = SeededIds()
     with recorded(service=agent, ids=ids) as (tracer, exporter):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -30,29 +29,6 @@ PASSAGES = [
     "Duplicate charges are refunded to the original card within 5 business days.",
     "Invoices can be downloaded from Billing > Invoices in the admin console.",
 ]
-
-
-class SeededIds(IdGenerator):
-    """Trace and span ids from a random stream that :meth:`reseed` restarts.
-
-    The SDK's own ids are random on every run, and a seeded sample ranks traces by id: seeded
-    ids make such tests draw the same traces on every run.
-    """
-
-    def __init__(self, key: str = "") -> None:
-        self._rng = random.Random(key)
-
-    def reseed(self, key: str) -> None:
-        """Restart the stream from ``key`` (one key a trace: same key, same ids)."""
-        self._rng = random.Random(key)
-
-    def generate_span_id(self) -> int:
-        """A non-zero 64-bit id."""
-        return self._rng.getrandbits(64) or 1
-
-    def generate_trace_id(self) -> int:
-        """A non-zero 128-bit id."""
-        return self._rng.getrandbits(128) or 1
 
 
 def provider(
